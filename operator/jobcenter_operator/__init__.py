@@ -1,0 +1,1 @@
+"""jobcenter-operator: JobCenter cluster sites on CLUSTERPRO X, reconciled over SSH."""
