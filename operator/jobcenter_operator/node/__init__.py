@@ -1,0 +1,29 @@
+"""SSH layer: the only user of asyncssh in the project.
+
+``NodePool`` runs argv lists on cluster nodes over SSH with pinned host keys, cached
+connections, bounded concurrency and timeouts; failures surface as the domain errors of
+``jobcenter_operator.errors`` (Unreachable, Timeout, AuthenticationFailed, HostKeyMismatch,
+CommandFailed).
+"""
+
+from .command import check_argv, effective_argv, remote_command, write_file_argv
+from .pool import NodePool, Observer
+from .redact import redact, trim
+from .types import Become, CommandResult, HostKeyPolicy, NodeAddress, SSHCredentials, Timeouts
+
+__all__ = [
+    "Become",
+    "CommandResult",
+    "HostKeyPolicy",
+    "NodeAddress",
+    "NodePool",
+    "Observer",
+    "SSHCredentials",
+    "Timeouts",
+    "check_argv",
+    "effective_argv",
+    "redact",
+    "remote_command",
+    "trim",
+    "write_file_argv",
+]

@@ -1,0 +1,505 @@
+"""NodePool: one cached SSH connection per node, bounded connects and sessions, timeouts.
+
+The only place in the project that talks SSH. Every failure leaves here as a domain error from
+``errors.py`` carrying the node name: Unreachable, Timeout, AuthenticationFailed,
+HostKeyMismatch, CommandFailed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from ..errors import AuthenticationFailed, CommandFailed, HostKeyMismatch, NodeError, Timeout
+from .classify import classify, is_handshake_reset, is_timeout
+from .command import check_argv, remote_command
+from .hostkeys import Endpoint, HostKeyStore, fingerprint, parse_known_hosts
+from .redact import redact, trim
+from .types import CommandResult, NodeAddress, SSHCredentials, Timeouts
+
+log = logging.getLogger("jobcenter_operator.node")
+
+Observer = Callable[[str, tuple[str, ...]], None]
+
+# Connection cache key: node name, host, port, user, credentials fingerprint.
+_ConnKey = tuple[str, str, int, str, str]
+
+# OpenSSH's MaxSessions defaults to 10 channels per connection; stay below it.
+DEFAULT_SESSIONS_PER_CONNECTION = 8
+DEFAULT_CONNECT_RETRIES = 4
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 1.0
+
+
+class _Client(asyncssh.SSHClient):
+    """Per-connection callbacks: host key decisions and the reason a connection was lost."""
+
+    def __init__(
+        self,
+        store: HostKeyStore,
+        creds: SSHCredentials,
+        known_hosts: asyncssh.SSHKnownHosts,
+        endpoint: Endpoint,
+    ) -> None:
+        self._store = store
+        self._creds = creds
+        self._known_hosts = known_hosts
+        self._endpoint = endpoint
+        self.hostkey_detail = ""
+        self.lost: Exception | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        decision = self._store.decide_untrusted(
+            self._creds.host_key_policy, self._known_hosts, self._endpoint, host, addr, port, key
+        )
+        self.hostkey_detail = decision.detail
+        return decision.accepted
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc
+
+
+@dataclass
+class _Entry:
+    key: _ConnKey
+    sessions: asyncio.Semaphore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    conn: asyncssh.SSHClientConnection | None = None
+    client: _Client | None = None
+
+
+class _DeadConnection(Exception):
+    """The session could not even be opened on a connection (it is dead)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass
+class _Stats:
+    connects_total: int = 0
+    connect_failures: int = 0
+    connect_retries: int = 0
+    connects_in_flight: int = 0
+    reconnects: int = 0
+    commands_total: int = 0
+    commands_failed: int = 0
+    commands_in_flight: int = 0
+
+
+class NodePool:
+    """Connections to the cluster nodes, shared by all reconciles of one operator process."""
+
+    def __init__(
+        self,
+        *,
+        global_limit: int = 20,
+        per_node_connects: int = 2,
+        observer: Observer | None = None,
+        sessions_per_connection: int = DEFAULT_SESSIONS_PER_CONNECTION,
+        connect_retries: int = DEFAULT_CONNECT_RETRIES,
+    ) -> None:
+        if global_limit < 1 or per_node_connects < 1 or sessions_per_connection < 1:
+            raise ValueError("limits must be >= 1")
+        self._global = asyncio.Semaphore(global_limit)
+        self._per_node_connects = per_node_connects
+        self._sessions_per_connection = sessions_per_connection
+        self._connect_retries = max(0, connect_retries)
+        self._observer = observer
+        self._salt = os.urandom(16)
+        self._entries: dict[_ConnKey, _Entry] = {}
+        self._connect_limits: dict[Endpoint, asyncio.Semaphore] = {}
+        self._private_keys: dict[str, asyncssh.SSHKey] = {}
+        self._known_hosts: dict[str, asyncssh.SSHKnownHosts] = {}
+        self._hostkeys = HostKeyStore()
+        self._stats = _Stats()
+        self._closed = False
+
+    # ----------------------------------------------------------------- public API
+
+    async def run(
+        self,
+        node: NodeAddress,
+        creds: SSHCredentials,
+        timeouts: Timeouts,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 (the documented per-command override)
+    ) -> CommandResult:
+        """Run ``argv`` on ``node`` and return its result.
+
+        The remote command is ``shlex.join(argv)`` (prefixed by ``sudo -n --`` for become=Sudo
+        as a non-root user). ``input`` is sent on stdin, then EOF. ``timeout`` (default
+        ``timeouts.command``) bounds the whole exec; on expiry the channel is closed and
+        ``Timeout`` raised. With ``check`` a non-zero exit raises ``CommandFailed``.
+        """
+        if self._closed:
+            raise RuntimeError("NodePool is closed")
+        argv_t = check_argv(argv)
+        command = remote_command(argv_t, become=creds.become, user=creds.user)
+        limit = timeouts.command if timeout is None else timeout
+        entry = self._entry(node, creds)
+        started = time.monotonic()
+        try:
+            for attempt in (1, 2):
+                conn, client, fresh = await self._connection(entry, node, creds, timeouts)
+                try:
+                    exit_status, stdout, stderr = await self._exec(
+                        conn, client, entry, node, argv_t, command, input, limit
+                    )
+                except _DeadConnection as dead:
+                    await self._drop(entry, conn)
+                    if fresh or attempt == 2:
+                        raise classify(node.name, dead.cause, what="opening a session") from dead.cause
+                    self._stats.reconnects += 1
+                    log.info(
+                        "node=%s cached connection is dead (%s); reconnecting once",
+                        node.name,
+                        type(dead.cause).__name__,
+                    )
+                    continue
+                break
+        except NodeError as exc:
+            self._stats.commands_failed += 1
+            log.warning(
+                "node=%s argv0=%s failed reason=%s duration=%.3f: %s",
+                node.name,
+                argv_t[0],
+                exc.reason,
+                time.monotonic() - started,
+                exc.message,
+            )
+            raise
+        duration = time.monotonic() - started
+        log.debug("node=%s argv0=%s exit=%s duration=%.3f", node.name, argv_t[0], exit_status, duration)
+        if exit_status != 0 and check:
+            self._stats.commands_failed += 1
+            err = CommandFailed(
+                node.name,
+                argv_t[0],
+                exit_status,
+                trim(redact(stderr, creds.secrets() + _input_secret(input))),
+            )
+            log.info(
+                "node=%s argv0=%s exit=%s duration=%.3f (command failed)",
+                node.name,
+                argv_t[0],
+                exit_status,
+                duration,
+            )
+            raise err
+        return CommandResult(
+            node=node.name,
+            argv=argv_t,
+            exit_status=exit_status,
+            stdout=stdout,
+            stderr=stderr,
+            duration=duration,
+        )
+
+    def learned_host_keys(self) -> dict[str, str]:
+        """Node name -> ``SHA256:...`` fingerprint of the host key seen on the last connect."""
+        return self._hostkeys.seen()
+
+    def host_key_fingerprint(self, node_name: str) -> str | None:
+        return self._hostkeys.seen_for(node_name)
+
+    def pin_host_key(self, node: NodeAddress, fp: str) -> None:
+        """Under AcceptNew, only accept ``fp`` on first contact with this endpoint (e.g. the
+        fingerprint recorded in status before an operator restart)."""
+        self._hostkeys.pin((node.host, node.port), fp)
+
+    async def invalidate(self, node_name: str) -> None:
+        """Drop every cached connection to ``node_name`` (e.g. its credentials changed)."""
+        for key, entry in list(self._entries.items()):
+            if key[0] == node_name:
+                self._entries.pop(key, None)
+                if entry.conn is not None:
+                    await self._close_conn(entry.conn)
+                    entry.conn = None
+
+    async def close(self) -> None:
+        """Close every connection. The pool cannot be used afterwards."""
+        self._closed = True
+        entries = list(self._entries.values())
+        self._entries.clear()
+        await asyncio.gather(
+            *(self._close_conn(e.conn) for e in entries if e.conn is not None),
+            return_exceptions=True,
+        )
+
+    def stats(self) -> dict[str, int]:
+        s = self._stats
+        return {
+            "connections_open": sum(1 for e in self._entries.values() if e.conn is not None and not e.conn.is_closed()),
+            "connects_in_flight": s.connects_in_flight,
+            "connects_total": s.connects_total,
+            "connect_failures": s.connect_failures,
+            "connect_retries": s.connect_retries,
+            "reconnects": s.reconnects,
+            "commands_in_flight": s.commands_in_flight,
+            "commands_total": s.commands_total,
+            "commands_failed": s.commands_failed,
+        }
+
+    # ----------------------------------------------------------------- connections
+
+    def _entry(self, node: NodeAddress, creds: SSHCredentials) -> _Entry:
+        key: _ConnKey = (node.name, node.host, node.port, creds.user, creds.fingerprint(self._salt))
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = _Entry(key=key, sessions=asyncio.Semaphore(self._sessions_per_connection))
+            self._entries[key] = entry
+        return entry
+
+    async def _connection(
+        self, entry: _Entry, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+    ) -> tuple[asyncssh.SSHClientConnection, _Client, bool]:
+        conn, client = entry.conn, entry.client
+        if conn is not None and client is not None and not conn.is_closed():
+            return conn, client, False
+        async with entry.lock:
+            conn, client = entry.conn, entry.client
+            if conn is not None and client is not None and not conn.is_closed():
+                return conn, client, False
+            if conn is not None:
+                await self._close_conn(conn)
+                entry.conn = entry.client = None
+            conn, client = await self._connect(node, creds, timeouts)
+            entry.conn, entry.client = conn, client
+            return conn, client, True
+
+    async def _connect(
+        self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+    ) -> tuple[asyncssh.SSHClientConnection, _Client]:
+        endpoint: Endpoint = (node.host, node.port)
+        known_hosts = self._parse_known_hosts(node, creds)
+        client_key = self._import_key(node, creds)
+        if client_key is None and creds.password is None:
+            raise AuthenticationFailed(node.name, "no private key and no password in the credentials")
+        limit = self._connect_limits.setdefault(endpoint, asyncio.Semaphore(self._per_node_connects))
+        async with limit:
+            self._stats.connects_in_flight += 1
+            try:
+                for attempt in range(self._connect_retries + 1):
+                    clients: list[_Client] = []
+                    factory = self._client_factory(clients, creds, known_hosts, endpoint)
+                    started = time.monotonic()
+                    try:
+                        async with asyncio.timeout(timeouts.connect + timeouts.login + 1.0):
+                            conn = await asyncssh.connect(
+                                node.host,
+                                node.port,
+                                username=creds.user,
+                                client_factory=factory,
+                                known_hosts=known_hosts,
+                                client_keys=[client_key] if client_key is not None else None,
+                                public_key_auth=client_key is not None,
+                                password=creds.password,
+                                password_auth=creds.password is not None,
+                                kbdint_auth=creds.password is not None,
+                                host_based_auth=False,
+                                gss_auth=False,
+                                gss_kex=False,
+                                agent_path=None,
+                                agent_forwarding=False,
+                                config=None,
+                                x509_trusted_certs=None,
+                                x509_trusted_cert_paths=None,
+                                connect_timeout=timeouts.connect,
+                                login_timeout=timeouts.login,
+                                keepalive_interval=timeouts.keepalive_interval,
+                                keepalive_count_max=timeouts.keepalive_count_max,
+                                request_pty=False,
+                            )
+                    except Exception as exc:
+                        detail = clients[-1].hostkey_detail if clients else ""
+                        if is_handshake_reset(exc) and attempt < self._connect_retries:
+                            self._stats.connect_retries += 1
+                            delay = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)
+                            delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 (jitter)
+                            log.info(
+                                "node=%s connect reset during handshake (%s); retry %d in %.2fs",
+                                node.name,
+                                type(exc).__name__,
+                                attempt + 1,
+                                delay,
+                            )
+                            await asyncio.sleep(delay)
+                            continue
+                        self._stats.connect_failures += 1
+                        error = classify(node.name, exc, what="connect", detail=detail)
+                        log.info(
+                            "node=%s connect to %s:%d failed after %.3fs: %s",
+                            node.name,
+                            node.host,
+                            node.port,
+                            time.monotonic() - started,
+                            error.reason,
+                        )
+                        raise error from exc
+                    client = clients[-1]
+                    host_key = conn.get_server_host_key()
+                    if host_key is not None:
+                        self._hostkeys.record_seen(node.name, host_key)
+                    self._stats.connects_total += 1
+                    log.info(
+                        "node=%s connected to %s:%d as %s in %.3fs host_key=%s",
+                        node.name,
+                        node.host,
+                        node.port,
+                        creds.user,
+                        time.monotonic() - started,
+                        fingerprint(host_key) if host_key is not None else "?",
+                    )
+                    return conn, client
+                raise AssertionError("unreachable")  # pragma: no cover
+            finally:
+                self._stats.connects_in_flight -= 1
+
+    def _client_factory(
+        self,
+        sink: list[_Client],
+        creds: SSHCredentials,
+        known_hosts: asyncssh.SSHKnownHosts,
+        endpoint: Endpoint,
+    ) -> Callable[[], _Client]:
+        def factory() -> _Client:
+            client = _Client(self._hostkeys, creds, known_hosts, endpoint)
+            sink.append(client)
+            return client
+
+        return factory
+
+    def _parse_known_hosts(self, node: NodeAddress, creds: SSHCredentials) -> asyncssh.SSHKnownHosts:
+        cache_key = creds.known_hosts
+        parsed = self._known_hosts.get(cache_key)
+        if parsed is None:
+            try:
+                parsed = parse_known_hosts(creds.known_hosts)
+            except ValueError as exc:
+                raise HostKeyMismatch(node.name, str(exc)) from None
+            self._known_hosts[cache_key] = parsed
+        return parsed
+
+    def _import_key(self, node: NodeAddress, creds: SSHCredentials) -> asyncssh.SSHKey | None:
+        if creds.private_key is None:
+            return None
+        cache_key = creds.fingerprint(self._salt)
+        key = self._private_keys.get(cache_key)
+        if key is None:
+            try:
+                key = asyncssh.import_private_key(creds.private_key, creds.passphrase)
+            except (asyncssh.KeyImportError, ValueError, TypeError) as exc:
+                raise AuthenticationFailed(
+                    node.name,
+                    "the private key could not be loaded "
+                    f"({type(exc).__name__}: {redact(str(exc), creds.secrets())[:120]})",
+                ) from None
+            self._private_keys[cache_key] = key
+        return key
+
+    async def _drop(self, entry: _Entry, conn: asyncssh.SSHClientConnection) -> None:
+        if entry.conn is conn:
+            entry.conn = entry.client = None
+        await self._close_conn(conn)
+
+    @staticmethod
+    async def _close_conn(conn: asyncssh.SSHClientConnection) -> None:
+        conn.close()
+        try:
+            async with asyncio.timeout(2.0):
+                await conn.wait_closed()
+        except (TimeoutError, OSError, asyncssh.Error):
+            conn.abort()
+
+    # ----------------------------------------------------------------- commands
+
+    async def _exec(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        client: _Client,
+        entry: _Entry,
+        node: NodeAddress,
+        argv: tuple[str, ...],
+        command: str,
+        input: str | None,
+        limit: float,
+    ) -> tuple[int, str, str]:
+        async with entry.sessions, self._global:
+            if conn.is_closed():
+                raise _DeadConnection(client.lost or asyncssh.ConnectionLost("connection closed"))
+            self._stats.commands_in_flight += 1
+            self._stats.commands_total += 1
+            if self._observer is not None:
+                self._observer(node.name, argv)
+            proc: asyncssh.SSHClientProcess[Any] | None = None
+            try:
+                async with asyncio.timeout(limit):
+                    try:
+                        proc = await conn.create_process(command, encoding="utf-8", errors="replace")
+                    except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError, EOFError) as exc:
+                        raise _DeadConnection(exc) from exc
+                    try:
+                        if input:
+                            proc.stdin.write(input)
+                        proc.stdin.write_eof()
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the command exited without reading all of its stdin
+                    stdout, stderr = await proc.communicate()
+            except TimeoutError:
+                if proc is not None:
+                    _kill(proc)
+                lost = client.lost
+                if lost is not None and is_timeout(lost):
+                    raise Timeout(node.name, f"{argv[0]}: {redact(str(lost))}") from None
+                raise Timeout(node.name, f"{argv[0]} did not finish within {limit:g}s") from None
+            except _DeadConnection:
+                raise
+            except (asyncssh.Error, OSError, EOFError) as exc:
+                raise classify(node.name, exc, what=f"running {argv[0]}") from exc
+            finally:
+                self._stats.commands_in_flight -= 1
+            status = proc.returncode
+            if status is None:
+                lost = client.lost
+                if lost is None and conn.is_closed():
+                    lost = asyncssh.ConnectionLost("connection closed")
+                if lost is not None:
+                    raise classify(node.name, lost, what=f"running {argv[0]}")
+                status = -1  # channel closed without exit status or signal
+            return status, _as_str(stdout), _as_str(stderr)
+
+
+def _kill(proc: asyncssh.SSHClientProcess[Any]) -> None:
+    try:
+        proc.kill()
+    except (OSError, asyncssh.Error):
+        pass
+    proc.close()
+
+
+def _as_str(data: object) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return str(data)
+
+
+def _input_secret(input: str | None) -> tuple[str, ...]:
+    """Long stdin lines must not come back verbatim through stderr (e.g. a script echoing them)."""
+    if not input:
+        return ()
+    return tuple(line for line in input.splitlines() if len(line.strip()) >= 16)
