@@ -1,0 +1,156 @@
+"""``ClusterproCluster``: one CLUSTERPRO failover cluster and how to reach its nodes over SSH.
+
+Pure module. Short name ``cpc``. The spec says where the nodes are and which Secret holds the
+SSH credentials; the status says what the operator last saw there.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic.config import JsonDict
+
+from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, conditions_field
+from .fields import HostName, Port, ServerName, UserName
+
+_UNIQUE_NODE_NAMES: JsonDict = {
+    "rule": "self.all(n, self.exists_one(m, m.name == n.name))",
+    "message": "node names must be unique",
+}
+_UNIQUE_NODE_ADDRESSES: JsonDict = {
+    "rule": "self.all(n, self.exists_one(m, m.address == n.address && m.port == n.port))",
+    "message": "node addresses must be unique",
+}
+
+
+class ClusterNode(ApiModel):
+    """One CLUSTERPRO server of the cluster."""
+
+    name: ServerName = Field(
+        description="The node's CLUSTERPRO server name (as in clp.conf and `clpgrp -n`), e.g. clu1.",
+    )
+    address: HostName = Field(
+        description="Host name or IPv4 address the operator connects to over SSH. Use the node's own "
+        "address, not the floating IP.",
+    )
+    port: Port = Field(default=22, description="SSH port of the node.")
+
+
+class SSHTimeouts(ApiModel):
+    """Bounds on every SSH step, so a lost node surfaces as an error instead of a hang."""
+
+    connect_seconds: int = Field(default=10, ge=1, le=300, description="TCP connect and SSH handshake timeout.")
+    command_seconds: int = Field(
+        default=300,
+        ge=5,
+        le=3600,
+        description="Longest time one remote command may take (cjcpw -stop takes 1-2 minutes on real nodes).",
+    )
+    keepalive_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="SSH keepalive interval; three missed keepalives close the connection.",
+    )
+
+
+class SSHAccess(ApiModel):
+    """How the operator logs in to the nodes."""
+
+    user: UserName = Field(default="root", description="Login user on every node.")
+    credentials_secret_ref: LocalObjectReference = Field(
+        description="Secret in the same namespace with keys `ssh-privatekey` (OpenSSH or PEM private key), "
+        "`known_hosts` (OpenSSH known_hosts lines for every node; required with hostKeyPolicy Strict) "
+        "and optionally `passphrase` or `password`.",
+    )
+    host_key_policy: Literal["Strict", "AcceptNew"] = Field(
+        default="Strict",
+        description="Strict: host keys must match the Secret's known_hosts. AcceptNew: a node missing from "
+        "known_hosts is trusted on first contact, its key is recorded in status and enforced afterwards.",
+    )
+    become: Literal["None", "Sudo"] = Field(
+        default="None",
+        description="None: the login user is root. Sudo: run every command with `sudo -n` (passwordless sudo "
+        "for the JobCenter and CLUSTERPRO commands is required).",
+    )
+    timeouts: SSHTimeouts = Field(default=SSHTimeouts(), description="SSH timeouts.")
+
+
+class ClusterproClusterSpec(ApiModel):
+    """Desired state of a ClusterproCluster: its nodes and how to reach them."""
+
+    nodes: list[ClusterNode] = Field(
+        min_length=2,
+        max_length=16,
+        description="The cluster's servers (at least two). Names must be unique.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "x-kubernetes-validations": [_UNIQUE_NODE_NAMES, _UNIQUE_NODE_ADDRESSES],
+        },
+    )
+    ssh: SSHAccess = Field(description="SSH access to the nodes.")
+
+
+class NodeStatus(ApiModel):
+    """What the operator last saw on one node."""
+
+    name: ServerName = Field(description="CLUSTERPRO server name of the node.")
+    reachable: bool = Field(default=False, description="Whether the last SSH login and probe succeeded.")
+    host_key_fingerprint: str | None = Field(
+        default=None, max_length=128, description="SHA256 fingerprint of the host key the node presented."
+    )
+    clusterpro_running: bool | None = Field(
+        default=None, description="Whether the CLUSTERPRO cluster service answered on this node."
+    )
+    jobcenter_version: str | None = Field(
+        default=None, max_length=64, description="JobCenter version installed on the node, if any."
+    )
+    error: str | None = Field(default=None, max_length=1024, description="Last error seen on this node.")
+
+
+class GroupStatus(ApiModel):
+    """One failover group and where it is online."""
+
+    name: str = Field(max_length=31, description="Failover group name.")
+    state: str = Field(max_length=32, description="Group state as clpstat reports it, e.g. Online or Offline.")
+    active_node: str | None = Field(default=None, max_length=63, description="Node where the group is online.")
+
+
+class ClusterproClusterStatus(ApiModel):
+    """Observed state of a ClusterproCluster."""
+
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="metadata.generation the status was computed from."
+    )
+    conditions: list[Condition] | None = conditions_field(
+        "Conditions: Ready, Reconciling, Stalled and NodesReachable."
+    )
+    nodes_reachable: str | None = Field(
+        default=None, max_length=16, description="Reachable nodes over all nodes, e.g. 2/2 (printer column)."
+    )
+    nodes: list[NodeStatus] | None = Field(
+        default=None,
+        max_length=16,
+        description="Per-node observations.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    groups: list[GroupStatus] | None = Field(
+        default=None,
+        max_length=64,
+        description="Failover groups and where each is online.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class ClusterproCluster(ApiModel):
+    """A CLUSTERPRO X failover cluster the operator manages JobCenter sites in."""
+
+    api_version: Literal["jobcenter.clusterpro.io/v1alpha1"] = Field(
+        default="jobcenter.clusterpro.io/v1alpha1", description="API version."
+    )
+    kind: Literal["ClusterproCluster"] = Field(default="ClusterproCluster", description="Kind.")
+    metadata: ObjectMeta = Field(description="Standard object metadata.")
+    spec: ClusterproClusterSpec = Field(description="Desired state.")
+    status: ClusterproClusterStatus | None = Field(default=None, description="Observed state.")
