@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, conditions_field
@@ -91,6 +91,18 @@ class ClusterproClusterSpec(ApiModel):
         },
     )
     ssh: SSHAccess = Field(description="SSH access to the nodes.")
+
+    @field_validator("nodes")
+    @classmethod
+    def _unique_nodes(cls, nodes: list[ClusterNode]) -> list[ClusterNode]:
+        # Mirrors the CEL rules _UNIQUE_NODE_NAMES and _UNIQUE_NODE_ADDRESSES.
+        names = [n.name for n in nodes]
+        if len(set(names)) != len(names):
+            raise ValueError("node names must be unique")
+        endpoints = [(n.address, n.port) for n in nodes]
+        if len(set(endpoints)) != len(endpoints):
+            raise ValueError("node addresses must be unique")
+        return nodes
 
 
 class NodeStatus(ApiModel):

@@ -250,3 +250,19 @@ class JobCenterSite(ApiModel):
     metadata: ObjectMeta = Field(description="Standard object metadata.")
     spec: JobCenterSiteSpec = Field(description="Desired state.")
     status: JobCenterSiteStatus | None = Field(default=None, description="Observed state.")
+
+
+# Fields whose change would point the site at other job data or another identity. The CRD's
+# transition rules (SITE_SPEC_RULES) refuse such updates at admission; this mirror lets the
+# reconciler and the CLI refuse them too when no API server stands in between.
+IMMUTABLE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("mode", "mode"),
+    ("database_path", "databasePath"),
+    ("machine_id", "machineId"),
+    ("virtual_host", "virtualHost"),
+)
+
+
+def immutable_field_changes(old: JobCenterSiteSpec, new: JobCenterSiteSpec) -> list[str]:
+    """Wire names of the immutable fields that differ between ``old`` and ``new``."""
+    return [wire for attr, wire in IMMUTABLE_FIELDS if getattr(old, attr) != getattr(new, attr)]
