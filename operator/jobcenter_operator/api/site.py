@@ -148,6 +148,12 @@ class JobCenterSiteSpec(ApiModel):
         description="Run cjcpw resident (without -c) with a PID monitor, so a dead JobCenter daemon makes "
         "CLUSTERPRO restart the site or fail the group over. False runs `cjcpw -c` with no monitoring.",
     )
+    monitor_interval_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="Polling interval of the monitor resource (polling/interval in clp.conf).",
+    )
     agent: AgentInstance | None = Field(default=None, description="The agent instance. Required for StandardAgent.")
     suspend: bool = Field(
         default=False,
