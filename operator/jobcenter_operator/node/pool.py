@@ -22,10 +22,11 @@ from ..errors import AuthenticationFailed, CommandFailed, HostKeyMismatch, NodeE
 from .classify import classify, is_handshake_reset, is_timeout
 from .command import check_argv, remote_command
 from .hostkeys import Endpoint, HostKeyStore, fingerprint, parse_known_hosts
-from .redact import redact, trim
+from .redact import install_log_redaction, redact, trim
 from .types import CommandResult, NodeAddress, SSHCredentials, Timeouts
 
 log = logging.getLogger("jobcenter_operator.node")
+install_log_redaction()
 
 Observer = Callable[[str, tuple[str, ...]], None]
 
@@ -160,7 +161,9 @@ class NodePool:
                     )
                 except _DeadConnection as dead:
                     await self._drop(entry, conn)
-                    if fresh or attempt == 2:
+                    # A peer that stopped answering (keepalive) is not retried: reconnecting would
+                    # only add a connect timeout. A connection found closed or reset is retried once.
+                    if fresh or attempt == 2 or is_timeout(dead.cause):
                         raise classify(node.name, dead.cause, what="opening a session") from dead.cause
                     self._stats.reconnects += 1
                     log.info(
@@ -450,7 +453,8 @@ class NodePool:
                     try:
                         proc = await conn.create_process(command, encoding="utf-8", errors="replace")
                     except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError, EOFError) as exc:
-                        raise _DeadConnection(exc) from exc
+                        # Prefer the reason the connection died (e.g. keepalive) over the symptom.
+                        raise _DeadConnection(client.lost or exc) from exc
                     try:
                         if input:
                             proc.stdin.write(input)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -34,3 +35,32 @@ def trim(text: str, limit: int = STDERR_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return "..." + text[-(limit - 3) :]
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that masks private key blocks in a record's final message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is not ours to fix; let logging report it
+            return True
+        masked = redact(message)
+        if masked != message:
+            record.msg = masked
+            record.args = None
+        return True
+
+
+_FILTER = RedactingFilter()
+# asyncssh logs the full remote command line at INFO ("Command: ..."); node/ owns asyncssh, so
+# it owns the redaction of asyncssh's loggers too.
+_REDACTED_LOGGERS = ("asyncssh", "asyncssh.sftp", "jobcenter_operator.node")
+
+
+def install_log_redaction() -> None:
+    """Attach the redacting filter to asyncssh's loggers and ours (idempotent)."""
+    for name in _REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -1,0 +1,558 @@
+"""NodePool against a real OpenSSH sshd on 127.0.0.1 (see node_sshd.py for the fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+from node_sshd import Sshd, descendants, free_port
+
+from jobcenter_operator.errors import (
+    AuthenticationFailed,
+    CommandFailed,
+    HostKeyMismatch,
+    Timeout,
+    Unreachable,
+)
+from jobcenter_operator.node import (
+    CommandResult,
+    NodeAddress,
+    NodePool,
+    SSHCredentials,
+    Timeouts,
+    write_file_argv,
+)
+
+HOSTILE = [
+    "a; rm -rf / $(x) `y` 'q' \"d\"\n",
+    "",
+    " leading and trailing ",
+    "$HOME ${PATH} ~ * ? [a] {b,c} | & > < ! #",
+    "line1\nline2\r\n\ttab",
+    "-n",
+    "--",
+    "unicode: ジョブセンター ✓",
+    "back\\slash\\",
+    "'",
+    '"',
+]
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[NodePool]:
+    p = NodePool()
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+def fp(key: asyncssh.SSHKey) -> str:
+    return key.get_fingerprint("sha256")
+
+
+def accepted_logins(sshd: Sshd) -> int:
+    return sshd.log_text().count("Accepted publickey for root")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def test_command_runs_and_argv_arrives_intact(
+    sshd: Sshd, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    pool = NodePool(observer=lambda n, a: seen.append((n, a)))
+    try:
+        result = await pool.run(node, creds, timeouts, ["printf", "%s\\0", *HOSTILE])
+    finally:
+        await pool.close()
+    assert isinstance(result, CommandResult)
+    assert result.exit_status == 0
+    assert result.stdout.split("\0")[:-1] == HOSTILE
+    assert result.node == "sv1"
+    assert result.argv == ("printf", "%s\\0", *HOSTILE)
+    assert result.duration > 0
+    assert seen == [("sv1", ("printf", "%s\\0", *HOSTILE))]
+
+
+async def test_stdin_is_delivered_exactly_and_closed(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    data = "line 1\n'quoted' $(not run)\n\tno trailing newline ジ"
+    result = await pool.run(node, creds, timeouts, ["cat"], input=data)
+    assert result.stdout == data
+    # No input: stdin gets EOF at once, so a reader does not hang.
+    result = await pool.run(node, creds, timeouts, ["cat"])
+    assert result.stdout == ""
+    result = await pool.run(node, creds, timeouts, ["cat"], input="")
+    assert result.stdout == ""
+
+
+async def test_write_file_argv_writes_content_and_mode(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, tmp_path: Path
+) -> None:
+    target = tmp_path / "dir with 'quotes' and $(x)" / "start.sh"
+    target.parent.mkdir()
+    content = "#!/bin/sh\necho \"$CLP_EVENT\" '$(x)'\n"
+    await pool.run(node, creds, timeouts, write_file_argv(str(target), "0755"), input=content)
+    assert target.read_text() == content
+    assert oct(target.stat().st_mode & 0o777) == "0o755"
+    await pool.run(node, creds, timeouts, write_file_argv(str(target), "0640"), input="v2\n")
+    assert target.read_text() == "v2\n"
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["start.sh"]  # no temp file left
+
+
+async def test_connection_is_reused(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    for i in range(10):
+        result = await pool.run(node, creds, timeouts, ["echo", str(i)])
+        assert result.stdout == f"{i}\n"
+    stats = pool.stats()
+    assert stats["connects_total"] == 1
+    assert stats["connections_open"] == 1
+    assert stats["commands_total"] == 10
+    assert accepted_logins(sshd) == 1
+    assert pool.host_key_fingerprint("sv1") == fp(sshd.host_key)
+    assert pool.learned_host_keys() == {"sv1": fp(sshd.host_key)}
+
+
+async def test_invalidate_and_dead_connection_reconnect(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    await pool.run(node, creds, timeouts, ["true"])
+    await pool.invalidate("sv1")
+    await pool.run(node, creds, timeouts, ["true"])
+    assert pool.stats()["connects_total"] == 2
+    # sshd restarts (same host key): the cached connection is dead; the next command reconnects.
+    sshd.stop()
+    sshd.start()
+    result = await pool.run(node, creds, timeouts, ["echo", "again"])
+    assert result.stdout == "again\n"
+    assert pool.stats()["connects_total"] == 3
+
+
+async def test_command_failed_carries_exit_status_and_trimmed_stderr(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    script = 'echo first-line >&2; i=0; while [ $i -lt 200 ]; do printf "err%d " $i >&2; i=$((i+1)); done; exit 3'
+    with pytest.raises(CommandFailed) as info:
+        await pool.run(node, creds, timeouts, ["sh", "-c", script])
+    err = info.value
+    assert err.node == "sv1" and err.argv0 == "sh" and err.exit_status == 3
+    assert len(err.stderr) <= 300
+    assert err.stderr.endswith("err199")
+    assert "first-line" not in err.stderr  # the head was cut, the tail kept
+    result = await pool.run(node, creds, timeouts, ["sh", "-c", script], check=False)
+    assert result.exit_status == 3 and "first-line" in result.stderr
+
+
+async def test_command_killed_by_signal(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    # sh kills itself; the login shell in between reports 128+9 unless it execs sh directly.
+    with pytest.raises(CommandFailed) as info:
+        await pool.run(node, creds, timeouts, ["sh", "-c", "kill -9 $$"])
+    assert info.value.exit_status in (-9, 137)
+    result = await pool.run(node, creds, timeouts, ["sh", "-c", "kill -9 $$"], check=False)
+    assert result.exit_status in (-9, 137)
+
+
+async def test_command_timeout_closes_channel_and_connection_survives(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(Timeout) as info:
+        await pool.run(node, creds, timeouts, ["sleep", "30"], timeout=1.0)
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 3.0, elapsed
+    assert info.value.node == "sv1"
+    result = await pool.run(node, creds, timeouts, ["echo", "still here"])
+    assert result.stdout == "still here\n"
+    assert pool.stats()["connects_total"] == 1
+
+
+async def test_parallel_commands_on_one_node(
+    sshd: Sshd, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    # sshd defaults: MaxSessions 10, MaxStartups 10:30:100.
+    pool = NodePool(global_limit=20, per_node_connects=2)
+    try:
+        results = await asyncio.gather(
+            *(pool.run(node, creds, timeouts, ["sh", "-c", 'echo "$1"', "sh", str(i)]) for i in range(40))
+        )
+        assert [r.stdout for r in results] == [f"{i}\n" for i in range(40)]
+        assert pool.stats()["connects_total"] == 1
+        assert pool.stats()["commands_in_flight"] == 0
+    finally:
+        await pool.close()
+
+
+async def test_parallel_connects_respect_per_node_limit(
+    tmp_path: Path, client_key: asyncssh.SSHKey, timeouts: Timeouts
+) -> None:
+    # 12 distinct node names behind one endpoint = 12 connections. sshd drops unauthenticated
+    # connections beyond 4; the pool never has more than 2 connects in flight to the endpoint.
+    # (sshd frees a startup slot a moment after auth succeeds, so the limit alone cannot make
+    # drops impossible: the bounded retry covers that race.)
+    server = Sshd(
+        workdir=tmp_path / "sshd",
+        port=free_port(),
+        client_key=client_key,
+        host_key=asyncssh.generate_private_key("ssh-ed25519"),
+        extra_config=["MaxStartups 4"],
+    )
+    server.start()
+    pool = NodePool(per_node_connects=2)
+    peak = 0
+    done = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, pool.stats()["connects_in_flight"])
+            await asyncio.sleep(0)
+
+    try:
+        creds = SSHCredentials(
+            user="root",
+            private_key=client_key.export_private_key("openssh"),
+            passphrase=None,
+            password=None,
+            known_hosts=server.host_key_line,
+            host_key_policy="Strict",
+            become="None",
+        )
+        nodes = [NodeAddress(name=f"n{i}", host="127.0.0.1", port=server.port) for i in range(12)]
+        sampler = asyncio.create_task(sample())
+        try:
+            results = await asyncio.gather(*(pool.run(n, creds, timeouts, ["true"]) for n in nodes))
+        finally:
+            done.set()
+            await sampler
+        assert all(r.exit_status == 0 for r in results)
+        assert pool.stats()["connects_total"] == 12
+        assert peak == 2
+    finally:
+        await pool.close()
+        server.cleanup()
+
+
+class ResettingProxy:
+    """TCP proxy to sshd that resets the first ``resets`` connections (like MaxStartups drops)."""
+
+    def __init__(self, target_port: int, resets: int) -> None:
+        self.target_port = target_port
+        self.resets = resets
+        self.accepted = 0
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.accepted <= self.resets:
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            writer.transport.abort()
+            return
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except OSError:
+                pass
+            finally:
+                w.close()
+
+        for coro in (pipe(reader, up_w), pipe(up_r, writer)):
+            task = asyncio.create_task(coro)
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def test_connect_reset_during_handshake_is_retried(
+    sshd: Sshd, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    proxy = ResettingProxy(sshd.port, resets=2)
+    port = await proxy.start()
+    pool = NodePool()
+    try:
+        node = NodeAddress(name="sv1", host="127.0.0.1", port=port)
+        line = sshd.host_key_line.replace(f"]:{sshd.port} ", f"]:{port} ")
+        creds = dataclasses.replace(creds, known_hosts=line)
+        result = await pool.run(node, creds, timeouts, ["echo", "ok"])
+        assert result.stdout == "ok\n"
+        assert pool.stats()["connect_retries"] == 2
+        assert pool.stats()["connects_total"] == 1
+        # Retries are bounded: a proxy that always resets gives Unreachable.
+        await pool.invalidate("sv1")
+        proxy.resets = 10**6
+        with pytest.raises(Unreachable):
+            await pool.run(node, creds, timeouts, ["echo", "ok"])
+    finally:
+        await pool.close()
+        await proxy.close()
+
+
+# --------------------------------------------------------------------------- host keys
+
+
+async def test_strict_wrong_key_is_host_key_mismatch_and_nothing_runs(
+    sshd: Sshd, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, tmp_path: Path
+) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
+    creds = dataclasses.replace(creds, known_hosts=f"[127.0.0.1]:{sshd.port} {other}")
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    pool = NodePool(observer=lambda n, a: seen.append((n, a)))
+    marker = tmp_path / "marker"
+    try:
+        with pytest.raises(HostKeyMismatch) as info:
+            await pool.run(node, creds, timeouts, ["touch", str(marker)])
+    finally:
+        await pool.close()
+    assert info.value.node == "sv1"
+    assert fp(sshd.host_key) in info.value.message
+    assert seen == []
+    assert not marker.exists()
+    assert accepted_logins(sshd) == 0
+
+
+async def test_strict_unknown_host_is_host_key_mismatch(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    for known_hosts in ("", sshd.host_key_line.replace("[127.0.0.1]", "[10.9.9.9]")):
+        with pytest.raises(HostKeyMismatch):
+            await pool.run(node, dataclasses.replace(creds, known_hosts=known_hosts), timeouts, ["true"])
+    assert pool.stats()["commands_total"] == 0
+
+
+async def test_accept_new_records_then_enforces(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    creds = dataclasses.replace(creds, known_hosts="", host_key_policy="AcceptNew")
+    first_key = sshd.host_key
+    await pool.run(node, creds, timeouts, ["true"])
+    assert pool.learned_host_keys() == {"sv1": fp(first_key)}
+    # Reconnect with the same key: still fine.
+    await pool.invalidate("sv1")
+    await pool.run(node, creds, timeouts, ["true"])
+    # The host key changes (same port): the dead connection is replaced, the new key refused.
+    sshd.stop()
+    sshd.host_key = asyncssh.generate_private_key("ssh-ed25519")
+    sshd.start()
+    with pytest.raises(HostKeyMismatch) as info:
+        await pool.run(node, creds, timeouts, ["true"])
+    assert fp(first_key) in info.value.message and fp(sshd.host_key) in info.value.message
+    with pytest.raises(HostKeyMismatch):  # stays refused
+        await pool.run(node, creds, timeouts, ["true"])
+    # A new pool (operator restart) with the fingerprint pinned from status refuses it too.
+    pool2 = NodePool()
+    try:
+        pool2.pin_host_key(node, fp(first_key))
+        with pytest.raises(HostKeyMismatch):
+            await pool2.run(node, creds, timeouts, ["true"])
+    finally:
+        await pool2.close()
+
+
+async def test_accept_new_does_not_override_known_hosts_entry(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
+    creds = dataclasses.replace(
+        creds, known_hosts=f"[127.0.0.1]:{sshd.port} {other}", host_key_policy="AcceptNew"
+    )
+    with pytest.raises(HostKeyMismatch):
+        await pool.run(node, creds, timeouts, ["true"])
+    # ...but a listed key is accepted under AcceptNew as under Strict.
+    good = dataclasses.replace(creds, known_hosts=sshd.host_key_line)
+    assert (await pool.run(node, good, timeouts, ["true"])).exit_status == 0
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+async def test_refused_client_key_is_authentication_failed(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    stranger = asyncssh.generate_private_key("ssh-ed25519").export_private_key("openssh")
+    with pytest.raises(AuthenticationFailed) as info:
+        await pool.run(node, dataclasses.replace(creds, private_key=stranger), timeouts, ["true"])
+    assert info.value.node == "sv1"
+    with pytest.raises(AuthenticationFailed):
+        await pool.run(node, dataclasses.replace(creds, private_key=None), timeouts, ["true"])
+    with pytest.raises(AuthenticationFailed):
+        await pool.run(node, dataclasses.replace(creds, private_key=b"not a key"), timeouts, ["true"])
+
+
+async def test_encrypted_private_key_with_passphrase(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, client_key: asyncssh.SSHKey
+) -> None:
+    # PKCS#8 encryption needs only `cryptography`; OpenSSH-format encryption needs bcrypt.
+    encrypted = client_key.export_private_key("pkcs8-pem", passphrase="s3cret-phrase")
+    ok = dataclasses.replace(creds, private_key=encrypted, passphrase="s3cret-phrase")
+    assert (await pool.run(node, ok, timeouts, ["true"])).exit_status == 0
+    bad = dataclasses.replace(creds, private_key=encrypted, passphrase="wrong-phrase")
+    with pytest.raises(AuthenticationFailed) as info:
+        await pool.run(node, bad, timeouts, ["true"])
+    assert "wrong-phrase" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- unreachable / hangs
+
+
+async def test_nothing_listening_is_unreachable_quickly(
+    pool: NodePool, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    node = NodeAddress(name="sv9", host="127.0.0.1", port=free_port())
+    started = time.monotonic()
+    with pytest.raises(Unreachable) as info:
+        await pool.run(node, creds, timeouts, ["true"])
+    assert time.monotonic() - started < 1.0
+    assert info.value.node == "sv9"
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A TCP port whose kernel completes the handshake but nobody ever speaks."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    try:
+        yield int(s.getsockname()[1])
+    finally:
+        s.close()
+
+
+async def test_silent_listener_times_out_within_connect_timeout(
+    pool: NodePool, creds: SSHCredentials, silent_listener: int
+) -> None:
+    node = NodeAddress(name="sv1", host="127.0.0.1", port=silent_listener)
+    timeouts = Timeouts(connect=1.0, login=1.0, command=30)
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        await pool.run(node, creds, timeouts, ["true"])
+    elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 2.5, elapsed
+    assert pool.stats()["connect_retries"] == 0
+
+
+def _wait_for_remote(sshd: Sshd, needle: bytes, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in sshd.session_pids():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        return
+            except OSError:
+                pass
+        time.sleep(0.01)
+    raise AssertionError(f"{needle!r} never started on the node")
+
+
+async def test_peer_stops_answering_new_command_times_out_by_keepalive(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials
+) -> None:
+    timeouts = Timeouts(connect=2, login=2, command=30, keepalive_interval=0.5, keepalive_count_max=2)
+    await pool.run(node, creds, timeouts, ["true"])
+    sshd.signal_all(__import__("signal").SIGSTOP)  # listener + session processes: the peer freezes
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        await pool.run(node, creds, timeouts, ["true"])
+    elapsed = time.monotonic() - started
+    assert elapsed < timeouts.keepalive_bound + 1.5, elapsed
+    assert pool.stats()["connections_open"] == 0
+
+
+async def test_peer_stops_answering_running_command_times_out_by_keepalive(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials
+) -> None:
+    timeouts = Timeouts(connect=2, login=2, command=30, keepalive_interval=0.5, keepalive_count_max=2)
+    task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "59.5"]))
+    await asyncio.to_thread(_wait_for_remote, sshd, b"59.5")
+    sshd.signal_all(__import__("signal").SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        await task
+    elapsed = time.monotonic() - started
+    assert elapsed < timeouts.keepalive_bound + 1.5, elapsed
+
+
+async def test_peer_stops_answering_without_keepalive_command_timeout_bounds_it(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials
+) -> None:
+    timeouts = Timeouts(connect=2, login=2, command=1.5, keepalive_interval=0, keepalive_count_max=1)
+    await pool.run(node, creds, timeouts, ["true"])
+    sshd.signal_all(__import__("signal").SIGSTOP)
+    started = time.monotonic()
+    with pytest.raises(Timeout):
+        await pool.run(node, creds, timeouts, ["true"])
+    elapsed = time.monotonic() - started
+    assert 1.4 <= elapsed < 3.0, elapsed
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+async def test_secrets_never_reach_logs_or_repr(
+    caplog: pytest.LogCaptureFixture,
+    pool: NodePool,
+    node: NodeAddress,
+    creds: SSHCredentials,
+    timeouts: Timeouts,
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, asyncssh included
+    creds = dataclasses.replace(creds, password="pa55word-never-logged")
+    key_text = (creds.private_key or b"").decode()
+    key_body = [line for line in key_text.splitlines() if line and not line.startswith("-----")]
+    stdin_secret = "stdin-secret-0123456789abcdef"
+    await pool.run(node, creds, timeouts, ["cat"], input=stdin_secret)
+    with pytest.raises(CommandFailed) as info:
+        # a command that echoes its stdin and a private key to stderr, then fails
+        await pool.run(
+            node,
+            creds,
+            timeouts,
+            ["sh", "-c", 'cat >&2; printf "%s" "$1" >&2; exit 1', "sh", key_text],
+            input=stdin_secret + "\n",
+        )
+    wrong = dataclasses.replace(creds, known_hosts="")
+    with pytest.raises(HostKeyMismatch):
+        await pool.run(node, wrong, timeouts, ["true"])
+    texts = [caplog.text, repr(creds), str(creds), str(info.value), repr(info.value), info.value.stderr]
+    for text in texts:
+        for body in key_body:
+            assert body not in text
+        assert "pa55word-never-logged" not in text
+        assert stdin_secret not in text
+    assert "sv1" in caplog.text and "argv0=cat" in caplog.text
+    assert os.environ.get("SSH_AUTH_SOCK") is None or True  # agent is never consulted (agent_path=None)
+
+
+def _unused() -> list[object]:  # keep imports used by type checkers in one place
+    return [descendants]
