@@ -1,0 +1,87 @@
+"""The JobCenter standard-mode agent (AG) on one node: ``jcagctrl list`` and the systemd unit.
+
+Pure module. GUESS (node-protocol 2.7): ``jcagctrl list`` prints a fixed-width table with a header
+line; it is parsed by its header names, case-insensitively, so column order and widths may vary.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+from .sections import Section, SectionOutput
+
+JCAGCTRL = Section(
+    "jcagctrl",
+    """\
+    [ -n "$agent_id" ] || return 3
+    /usr/bin/jcagctrl list""",
+)
+# "<is-active>\n<is-enabled>" of the instance's unit; systemctl prints a word even on non-zero exit.
+AGENT_UNIT = Section(
+    "agent_unit",
+    """\
+    [ -n "$agent_id" ] || return 3
+    systemctl is-active "jcexecutor_agent_$agent_id.service"
+    systemctl is-enabled "jcexecutor_agent_$agent_id.service"
+    return 0""",
+)
+
+_COLUMNS = {"instance id": "instance_id", "name": "name", "agent name": "agent_name", "active": "active",
+            "enable": "enable", "enabled": "enable"}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AgentInstanceRow(_Frozen):
+    instance_id: str
+    name: str
+    agent_name: str | None = None
+    active: bool = False
+    enable: bool = False
+
+
+class AgentFacts(_Frozen):
+    installed: bool
+    instances: tuple[AgentInstanceRow, ...] = ()
+    unit_active: str | None = None  # systemctl is-active word: active, inactive, failed, ...
+    unit_enabled: str | None = None  # systemctl is-enabled word: enabled, disabled, ...
+
+
+def parse_jcagctrl(out: SectionOutput) -> tuple[bool, tuple[AgentInstanceRow, ...]]:
+    """(agent installed, instance rows). Header and rows are split at runs of 2+ blanks."""
+    if out.exit_status != 0:
+        return False, ()
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    header_at = next((i for i, line in enumerate(lines) if "instance id" in line.lower()), None)
+    if header_at is None:
+        return True, ()
+    keys = [_COLUMNS.get(label.lower()) for label in re.split(r"\s{2,}", lines[header_at].strip())]
+    rows = []
+    for line in lines[header_at + 1:]:
+        if set(line.strip()) <= {"-", " ", "="}:
+            continue
+        values = re.split(r"\s{2,}", line.strip())
+        if len(values) != len(keys):
+            raise ValueError(f"jcagctrl list: row has {len(values)} cells for {len(keys)} columns")
+        cells = {key: value for key, value in zip(keys, values, strict=True) if key}
+        rows.append(
+            AgentInstanceRow(
+                instance_id=cells.get("instance_id", ""),
+                name=cells.get("name", ""),
+                agent_name=cells.get("agent_name") or None,
+                active=cells.get("active", "").lower() == "true",
+                enable=cells.get("enable", "").lower() == "true",
+            )
+        )
+    return True, tuple(rows)
+
+
+def parse_agent_unit(out: SectionOutput) -> tuple[str | None, str | None]:
+    if out.exit_status != 0:
+        return None, None
+    words = out.stdout.split()
+    return (words[0] if words else None, words[1] if len(words) > 1 else None)

@@ -1,0 +1,138 @@
+"""CLUSTERPRO on one node: cluster status, where the group runs, the live clp.conf, installed scripts.
+
+Pure module. Formats: node-protocol 5.4 (``clpgrp -n``) and 5.5 (``clpstat``). The parsers do not
+depend on column widths (names may be cut or padded): they split at the first ``:``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict
+
+from .sections import Section, SectionOutput
+
+CLP_CONF = "/opt/nec/clusterpro/etc/clp.conf"
+SCRIPTS_ROOT = "/opt/nec/clusterpro/scripts"
+
+CLPSTAT = Section("clpstat", "    clpstat")
+# clpgrp -n prints the server where the group is online; empty (any exit) when it is offline.
+CLPGRP = Section(
+    "clpgrp",
+    """\
+    [ -n "$group" ] || return 3
+    clpgrp -n "$group\"""",
+)
+CLP_CONF_SECTION = Section("clp_conf", "    cat /opt/nec/clusterpro/etc/clp.conf")
+# sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
+SCRIPT_HASHES = Section(
+    "script_hashes",
+    """\
+    [ -n "$group" ] && [ -n "$exec_rsc" ] || return 3
+    for f in "/opt/nec/clusterpro/scripts/$group/$exec_rsc/start.sh" \\
+             "/opt/nec/clusterpro/scripts/$group/$exec_rsc/stop.sh" \\
+             "/opt/nec/clusterpro/scripts/monitor.s/$monitor/genw.sh"; do
+        [ -f "$f" ] && sha256sum "$f"
+    done
+    return 0""",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class GroupState(_Frozen):
+    name: str
+    state: str  # Online, Offline, Online Pending, ...
+    current: str | None  # server the group is on, None when offline
+
+
+class ClusterStatus(_Frozen):
+    running: bool  # clpstat answered and the servers are not all Offline
+    cluster_name: str | None = None
+    local_server: str | None = None  # the server clpstat ran on (marked with *)
+    servers: dict[str, str] = {}  # server -> Online/Offline/...
+    groups: dict[str, GroupState] = {}
+
+
+def _name_and_value(line: str) -> tuple[str, str]:
+    left, _, right = line.partition(":")
+    name = left.strip().rstrip(".").strip()
+    return name, right.strip()
+
+
+def parse_clpstat(out: SectionOutput) -> ClusterStatus:
+    if out.exit_status != 0 or "CLUSTER STATUS" not in out.stdout:
+        return ClusterStatus(running=False)
+    cluster_name = None
+    local = None
+    servers: dict[str, str] = {}
+    groups: dict[str, GroupState] = {}
+    block = ""
+    group: str | None = None
+    for line in out.stdout.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Cluster :"):
+            cluster_name = stripped.partition(":")[2].strip()
+            continue
+        if stripped in ("<server>", "<group>", "<monitor>"):
+            block, group = stripped, None
+            continue
+        if not stripped or stripped.startswith("="):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if block == "<server>" and indent <= 4 and ":" in line:
+            marked = stripped.startswith("*")
+            name, value = _name_and_value(stripped.lstrip("*"))
+            servers[name] = value.split()[0] if value else ""
+            if marked:
+                local = name
+        elif block == "<group>" and ":" in line:
+            name, value = _name_and_value(stripped)
+            if indent <= 4:
+                group = name
+                groups[name] = GroupState(name=name, state=_status_word(value), current=None)
+            elif group is not None and name == "current":
+                current = value.split()[0] if value else "None"
+                groups[group] = groups[group].model_copy(update={"current": None if current == "None" else current})
+    running = any(state == "Online" for state in servers.values())
+    return ClusterStatus(running=running, cluster_name=cluster_name, local_server=local, servers=servers, groups=groups)
+
+
+def _status_word(value: str) -> str:
+    # The status column may be two words ("Online Pending"); the comment follows after 2+ spaces.
+    return value.split("  ")[0].strip() if value else ""
+
+
+def parse_clpgrp(out: SectionOutput) -> str | None:
+    """The server the group runs on, or None when it is offline (empty output, any exit status)."""
+    if out.exit_status != 0:
+        return None
+    words = out.stdout.split()
+    return words[0] if len(words) == 1 else None
+
+
+class ClpConf(_Frozen):
+    present: bool
+    text: str = ""
+    sha256: str | None = None
+
+
+def parse_clp_conf(out: SectionOutput) -> ClpConf:
+    if out.exit_status != 0:
+        return ClpConf(present=False)
+    return ClpConf(present=True, text=out.stdout, sha256=hashlib.sha256(out.stdout.encode()).hexdigest())
+
+
+def parse_script_hashes(out: SectionOutput) -> dict[str, str]:
+    """Installed script path relative to the scripts root (``<group>/<exec>/start.sh``) -> sha256."""
+    hashes: dict[str, str] = {}
+    if out.exit_status != 0:
+        return hashes
+    prefix = SCRIPTS_ROOT + "/"
+    for line in out.stdout.splitlines():
+        digest, _, path = line.partition("  ")
+        if len(digest) == 64 and path.startswith(prefix):
+            hashes[path[len(prefix):]] = digest
+    return hashes

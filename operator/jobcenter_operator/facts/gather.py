@@ -1,0 +1,96 @@
+"""The facts probe of one node: one argv, one parser. Pure: the node layer runs the argv.
+
+``probe_argv`` builds ``sh -c SCRIPT jcop-facts NONCE ARG...``; ``parse_probe`` turns its stdout
+into ``NodeFacts``. The nonce frames the sections (see ``sections``); callers pass a random one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import agent, clusterpro, jobcenter, network, processes
+from .model import NodeFacts
+from .sections import PARAMETERS, build_script, split_output
+
+SECTIONS = (
+    jobcenter.JC_INSTALL,
+    jobcenter.DAEMON_CONF,
+    jobcenter.SITE_CONF,
+    processes.PS,
+    clusterpro.CLPSTAT,
+    clusterpro.CLPGRP,
+    clusterpro.CLP_CONF_SECTION,
+    clusterpro.SCRIPT_HASHES,
+    network.IP_ADDR,
+    network.MOUNTS,
+    network.RESOLVE_FORWARD,
+    network.RESOLVE_REVERSE,
+    agent.JCAGCTRL,
+    agent.AGENT_UNIT,
+)
+SCRIPT = build_script(SECTIONS)
+_NAMES = tuple(s.name for s in SECTIONS)
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """What to look at on the node. Empty strings mean "not asked" (the section reports 3)."""
+
+    database_path: str = ""
+    virtual_host: str = ""
+    floating_ip: str = ""
+    failover_group: str = ""
+    exec_resource: str = ""
+    monitor_resource: str = ""
+    agent_instance_id: str = ""
+
+    def values(self) -> tuple[str, ...]:
+        return (
+            self.database_path,
+            self.virtual_host,
+            self.floating_ip,
+            self.failover_group,
+            self.exec_resource,
+            self.monitor_resource,
+            self.agent_instance_id,
+        )
+
+
+assert len(PARAMETERS) == len(ProbeTarget().values())
+
+
+def probe_argv(target: ProbeTarget, nonce: str) -> list[str]:
+    if not nonce.isalnum():
+        raise ValueError("nonce must be alphanumeric")
+    return ["sh", "-c", SCRIPT, "jcop-facts", nonce, *target.values()]
+
+
+def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
+    out = split_output(stdout, nonce, _NAMES)
+    errors: dict[str, str] = {}
+
+    try:
+        installed, instances = agent.parse_jcagctrl(out["jcagctrl"])
+    except ValueError as exc:
+        # An odd table is reported, not fatal: the agent is there, its rows are unreadable.
+        errors["jcagctrl"] = str(exc)
+        installed, instances = True, ()
+    unit_active, unit_enabled = agent.parse_agent_unit(out["agent_unit"])
+    return NodeFacts(
+        node=node,
+        jobcenter=jobcenter.parse_install(out["jc_install"]),
+        daemon_conf=jobcenter.parse_daemon_conf(out["daemon_conf"]),
+        site=jobcenter.parse_site_conf(out["site_conf"]),
+        processes=processes.parse_ps(out["ps"]),
+        cluster=clusterpro.parse_clpstat(out["clpstat"]),
+        group_node=clusterpro.parse_clpgrp(out["clpgrp"]),
+        clp_conf=clusterpro.parse_clp_conf(out["clp_conf"]),
+        script_hashes=clusterpro.parse_script_hashes(out["script_hashes"]),
+        addresses=network.parse_ip_addr(out["ip_addr"]),
+        mounts=network.parse_mounts(out["mounts"]),
+        resolution=network.parse_resolution(out["resolve_forward"], out["resolve_reverse"]),
+        agent=agent.AgentFacts(
+            installed=installed, instances=instances, unit_active=unit_active, unit_enabled=unit_enabled
+        ),
+        errors=errors,
+    )

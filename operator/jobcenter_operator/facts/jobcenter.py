@@ -1,0 +1,100 @@
+"""JobCenter on one node: installed and version, daemon.conf, the cluster site at the database path.
+
+Pure module: sections (sh) and parsers.
+
+GUESS (node-protocol 2.1, 2.2): the install records ``VERSION=`` and ``MODE=`` in
+``/usr/lib/nqs/VERSION``; ``cjcmksite`` records the site's virtual host and machine ID as
+``site_name=`` and ``machine_id=`` in ``<databasePath>/nqs/daemon.conf``. These two key tables are
+the only places to correct when a real node says otherwise.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .sections import Section, SectionOutput
+
+VERSION_FILE = "/usr/lib/nqs/VERSION"
+LOCAL_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
+SITE_KEY_VHOST = "site_name"
+SITE_KEY_MACHINE_ID = "machine_id"
+
+JC_INSTALL = Section(
+    "jc_install",
+    """\
+    [ -x /usr/lib/nqs/cluster/cjcpw ] && [ -x /usr/lib/nqs/cluster/cjcmksite ] || return 3
+    cat /usr/lib/nqs/VERSION 2>/dev/null
+    return 0""",
+)
+DAEMON_CONF = Section("daemon_conf", "    cat /usr/lib/nqs/rc/daemon.conf")
+# 3: no database path asked for; 4: no <dbpath>/nqs (no site, or the disk is not here).
+SITE_CONF = Section(
+    "site_conf",
+    """\
+    [ -n "$dbpath" ] || return 3
+    [ -d "$dbpath/nqs" ] || return 4
+    cat "$dbpath/nqs/daemon.conf" 2>/dev/null
+    return 0""",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """``name=value`` lines; ``#`` comments and blank lines skipped; later lines win."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+class JobCenterInstall(_Frozen):
+    installed: bool
+    version: str | None = None
+    mode: str | None = None  # CLASSIC | STANDARD | STANDARD-AGENT as the install file says
+
+
+def parse_install(out: SectionOutput) -> JobCenterInstall:
+    if out.exit_status != 0:
+        return JobCenterInstall(installed=False)
+    values = parse_key_values(out.stdout)
+    return JobCenterInstall(installed=True, version=values.get("VERSION"), mode=values.get("MODE"))
+
+
+class DaemonConf(_Frozen):
+    present: bool
+    text: str = ""
+    local_daemon: str | None = None  # the effective value, upper-case; None when no active line
+
+
+def parse_daemon_conf(out: SectionOutput) -> DaemonConf:
+    if out.exit_status != 0:
+        return DaemonConf(present=False)
+    value = parse_key_values(out.stdout).get("local_daemon")
+    return DaemonConf(present=True, text=out.stdout, local_daemon=value.upper() if value else None)
+
+
+class ClusterSite(_Frozen):
+    """What is at ``<databasePath>/nqs`` on this node (only visible where the disk is mounted)."""
+
+    present: bool
+    virtual_host: str | None = None
+    machine_id: int | None = None
+
+
+def parse_site_conf(out: SectionOutput) -> ClusterSite:
+    if out.exit_status != 0:
+        return ClusterSite(present=False)
+    values = parse_key_values(out.stdout)
+    machine_id = values.get(SITE_KEY_MACHINE_ID, "")
+    return ClusterSite(
+        present=True,
+        virtual_host=values.get(SITE_KEY_VHOST),
+        machine_id=int(machine_id) if machine_id.isdigit() else None,
+    )

@@ -1,0 +1,35 @@
+"""Everything one probe of one node found, as one frozen model.
+
+Pure module. ``NodeFacts`` is what the planner reads; ``gather.parse_probe`` builds it from the
+combined script's output. A section whose parse failed is recorded in ``errors`` (section name ->
+message) instead of failing the whole probe, so one odd output still yields a clear status.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from .agent import AgentFacts
+from .clusterpro import ClpConf, ClusterStatus
+from .jobcenter import ClusterSite, DaemonConf, JobCenterInstall
+from .network import Resolution
+from .processes import ProcessTable
+
+
+class NodeFacts(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    node: str
+    jobcenter: JobCenterInstall
+    daemon_conf: DaemonConf
+    site: ClusterSite
+    processes: ProcessTable
+    cluster: ClusterStatus
+    group_node: str | None  # clpgrp -n: where the failover group is online, as this node sees it
+    clp_conf: ClpConf
+    script_hashes: dict[str, str]
+    addresses: frozenset[str]
+    mounts: frozenset[str]
+    resolution: Resolution
+    agent: AgentFacts
+    errors: dict[str, str] = {}

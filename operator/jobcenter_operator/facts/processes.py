@@ -1,0 +1,130 @@
+"""The process table of a node, split into the cluster sites (trees under a cjcpw) and the rest.
+
+Pure module. node-protocol 2.5: a cluster site's daemons are children of its ``cjcpw`` (the second
+``jnwcaster`` is a child of the first), which is how they are told apart from the local site's
+daemons when both run on one node. ``ps -eo pid,ppid,args`` is the only input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import BaseModel, ConfigDict
+
+from .sections import Section, SectionOutput
+
+PS = Section("ps", "    ps -eo pid=,ppid=,args=")
+
+CJCPW = "/usr/lib/nqs/cluster/cjcpw"
+
+# Required resident processes of a cluster site besides cjcpw itself, with their counts.
+CLASSIC_SITE = Counter(
+    {"nqsdaemon": 1, "jnwcaster": 2, "jnwengine": 1, "sclaunchd": 1, "comagent": 1, "jcdbs": 1, "jnwlauncher": 1}
+)
+STANDARD_MANAGER_SITE = Counter(
+    {
+        "jcexecutor_manager": 1,
+        "jcexecutor_webserver": 1,
+        "nats_start": 1,
+        "jnwcaster": 2,
+        "jnwengine": 1,
+        "sclaunchd": 1,
+        "comagent": 1,
+        "jcdbs": 1,
+        "jnwlauncher": 1,
+        "jcwebserver": 1,
+    }
+)
+# Names that belong to JobCenter at all (a site of either mode, or the local site).
+JOBCENTER_NAMES = frozenset(CLASSIC_SITE) | frozenset(STANDARD_MANAGER_SITE) | {"cjcpw"}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Process(_Frozen):
+    pid: int
+    ppid: int
+    args: str
+
+    @property
+    def name(self) -> str:
+        """The daemon's name: basename of the program (Linux shows nqsdaemon as ``NQS nqsdaemon``)."""
+        words = self.args.split()
+        if not words:
+            return ""
+        if words[0] == "NQS" and len(words) > 1:
+            return words[1].rsplit("/", 1)[-1]
+        return words[0].rsplit("/", 1)[-1]
+
+
+class SiteTree(_Frozen):
+    """One running cluster site: its cjcpw and every process below it."""
+
+    cjcpw_pid: int
+    resident: bool  # started without -c (cjcpw monitors its children)
+    virtual_host: str | None
+    database_path: str | None
+    processes: tuple[Process, ...]  # descendants of cjcpw, not cjcpw itself
+
+    def names(self) -> Counter[str]:
+        return Counter(p.name for p in self.processes)
+
+
+class ProcessTable(_Frozen):
+    processes: tuple[Process, ...]
+
+    def children(self, pid: int) -> list[Process]:
+        return [p for p in self.processes if p.ppid == pid]
+
+    def descendants(self, pid: int) -> list[Process]:
+        found: list[Process] = []
+        todo = [pid]
+        while todo:
+            for child in self.children(todo.pop()):
+                found.append(child)
+                todo.append(child.pid)
+        return found
+
+    def sites(self) -> list[SiteTree]:
+        """Every running cjcpw that starts (not stops) a site, with its process tree."""
+        trees = []
+        for p in self.processes:
+            words = p.args.split()
+            if not words or words[0] != CJCPW or "-stop" in words[1:]:
+                continue
+            operands = [w for w in words[1:] if not w.startswith("-")]
+            trees.append(
+                SiteTree(
+                    cjcpw_pid=p.pid,
+                    resident="-c" not in words[1:],
+                    virtual_host=operands[0] if operands else None,
+                    database_path=operands[1] if len(operands) > 1 else None,
+                    processes=tuple(self.descendants(p.pid)),
+                )
+            )
+        return trees
+
+    def outside_sites(self) -> list[Process]:
+        """JobCenter daemons not under any cjcpw: the local site (or a site started with -c)."""
+        inside = {p.pid for t in self.sites() for p in t.processes} | {t.cjcpw_pid for t in self.sites()}
+        return [p for p in self.processes if p.pid not in inside and p.name in JOBCENTER_NAMES - {"cjcpw"}]
+
+
+def parse_ps(out: SectionOutput) -> ProcessTable:
+    processes = []
+    for line in out.stdout.splitlines():
+        fields = line.split(None, 2)
+        if len(fields) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
+            continue
+        processes.append(Process(pid=int(fields[0]), ppid=int(fields[1]), args=fields[2] if len(fields) > 2 else ""))
+    return ProcessTable(processes=tuple(processes))
+
+
+def missing_processes(found: Counter[str], expected: Counter[str]) -> list[str]:
+    """Expected names short of their count, one entry per missing instance, in a stable order."""
+    missing: list[str] = []
+    for name in sorted(expected):
+        missing.extend([name] * max(0, expected[name] - found.get(name, 0)))
+    return missing

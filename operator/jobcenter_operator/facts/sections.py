@@ -1,0 +1,93 @@
+"""One SSH round trip for all facts of a node: a fixed POSIX sh script made of named sections.
+
+Pure module. Each probe contributes a *section*: a piece of sh that reads one thing. The
+sections are joined into ONE script sent as ``sh -c SCRIPT jcop-facts NONCE ARG...``. User
+values (database path, virtual host, group names...) are never part of the script text: they
+arrive as positional parameters and are referred to as ``"$dbpath"`` etc., so the node layer's
+single quoting of the argv is the only quoting there is.
+
+Every section's output is framed by marker lines carrying a per-call nonce, plus the section's
+exit status, so a file that happens to contain marker-like text cannot confuse the splitter:
+
+    @@JCOP <nonce> BEGIN <name>@@
+    <stdout of the section, byte for byte>
+    @@JCOP <nonce> END <name> <exit status>@@
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Parameters of the facts script, in positional order after the nonce ($1).
+PARAMETERS: tuple[str, ...] = (
+    "dbpath",
+    "vhost",
+    "fip",
+    "group",
+    "exec_rsc",
+    "monitor",
+    "agent_id",
+)
+
+_PREAMBLE = """\
+nonce=$1; shift
+dbpath=$1 vhost=$2 fip=$3 group=$4 exec_rsc=$5 monitor=$6 agent_id=$7
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+LC_ALL=C
+export PATH LC_ALL
+section() {
+    printf '@@JCOP %s BEGIN %s@@\\n' "$nonce" "$1"
+    "s_$1" </dev/null 2>/dev/null
+    rc=$?
+    printf '\\n@@JCOP %s END %s %d@@\\n' "$nonce" "$1" "$rc"
+}
+"""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A named piece of sh. ``body`` is the body of a shell function called ``s_<name>``."""
+
+    name: str
+    body: str
+
+
+@dataclass(frozen=True)
+class SectionOutput:
+    stdout: str
+    exit_status: int
+
+
+class ProbeOutputError(ValueError):
+    """The node's answer does not have the shape the facts script produces."""
+
+
+def build_script(sections: tuple[Section, ...]) -> str:
+    """The whole facts script: preamble, one function per section, then the calls."""
+    parts = [_PREAMBLE]
+    for s in sections:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
+            raise ValueError(f"bad section name {s.name!r}")
+        # s_ prefix: a function named like the command it runs (ps, clpstat) would call itself.
+        parts.append(f"s_{s.name}() {{\n{s.body.rstrip()}\n}}\n")
+    parts.extend(f"section {s.name}\n" for s in sections)
+    return "".join(parts)
+
+
+def split_output(stdout: str, nonce: str, names: tuple[str, ...]) -> dict[str, SectionOutput]:
+    """Cut the script's stdout into sections; every expected section must be there exactly once."""
+    out: dict[str, SectionOutput] = {}
+    pattern = re.compile(
+        rf"@@JCOP {re.escape(nonce)} BEGIN ([a-z0-9_]+)@@\n(.*?)\n@@JCOP {re.escape(nonce)} END \1 (\d+)@@\n?",
+        re.DOTALL,
+    )
+    for match in pattern.finditer(stdout):
+        name, body, status = match.group(1), match.group(2), int(match.group(3))
+        if name in out:
+            raise ProbeOutputError(f"section {name} appears twice")
+        out[name] = SectionOutput(stdout=body, exit_status=status)
+    missing = [n for n in names if n not in out]
+    if missing:
+        raise ProbeOutputError(f"facts output is missing sections: {', '.join(missing)}")
+    return out

@@ -1,0 +1,195 @@
+"""Fact parsers against outputs in the formats of node-protocol.md (recorded transcripts)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from jobcenter_operator.facts import agent, clusterpro, jobcenter, network, processes
+from jobcenter_operator.facts.sections import SectionOutput
+
+
+def ok(text: str) -> SectionOutput:
+    return SectionOutput(stdout=text, exit_status=0)
+
+
+CLPSTAT_RUNNING = """\
+ ========================  CLUSTER STATUS  ===========================
+  Cluster : cluster
+  <server>
+   *clu1 ............: Online           Primary server
+      lankhb1        : Normal           Kernel Mode LAN Heartbeat
+    clu2 ............: Online           Secondary server
+      lankhb1        : Normal           Kernel Mode LAN Heartbeat
+  <group>
+    failover-jc .....: Online           Group for JobCenter
+      current        : clu1
+      disk-jc        : Online
+      exec-jc        : Online
+      fip-jc         : Online
+    failover-other ..: Offline
+      current        : None
+      exec-other     : Offline
+  <monitor>
+    pidw-jc          : Normal
+    userw            : Normal           User mode monitor
+ =====================================================================
+"""
+
+CLPSTAT_STOPPED = """\
+ ========================  CLUSTER STATUS  ===========================
+  Cluster : cluster
+  <server>
+   *clu1 ............: Offline          Primary server
+      lankhb1        : Offline          Kernel Mode LAN Heartbeat
+    clu2 ............: Offline          Secondary server
+  <group>
+    failover-jc .....: Offline
+      current        : None
+ =====================================================================
+"""
+
+
+def test_clpstat_running_cluster() -> None:
+    status = clusterpro.parse_clpstat(ok(CLPSTAT_RUNNING))
+    assert status.running
+    assert status.cluster_name == "cluster"
+    assert status.local_server == "clu1"
+    assert status.servers == {"clu1": "Online", "clu2": "Online"}
+    assert status.groups["failover-jc"].state == "Online"
+    assert status.groups["failover-jc"].current == "clu1"
+    assert status.groups["failover-other"].state == "Offline"
+    assert status.groups["failover-other"].current is None
+
+
+def test_clpstat_stopped_cluster_and_daemon_down() -> None:
+    stopped = clusterpro.parse_clpstat(ok(CLPSTAT_STOPPED))
+    assert not stopped.running
+    assert stopped.groups["failover-jc"].current is None
+    down = clusterpro.parse_clpstat(SectionOutput("Could not connect to the server.", 1))
+    assert not down.running and down.groups == {}
+
+
+def test_clpgrp_n() -> None:
+    assert clusterpro.parse_clpgrp(ok("clu2\n")) == "clu2"
+    assert clusterpro.parse_clpgrp(ok("")) is None
+    assert clusterpro.parse_clpgrp(SectionOutput("", 1)) is None
+
+
+def test_script_hashes() -> None:
+    digest = "a" * 64
+    out = ok(
+        f"{digest}  /opt/nec/clusterpro/scripts/failover-jc/exec-jc/start.sh\n"
+        f"{'b' * 64}  /opt/nec/clusterpro/scripts/monitor.s/genw-jcag/genw.sh\n"
+    )
+    assert clusterpro.parse_script_hashes(out) == {
+        "failover-jc/exec-jc/start.sh": digest,
+        "monitor.s/genw-jcag/genw.sh": "b" * 64,
+    }
+
+
+# ps -eo pid=,ppid=,args= on an active node with a local site (PPID 1) and the cluster site under cjcpw.
+PS_ACTIVE = """\
+      1       0 sshd: /usr/sbin/sshd -D -f /x/sshd_config [listener] 0 of 10-100 startups
+     40       1 NQS nqsdaemon
+     41       1 /usr/lib/nqs/jnwcaster
+     42      41 /usr/lib/nqs/jnwcaster
+    100      99 /bin/sh /opt/nec/clusterpro/scripts/failover-jc/exec-jc/start.sh
+    101     100 /usr/lib/nqs/cluster/cjcpw cluv /mnt/sdb2
+    102     101 NQS nqsdaemon
+    103     101 /usr/lib/nqs/jnwcaster
+    104     103 /usr/lib/nqs/jnwcaster
+    105     101 /usr/lib/nqs/gui/bin/jnwengine
+    106     101 /usr/lib/nqs/gui/bin/sclaunchd
+    107     101 /usr/lib/nqs/combase/comagent
+    108     101 /usr/lib/nqs/gui/bin/jcdbs
+    109     101 /usr/lib/nqs/gui/bin/jnwlauncher
+    120      1 ps -eo pid=,ppid=,args=
+"""
+
+
+def test_process_table_splits_cluster_site_from_local_site() -> None:
+    table = processes.parse_ps(ok(PS_ACTIVE))
+    sites = table.sites()
+    assert len(sites) == 1
+    site = sites[0]
+    assert (site.cjcpw_pid, site.resident, site.virtual_host, site.database_path) == (101, True, "cluv", "/mnt/sdb2")
+    assert site.names() == processes.CLASSIC_SITE
+    assert processes.missing_processes(site.names(), processes.CLASSIC_SITE) == []
+    assert sorted(p.name for p in table.outside_sites()) == ["jnwcaster", "jnwcaster", "nqsdaemon"]
+
+
+def test_missing_processes_counts_instances() -> None:
+    found = Counter({"jnwcaster": 1, "nqsdaemon": 1})
+    missing = processes.missing_processes(found, processes.CLASSIC_SITE)
+    assert missing.count("jnwcaster") == 1
+    assert "nqsdaemon" not in missing
+    assert len(missing) == 7 - 1
+
+
+def test_cjcpw_stop_and_dash_c_are_recognised() -> None:
+    table = processes.parse_ps(
+        ok("  5 1 /usr/lib/nqs/cluster/cjcpw -stop cluv\n  6 1 /usr/lib/nqs/cluster/cjcpw -c cluv /mnt/sdb2\n")
+    )
+    [site] = table.sites()
+    assert site.cjcpw_pid == 6 and not site.resident
+
+
+def test_daemon_conf_and_install() -> None:
+    conf = jobcenter.parse_daemon_conf(ok("# sample\n# local_daemon=SITE\nlocal_daemon=off\n"))
+    assert conf.present and conf.local_daemon == "OFF"
+    assert jobcenter.parse_daemon_conf(ok("# local_daemon=SITE\n")).local_daemon is None
+    assert not jobcenter.parse_daemon_conf(SectionOutput("", 1)).present
+    install = jobcenter.parse_install(ok("VERSION=R16.2\nMODE=CLASSIC\n"))
+    assert (install.installed, install.version, install.mode) == (True, "R16.2", "CLASSIC")
+    assert not jobcenter.parse_install(SectionOutput("", 3)).installed
+
+
+def test_site_conf() -> None:
+    site = jobcenter.parse_site_conf(ok("# daemon.conf of the cluster site\nsite_name=cluv\nmachine_id=114\n"))
+    assert (site.present, site.virtual_host, site.machine_id) == (True, "cluv", 114)
+    assert not jobcenter.parse_site_conf(SectionOutput("", 4)).present
+
+
+def test_network() -> None:
+    addrs = network.parse_ip_addr(
+        ok(
+            "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+            "2: eth0    inet 10.200.1.11/24 brd 10.200.1.255 scope global eth0\\       valid_lft forever\n"
+            "2: eth0    inet 10.200.1.100/24 scope global secondary eth0\\       valid_lft forever\n"
+        )
+    )
+    assert addrs == {"127.0.0.1", "10.200.1.11", "10.200.1.100"}
+    mounts = network.parse_mounts(ok("36 25 0:31 / /mnt/sdb2 rw,relatime shared:1 - ext4 /dev/sdb2 rw\n"))
+    assert "/mnt/sdb2" in mounts
+    res = network.parse_resolution(
+        ok("10.200.1.100    STREAM cluv\n10.200.1.100    DGRAM\n10.200.1.100    RAW\n"),
+        ok("10.200.1.100    cluv cluv.example.test\n"),
+    )
+    assert (res.forward, res.canonical, res.reverse) == (("10.200.1.100",), "cluv", "cluv")
+    missing = network.parse_resolution(SectionOutput("", 2), SectionOutput("", 2))
+    assert missing.forward == () and missing.reverse is None
+
+
+JCAGCTRL = """\
+INSTANCE ID                           NAME             AGENT NAME    ACTIVE  ENABLE
+3f0c2a9e-1111-2222-3333-444455556666  clusterinstance  jcagcluster   true    true
+1                                     other            jcagcluster   FALSE   true
+"""
+
+
+def test_jcagctrl_by_header_names() -> None:
+    installed, rows = agent.parse_jcagctrl(ok(JCAGCTRL))
+    assert installed
+    assert [(r.instance_id, r.name, r.agent_name, r.active, r.enable) for r in rows] == [
+        ("3f0c2a9e-1111-2222-3333-444455556666", "clusterinstance", "jcagcluster", True, True),
+        ("1", "other", "jcagcluster", False, True),
+    ]
+    # Columns in another order and case still parse.
+    shuffled = "enable  Active  Name  Instance ID\ntrue    false   x     7\n"
+    [row] = agent.parse_jcagctrl(ok(shuffled))[1]
+    assert (row.instance_id, row.name, row.active, row.enable) == ("7", "x", False, True)
+    assert agent.parse_jcagctrl(SectionOutput("", 127)) == (False, ())
+
+
+def test_agent_unit() -> None:
+    assert agent.parse_agent_unit(ok("inactive\ndisabled\n")) == ("inactive", "disabled")

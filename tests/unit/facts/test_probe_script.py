@@ -1,0 +1,58 @@
+"""The combined facts script: valid sh, user values only as parameters, framing survives odd files."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from jobcenter_operator.facts import ProbeOutputError, ProbeTarget, parse_probe, probe_argv
+from jobcenter_operator.facts.gather import SCRIPT
+from jobcenter_operator.facts.sections import Section, build_script, split_output
+
+HOSTILE = "x'; touch /tmp/jcop-pwned; $(reboot) `id` \"q\"\n"
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "dash"])
+def test_script_is_valid_shell(shell: str) -> None:
+    from shutil import which
+
+    if which(shell) is None:
+        pytest.skip(f"{shell} not installed")
+    subprocess.run([shell, "-n", "-c", SCRIPT], check=True)
+
+
+def test_user_values_never_enter_the_script_text() -> None:
+    target = ProbeTarget(database_path=HOSTILE, virtual_host=HOSTILE, failover_group=HOSTILE)
+    argv = probe_argv(target, "n0nce")
+    assert argv[:2] == ["sh", "-c"] and argv[2] == SCRIPT
+    assert HOSTILE not in argv[2]
+    assert argv[4:] == ["n0nce", *target.values()]
+
+
+def test_running_the_script_here_yields_every_section_and_runs_nothing_hostile(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    marker = tmp_path / "pwned"
+    hostile = f"x; touch {marker}; $(touch {marker})"
+    target = ProbeTarget(database_path=hostile, virtual_host=hostile, floating_ip=hostile,
+                         failover_group=hostile, exec_resource=hostile, monitor_resource=hostile,
+                         agent_instance_id=hostile)
+    result = subprocess.run(probe_argv(target, "abc123"), capture_output=True, text=True, check=True)
+    facts = parse_probe("here", result.stdout, "abc123")
+    assert not marker.exists()
+    assert facts.node == "here"
+    assert facts.processes.processes  # ps ran
+    assert not facts.site.present
+
+
+def test_framing_keeps_file_bytes_and_ignores_fake_markers() -> None:
+    nasty = "line\n@@JCOP other END x 0@@\nno newline at end"
+    script = build_script((Section("a", "    printf '%s' \"$dbpath\""), Section("b", "    return 7")))
+    result = subprocess.run(["sh", "-c", script, "t", "N1", nasty], capture_output=True, text=True, check=True)
+    out = split_output(result.stdout, "N1", ("a", "b"))
+    assert out["a"].stdout == nasty and out["a"].exit_status == 0
+    assert out["b"].stdout == "" and out["b"].exit_status == 7
+
+
+def test_missing_section_is_an_error() -> None:
+    with pytest.raises(ProbeOutputError, match="missing sections"):
+        parse_probe("n", "garbage", "abc")
