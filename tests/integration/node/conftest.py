@@ -7,10 +7,9 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from node_sshd import SSHD, Sshd, free_port
 
 from jobcenter_operator.node import NodeAddress, SSHCredentials, Timeouts
-
-from node_sshd import SSHD, Sshd, free_port
 
 if os.geteuid() != 0:
     pytest.skip("node integration tests need root (sshd, login as root)", allow_module_level=True)

@@ -125,7 +125,7 @@ class Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         cfg = self._write_config()
         self.starts += 1
-        log = open(self.workdir / "sshd.log", "ab")  # noqa: SIM115
+        log = open(self.workdir / "sshd.log", "ab")
         try:
             self.proc = subprocess.Popen(
                 [SSHD, "-D", "-e", "-f", str(cfg)],
