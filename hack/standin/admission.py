@@ -447,6 +447,22 @@ def _unique(errors: list[FieldError]) -> list[FieldError]:
     return list(dict.fromkeys(errors))
 
 
+def unknown_fields(original: Any, admitted: Any, path: str = '') -> list[str]:
+    """Paths that pruning removed: what ``fieldValidation=Strict`` rejects and ``Warn`` warns about."""
+    found: list[str] = []
+    if isinstance(original, dict) and isinstance(admitted, dict):
+        for key, value in original.items():
+            sub = f'{path}.{key}' if path else key
+            if key not in admitted:
+                found.append(sub)
+            else:
+                found += unknown_fields(value, admitted[key], sub)
+    elif isinstance(original, list) and isinstance(admitted, list):
+        for index, (before, after) in enumerate(zip(original, admitted, strict=False)):
+            found += unknown_fields(before, after, f'{path}[{index}]')
+    return found
+
+
 def status_message(kind: str, group: str, name: str, errors: list[FieldError]) -> str:
     """The Status.message of a 422 Invalid, as kube-apiserver composes it."""
     details = ', '.join(str(e) for e in errors)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hack.standin.admission import FieldError, admit, status_message
 
 DATA = pathlib.Path(__file__).parent / 'data'
