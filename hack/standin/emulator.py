@@ -19,6 +19,7 @@ import json
 import pathlib
 import re
 import traceback
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
@@ -94,7 +95,9 @@ class KubeStandIn(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         if self.preload_builtins:
-            self.resources.load_bundled()
+            with warnings.catch_warnings():  # kmock 0.8 uses the deprecated importlib.resources.read_binary
+                warnings.simplefilter('ignore', DeprecationWarning)
+                self.resources.load_bundled()
         self.fallback['get /openapi/v3'] << self._serve_openapi_index
         self.fallback['get', re.compile(r'/openapi/v3/.+')] << self._serve_openapi_document
         self.fallback[kmock.method.PUT] << self._serve_result
