@@ -1,0 +1,88 @@
+"""CLI: ``python -m hack.testbed <verb> ...``; every verb prints ONE JSON document on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from . import api
+from .config import MODES, START_STATES
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hack.testbed", description=__doc__)
+    sub = p.add_subparsers(dest="verb", required=True)
+    u = sub.add_parser("up", help="build and start a simulated cluster")
+    u.add_argument("--name", required=True)
+    u.add_argument("--mode", choices=MODES, default="classic")
+    u.add_argument("--nodes", type=int, default=2)
+    u.add_argument("--database-path", default="/mnt/sdb2")
+    u.add_argument("--virtual-host", default="cluv")
+    u.add_argument("--machine-id", type=int, default=114)
+    u.add_argument("--group", default="failover-jc")
+    u.add_argument("--exec-resource", default="exec-jc")
+    u.add_argument("--state", choices=START_STATES, default="fresh")
+    u.add_argument("--realistic", action="store_true", help="real-node timings (cjcpw -stop 90 s, ...)")
+    u.add_argument("--agent-instance-id", default="1")
+    u.add_argument("--agent-instance-name", default="clusterinstance")
+    u.add_argument("--agent-name", default="jcagcluster")
+    d = sub.add_parser("down", help="remove a cluster (or all) completely")
+    g = d.add_mutually_exclusive_group(required=True)
+    g.add_argument("--name")
+    g.add_argument("--all", action="store_true")
+    s = sub.add_parser("status", help="groups, monitors and JobCenter processes")
+    s.add_argument("--name", required=True)
+    e = sub.add_parser("exec", help="run a command inside a node (no SSH)")
+    e.add_argument("--name", required=True)
+    e.add_argument("--node", required=True)
+    e.add_argument("argv", nargs=argparse.REMAINDER)
+    sub.add_parser("list", help="clusters that are up")
+    f = sub.add_parser("fault", help="inject a fault")
+    f.add_argument("--name", required=True)
+    f.add_argument("kind", choices=api.FAULTS)
+    f.add_argument("node")
+    f.add_argument("arg", nargs="?")
+    return p
+
+
+def run(args: argparse.Namespace) -> Any:
+    if args.verb == "up":
+        return api.up(args.name, mode=args.mode, nodes=args.nodes, database_path=args.database_path,
+                      virtual_host=args.virtual_host, group=args.group, exec_resource=args.exec_resource,
+                      state=args.state, realistic=args.realistic, machine_id=args.machine_id,
+                      agent_instance_id=args.agent_instance_id, agent_instance_name=args.agent_instance_name,
+                      agent_name=args.agent_name)
+    if args.verb == "down":
+        return {"removed": api.down_all()} if args.all else api.down(args.name)
+    if args.verb == "status":
+        return api.status(args.name)
+    if args.verb == "exec":
+        argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+        if not argv:
+            raise ValueError("exec needs a command after --")
+        return api.exec_on(args.name, args.node, argv)
+    if args.verb == "list":
+        return api.list_clusters()
+    return api.fault(args.name, args.kind, args.node, args.arg)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    args = _parser().parse_args()
+    try:
+        result = run(args)
+    except Exception as ex:
+        logging.getLogger("hack.testbed").debug("failed", exc_info=True)
+        print(json.dumps({"error": f"{type(ex).__name__}: {ex}"}))
+        return 1
+    print(json.dumps(result, indent=2))
+    if args.verb == "exec":
+        return int(result["exitStatus"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

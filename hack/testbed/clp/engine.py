@@ -1,0 +1,445 @@
+"""The simulated CLUSTERPRO cluster: group activation, exec scripts, monitors, recovery, failover.
+
+One Engine per cluster runs in the cluster daemon (host side, root namespaces). Everything that
+happens on a node (mount, scripts) is done inside that node with nsenter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import network
+from ..config import BedRecord, node_private, shared_disk_dir
+from ..nsexec import node_env, nsenter_argv
+from ..proc import is_alive, kill, tree
+from . import conf as clpconf
+
+log = logging.getLogger("clusterd")
+
+SCRIPTS = "/opt/nec/clusterpro/scripts"
+LOGS = "/opt/nec/clusterpro/log"
+
+
+def _open_log(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+
+
+@dataclass
+class RscState:
+    status: str = "Offline"
+    proc: asyncio.subprocess.Process | None = None  # async exec start script (its nsenter parent)
+
+
+@dataclass
+class GroupState:
+    status: str = "Offline"
+    current: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    resources: dict[str, RscState] = field(default_factory=dict)
+
+
+@dataclass
+class MonState:
+    status: str = "Offline"
+    per_server: dict[str, str] = field(default_factory=dict)
+    fails: int = 0
+    restarts: dict[str, int] = field(default_factory=dict)
+    fo_used: int = 0
+    next_due: float = 0.0
+    suspended: bool = False
+
+
+@dataclass
+class ServerState:
+    alive: bool = True
+    service: bool = True
+
+
+class Engine:
+    def __init__(self, bed: BedRecord, conf: clpconf.ClusterConf, files: dict[str, tuple[bytes, int]]):
+        self.bed = bed
+        self.conf = conf
+        self.files = files  # master copy of the pushed configuration: rel path -> (data, mode)
+        self.pending: tuple[clpconf.ClusterConf, dict[str, tuple[bytes, int]]] | None = None
+        self.suspended = False
+        self.servers = {n.name: ServerState(alive=is_alive(n.init_pid)) for n in bed.nodes}
+        self.groups: dict[str, GroupState] = {}
+        self.monitors: dict[str, MonState] = {}
+        self._sync_state()
+
+    # ------------------------------------------------------------------ state bookkeeping
+    def _sync_state(self) -> None:
+        for g in self.conf.groups.values():
+            gs = self.groups.setdefault(g.name, GroupState())
+            for _t, r in g.members:
+                gs.resources.setdefault(r, RscState())
+            for r in list(gs.resources):
+                if r not in {n for _t, n in g.members}:
+                    del gs.resources[r]
+        for name in list(self.groups):
+            if name not in self.conf.groups:
+                del self.groups[name]
+        for m in self.conf.monitors:
+            self.monitors.setdefault(m, MonState())
+        for m in list(self.monitors):
+            if m not in self.conf.monitors:
+                del self.monitors[m]
+
+    def online_servers(self) -> list[str]:
+        return [s for s in self.conf.servers if s in self.servers and self.servers[s].alive
+                and self.servers[s].service]
+
+    def init_pid(self, node: str) -> int:
+        return self.bed.node(node).init_pid
+
+    def next_server(self, group: str, exclude: set[str]) -> str | None:
+        for s in self.conf.groups[group].policy:
+            if s in self.online_servers() and s not in exclude:
+                return s
+        return None
+
+    # ------------------------------------------------------------------ running things in nodes
+    async def node_run(self, node: str, argv: list[str], *, env: dict[str, str] | None = None,
+                       cwd: str = "/", log_path: Path | None = None, wait: bool = True,
+                       limit: float | None = None) -> tuple[int, asyncio.subprocess.Process]:
+        out = _open_log(log_path) if log_path else asyncio.subprocess.DEVNULL
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *nsenter_argv(self.init_pid(node), argv, cwd=cwd), stdin=asyncio.subprocess.DEVNULL,
+                stdout=out, stderr=out if log_path else asyncio.subprocess.DEVNULL, env=node_env(env),
+                start_new_session=True)
+        finally:
+            if log_path:
+                os.close(out)
+        if not wait:
+            return 0, proc
+        try:
+            rc = await asyncio.wait_for(proc.wait(), limit)
+        except TimeoutError:
+            kill(tree(proc.pid))
+            await proc.wait()
+            rc = -1
+        return rc, proc
+
+    def _log(self, node: str, name: str) -> Path:
+        p = node_private(self.bed, node, f"{LOGS}/{name}.log")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def _script_env(self, group: str, rsc: str, node: str, event: str) -> dict[str, str]:
+        home = self.conf.groups[group].policy[0] if self.conf.groups[group].policy else node
+        return {"CLP_EVENT": event, "CLP_DISK": "SUCCESS", "CLP_SERVER": "HOME" if node == home else "OTHER",
+                "CLP_GROUPNAME": group, "CLP_RESOURCENAME": rsc, "CLP_PATH": "/opt/nec/clusterpro"}
+
+    def _script_path(self, group: str, r: clpconf.Resource, key: str, default: str) -> str:
+        p = r.get(f"parameters/{key}/path", default)
+        return p if p.startswith("/") else f"{SCRIPTS}/{group}/{r.name}/{p}"
+
+    # ------------------------------------------------------------------ resources
+    async def start_rsc(self, group: str, r: clpconf.Resource, node: str, event: str) -> bool:
+        rs = self.groups[group].resources[r.name]
+        rs.status = "Online Pending"
+        ok = True
+        if r.type == "fip":
+            network.fip_add(self.bed, node, r.get("parameters/ip"))
+        elif r.type == "disk":
+            mp = r.get("parameters/mount/point")
+            rc, _ = await self.node_run(node, ["/bin/sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh",
+                                               mp, str(shared_disk_dir(self.bed))])
+            ok = rc == 0
+        elif r.type == "exec":
+            path = self._script_path(group, r, "act", "start.sh")
+            logp = self._log(node, r.name)
+            _append(logp, f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} start {path} CLP_EVENT={event}\n")
+            cwd = os.path.dirname(path)
+            env = self._script_env(group, r.name, node, event)
+            if r.get("parameters/act/sync", "1") == "0":
+                _rc, proc = await self.node_run(node, [path], env=env, cwd=cwd, log_path=logp, wait=False)
+                rs.proc = proc
+            else:
+                timeout = float(r.get("parameters/timeout/start", "1800") or 1800)
+                rc, _p = await self.node_run(node, [path], env=env, cwd=cwd, log_path=logp, limit=timeout)
+                ok = rc == 0
+                if not ok:
+                    log.warning("exec %s start.sh on %s exited %s", r.name, node, rc)
+        rs.status = "Online" if ok else "Online Failure"
+        return ok
+
+    async def stop_rsc(self, group: str, r: clpconf.Resource, node: str, event: str) -> bool:
+        rs = self.groups[group].resources[r.name]
+        ok = True
+        node_up = self.servers[node].alive and is_alive(self.init_pid(node))
+        rs.status = "Offline Pending"
+        if r.type == "fip":
+            network.fip_del(self.bed, node, r.get("parameters/ip"))
+        elif r.type == "disk" and node_up:
+            mp = r.get("parameters/mount/point")
+            rc, _ = await self.node_run(node, ["/bin/sh", "-c",
+                                               'if mountpoint -q "$1"; then umount "$1" || umount -l "$1"; fi',
+                                               "sh", mp])
+            ok = rc == 0
+        elif r.type == "exec":
+            if node_up:
+                path = self._script_path(group, r, "deact", "stop.sh")
+                logp = self._log(node, r.name)
+                _append(logp, f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} stop {path} CLP_EVENT={event}\n")
+                env = self._script_env(group, r.name, node, event)
+                if rs.proc is not None:
+                    env["CLP_PID"] = str(rs.proc.pid)
+                if r.get("parameters/deact/sync", "1") == "0":
+                    await self.node_run(node, [path], env=env, cwd=os.path.dirname(path), log_path=logp,
+                                        wait=False)
+                else:
+                    timeout = float(r.get("parameters/timeout/stop", "1800") or 1800)
+                    rc, _p = await self.node_run(node, [path], env=env, cwd=os.path.dirname(path),
+                                                 log_path=logp, limit=timeout)
+                    ok = rc == 0
+            if rs.proc is not None:
+                # What is left of the async start script's tree is killed once stop.sh returned.
+                if rs.proc.returncode is None:
+                    kill(tree(rs.proc.pid), signal.SIGKILL)
+                    try:
+                        await asyncio.wait_for(rs.proc.wait(), 10)
+                    except TimeoutError:
+                        log.error("start script tree of %s did not die", r.name)
+                rs.proc = None
+        rs.status = "Offline" if ok else "Offline Failure"
+        return ok
+
+    # ------------------------------------------------------------------ groups (call with lock held)
+    async def _activate(self, group: str, node: str, event: str) -> clpconf.Resource | None:
+        gs = self.groups[group]
+        gs.status, gs.current = "Online Pending", node
+        for r in self.conf.start_order(group):
+            retries = int(r.get("act/retry", "0") or 0)
+            for _attempt in range(retries + 1):
+                if await self.start_rsc(group, r, node, event):
+                    break
+            else:
+                gs.status = "Online Failure"
+                return r
+        gs.status = "Online"
+        return None
+
+    async def _deactivate(self, group: str, event: str) -> bool:
+        gs = self.groups[group]
+        node = gs.current
+        if node is None:
+            gs.status = "Offline"
+            return True
+        gs.status = "Offline Pending"
+        for r in reversed(self.conf.start_order(group)):
+            if gs.resources[r.name].status == "Offline":
+                continue
+            if not await self.stop_rsc(group, r, node, event):
+                gs.status = "Offline Failure"
+                return False
+        gs.status, gs.current = "Offline", None
+        for m in self.conf.monitors_for_group(group):
+            self.monitors[m.name].fails = 0
+        return True
+
+    async def start_group(self, group: str, node: str, event: str) -> bool:
+        """Activate on ``node``; on an activation failure fail over per the resource's act/fo."""
+        tried: set[str] = set()
+        fo_used = 0
+        while True:
+            tried.add(node)
+            failed = await self._activate(group, node, event)
+            if failed is None:
+                return True
+            limit = int(failed.get("act/fo", "1") or 0)
+            nxt = self.next_server(group, tried)
+            if fo_used >= limit or nxt is None:
+                log.warning("group %s: activation of %s failed on %s, no failover left", group, failed.name, node)
+                return False
+            fo_used += 1
+            log.warning("group %s: activation of %s failed on %s, failing over to %s", group, failed.name, node, nxt)
+            if not await self._deactivate(group, "FAILOVER"):
+                return False
+            node, event = nxt, "FAILOVER"
+
+    async def failover(self, group: str, reason: str) -> bool:
+        gs = self.groups[group]
+        src = gs.current
+        nxt = self.next_server(group, {src} if src else set())
+        log.warning("group %s: failover from %s to %s (%s)", group, src, nxt, reason)
+        if not await self._deactivate(group, "FAILOVER"):
+            return False
+        if nxt is None:
+            return False
+        return await self.start_group(group, nxt, "FAILOVER")
+
+    # ------------------------------------------------------------------ node loss
+    async def node_lost(self, node: str) -> None:
+        log.warning("server %s is down", node)
+        self.servers[node].alive = False
+        for gname, gs in self.groups.items():
+            if gs.current != node:
+                continue
+            async with gs.lock:
+                for r in self.conf.start_order(gname):
+                    rs = gs.resources[r.name]
+                    if r.type == "fip":
+                        network.fip_del(self.bed, node, r.get("parameters/ip"))
+                    if rs.proc is not None and rs.proc.returncode is None:
+                        kill(tree(rs.proc.pid))
+                    rs.proc, rs.status = None, "Offline"
+                gs.status, gs.current = "Offline", None
+                nxt = self.next_server(gname, {node})
+                if nxt:
+                    await self.start_group(gname, nxt, "FAILOVER")
+
+    async def node_back(self, node: str) -> None:
+        log.info("server %s is up again", node)
+        self.servers[node].alive = True
+        self.servers[node].service = True
+        self.deliver_to(node, self.pending[1] if self.pending else None)
+
+    # ------------------------------------------------------------------ configuration delivery
+    def deliver_to(self, node: str, files: dict[str, tuple[bytes, int]] | None = None) -> None:
+        """Install the configuration on one node (clp.conf + the scripts tree, replaced as a whole)."""
+        files = self.files if files is None else files
+        base = node_private(self.bed, node, "/opt/nec/clusterpro")
+        scripts = base / "scripts"
+        if scripts.exists():
+            shutil.rmtree(scripts)
+        for rel, (data, mode) in files.items():
+            dst = base / "etc" / "clp.conf" if rel == "clp.conf" else base / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(data)
+            os.chmod(dst, mode)
+
+    # ------------------------------------------------------------------ monitors
+    def effective_interval(self, m: clpconf.Monitor) -> float:
+        iv = float(m.get("polling/interval", "60") or 60)
+        cap = self.bed.timings.monitor_interval_cap
+        return min(iv, cap) if cap > 0 else iv
+
+    async def check_monitor(self, m: clpconf.Monitor) -> None:
+        ms = self.monitors[m.name]
+        if m.type == "userw":
+            ms.status = "Normal"
+            ms.per_server = {s: "Online" for s in self.online_servers()}
+            return
+        group = self.conf.group_of(m.target) if m.target else None
+        if group is None:
+            ms.status = "Normal"
+            return
+        gs = self.groups[group]
+        tgt = gs.resources[m.target]
+        node = gs.current
+        if gs.lock.locked():
+            return  # an operation on the group is running: not an error (pidw is active-time only)
+        if node is None or tgt.status != "Online":
+            ms.status, ms.per_server, ms.fails = "Offline", {}, 0
+            return
+        ms.per_server = {node: "Online"}
+        error = ""
+        if m.type == "pidw":
+            if tgt.proc is None:
+                ms.status = "Warning"  # target was started synchronously: no PID to watch
+                return
+            if tgt.proc.returncode is not None:
+                error = f"process {tgt.proc.pid} of {m.target} is gone (exit {tgt.proc.returncode})"
+        elif m.type == "genw":
+            path = m.get("parameters/path", "genw.sh")
+            if not path.startswith("/"):
+                path = f"{SCRIPTS}/monitor.s/{m.name}/{path}"
+            timeout = float(m.get("polling/timeout", "60") or 60)
+            if self.bed.timings.monitor_interval_cap > 0:
+                timeout = min(timeout, 10.0)
+            rc, _p = await self.node_run(node, [path], cwd=os.path.dirname(path), log_path=self._log(node, m.name),
+                                         limit=timeout)
+            if gs.lock.locked() or gs.current != node or tgt.status != "Online":
+                return  # the group changed while the script ran
+            normal = int(m.get("parameters/normalval", "0") or 0)
+            if rc != normal:
+                error = f"{path} exited {rc} (normal value {normal})"
+        if not error:
+            ms.status, ms.fails = "Normal", 0
+            return
+        ms.fails += 1
+        if ms.fails <= int(m.get("polling/reconfirmation", "0") or 0):
+            return
+        ms.status, ms.fails = "Error", 0
+        ms.per_server = {node: "Error"}
+        log.warning("monitor %s: error on %s: %s", m.name, node, error)
+        await self.recover(m, node)
+
+    async def recover(self, m: clpconf.Monitor, node: str) -> None:
+        ms = self.monitors[m.name]
+        rtype, rname = m.relation
+        group = rname if rtype == "grp" else self.conf.group_of(rname) if rtype == "rsc" else None
+        if group is None:
+            return
+        gs = self.groups[group]
+        restart_limit = int(m.get("emergency/threshold/restart", "3") or 0)
+        fo_limit = int(m.get("emergency/threshold/fo", m.get("emergency/threshold/fo2", "1")) or 0)
+        async with gs.lock:
+            if gs.current != node:
+                return
+            if ms.restarts.get(node, 0) < restart_limit:
+                ms.restarts[node] = ms.restarts.get(node, 0) + 1
+                log.warning("monitor %s: reactivating %s %s on %s (%d/%d)", m.name, rtype, rname, node,
+                            ms.restarts[node], restart_limit)
+                if rtype == "rsc":
+                    r = self.conf.resources[rname]
+                    await self.stop_rsc(group, r, node, "START")
+                    if not await self.start_rsc(group, r, node, "START"):
+                        gs.status = "Online Failure"
+                else:
+                    if await self._deactivate(group, "START"):
+                        await self.start_group(group, node, "START")
+                return
+            if ms.fo_used < fo_limit and self.next_server(group, {node}):
+                ms.fo_used += 1
+                await self.failover(group, f"monitor {m.name}")
+                return
+            action = int(m.get("emergency/action", "1") or 1)
+            log.warning("monitor %s: final action %d", m.name, action)
+            if action == 2:
+                await self._deactivate(group, "START")
+            elif action >= 3:
+                # GUESS/simplification: "stop cluster service" (and shutdown variants) = the
+                # server leaves the cluster; the bed never powers a node off on its own.
+                await self._deactivate(group, "FAILOVER")
+                self.servers[node].service = False
+
+    async def monitor_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            if not self.suspended:
+                for m in list(self.conf.monitors.values()):
+                    ms = self.monitors.get(m.name)
+                    if ms is None or ms.suspended or now < ms.next_due:
+                        continue
+                    ms.next_due = now + self.effective_interval(m)
+                    try:
+                        await self.check_monitor(m)
+                    except Exception:
+                        log.exception("monitor %s failed", m.name)
+            await asyncio.sleep(0.05)
+
+    async def node_watch_loop(self) -> None:
+        while True:
+            for n in self.bed.nodes:
+                alive = is_alive(n.init_pid)
+                st = self.servers[n.name]
+                if st.alive and not alive:
+                    await self.node_lost(n.name)
+                elif not st.alive and alive:
+                    await self.node_back(n.name)
+            await asyncio.sleep(self.bed.timings.node_watch)

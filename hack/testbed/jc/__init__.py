@@ -1,0 +1,1 @@
+"""Simulated WebSAM JobCenter (runs inside a node)."""

@@ -1,0 +1,45 @@
+"""The local site: /usr/lib/nqs/nqsstart and /usr/lib/nqs/nqsstop (node-protocol 2.1; behaviour GUESS)."""
+
+from __future__ import annotations
+
+import time
+
+from . import conf, guesses, procs
+from .runtime import NodeContext
+
+STATE = procs.RUN_DIR / "local.json"
+
+
+def _state_pids() -> list[int]:
+    st = procs.read_state(STATE) or {}
+    return [int(p) for p in st.get("pids", [])]
+
+
+def running() -> bool:
+    return any(procs.alive(p) for p in _state_pids())
+
+
+def started_with() -> str:
+    """local_daemon value in effect when the running local site was started ('' = not set)."""
+    return str((procs.read_state(STATE) or {}).get("local_daemon", ""))
+
+
+def nqsstart(argv: list[str], ctx: NodeContext) -> int:
+    settings = conf.read(guesses.LOCAL_DAEMON_CONF)
+    mode = settings.get("local_daemon", "")
+    if mode.upper() == "OFF" or running():
+        return 0
+    plist = guesses.site_processes(conf.install_mode(),
+                                   settings.get(guesses.JCWEBSERVER_PARAM, "").upper() == "ON")
+    pids = procs.spawn_detached(plist)
+    procs.write_state(STATE, {"pids": pids, "local_daemon": mode.upper()})
+    return 0
+
+
+def nqsstop(argv: list[str], ctx: NodeContext) -> int:
+    pids = [p for p in _state_pids() if procs.alive(p)]
+    if pids:
+        time.sleep(ctx.bed.timings.nqsstop)
+        procs.terminate(pids)
+    STATE.unlink(missing_ok=True)
+    return 0

@@ -1,0 +1,110 @@
+"""Seed each node's private product trees and overlay upper layers before it boots."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .clp import conf as clpconf
+from .clp.templates import exec_template
+from .config import OVERLAY_DIRS, PRIVATE_DIRS, BedRecord, node_dir, node_private, shared_disk_dir
+from .jc import guesses
+from .nodetools import CLP_TOOLS, TOOL_PATHS
+
+
+def overlay_upper(bed: BedRecord, node: str, d: str) -> Path:
+    return node_dir(bed, node) / "ovl" / d.replace("/", "_") / "upper"
+
+
+def _wrapper(bed: BedRecord, node: str, tool: str) -> str:
+    # Two lines of sh: the simulated command is Python code of this repo, run by the bed's venv.
+    return (f"#!/bin/sh\nJCB_CLUSTER_DIR='{bed.dir}' JCB_NODE='{node}' PYTHONPATH='{bed.repo}' "
+            f"exec '{bed.python}' -m hack.testbed.nodetools {tool} \"$@\"\n")
+
+
+def _install(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+
+
+def _tool_host_path(bed: BedRecord, node: str, inside: str) -> Path:
+    for d in PRIVATE_DIRS:
+        if inside.startswith("/" + d + "/"):
+            return node_private(bed, node, inside)
+    for d in sorted(OVERLAY_DIRS, key=len, reverse=True):
+        if inside.startswith("/" + d + "/"):
+            return overlay_upper(bed, node, d) / inside[len(d) + 2:]
+    raise ValueError(inside)
+
+
+def initial_clp_conf(bed: BedRecord) -> str:
+    agent = bed.mode == "standard-agent"
+    return clpconf.build_initial(
+        servers=[(n.name, n.address) for n in bed.nodes], group=bed.group,
+        fip=None if agent else bed.floating_ip, fip_name="fip-jc", disk_name="disk-jc",
+        mount_point=bed.database_path, exec_name=bed.exec_resource)
+
+
+def hosts_file(bed: BedRecord) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{n.address}\t{n.name}" for n in bed.nodes]
+    if bed.virtual_host and bed.start_state != "no-vhost-dns":
+        lines.append(f"{bed.floating_ip}\t{bed.virtual_host}")
+    return "\n".join(lines) + "\n"
+
+
+def populate(bed: BedRecord) -> None:
+    clp_conf = initial_clp_conf(bed)
+    agent = bed.mode == "standard-agent"
+    shared_disk_dir(bed).mkdir(parents=True, exist_ok=True)
+    for n in bed.nodes:
+        nd = node_dir(bed, n.name)
+        for d in PRIVATE_DIRS:
+            (nd / "root" / d).mkdir(parents=True, exist_ok=True)
+        for d in OVERLAY_DIRS:
+            (nd / "ovl" / d.replace("/", "_") / "work").mkdir(parents=True, exist_ok=True)
+            overlay_upper(bed, n.name, d).mkdir(parents=True, exist_ok=True)
+        # mount points of the node-private dirs, created in the overlays (never on the host)
+        for d in PRIVATE_DIRS:
+            parent = next(o for o in sorted(OVERLAY_DIRS, key=len, reverse=True) if d.startswith(o + "/"))
+            (overlay_upper(bed, n.name, parent) / d[len(parent) + 1:]).mkdir(parents=True, exist_ok=True)
+        # one-line .bashrc: the host's runs `pyenv init` and costs 85 ms per SSH command (A.5.4)
+        _install(overlay_upper(bed, n.name, "root") / ".bashrc",
+                 "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n")
+        _install(nd / "etc" / "hosts", hosts_file(bed))
+        _install(nd / "etc" / "hostname", n.name + "\n")
+        # CLUSTERPRO
+        _install(node_private(bed, n.name, "/opt/nec/clusterpro/etc/clp.conf"), clp_conf)
+        sdir = f"/opt/nec/clusterpro/scripts/{bed.group}/{bed.exec_resource}"
+        for kind in ("start", "stop"):
+            _install(node_private(bed, n.name, f"{sdir}/{kind}.sh"), exec_template(kind), 0o755)
+        node_private(bed, n.name, "/opt/nec/clusterpro/log").mkdir(parents=True, exist_ok=True)
+        node_private(bed, n.name, "/opt/nec/clusterpro/work").mkdir(parents=True, exist_ok=True)
+        # JobCenter
+        tools = [*list(CLP_TOOLS), "systemctl"]
+        if agent:
+            tools += ["jcagctrl"]
+        else:
+            tools += ["cjcmksite", "cjcpw", "nqsstart", "nqsstop"]
+            _install(node_private(bed, n.name, guesses.LOCAL_DAEMON_CONF), guesses.DEFAULT_DAEMON_CONF)
+        for t in tools:
+            _install(_tool_host_path(bed, n.name, TOOL_PATHS[t]), _wrapper(bed, n.name, t), 0o755)
+        _install(node_private(bed, n.name, guesses.VERSION_FILE),
+                 f"PRODUCT=WebSAM JobCenter\nVERSION={guesses.VERSION}\n"
+                 f"MODE={guesses.INSTALL_MODE[bed.mode]}\n")
+        if agent:
+            unit = guesses.unit_name(bed.agent_instance_id)
+            _install(node_private(bed, n.name, guesses.AG_REGISTRY), json.dumps([{
+                "id": bed.agent_instance_id, "name": bed.agent_instance_name, "agent": bed.agent_name,
+                "enable": True, "data": bed.database_path}], indent=2) + "\n")
+            etc = overlay_upper(bed, n.name, "etc")
+            unit_file = etc / guesses.AG_UNIT_DIR[len("/etc/"):] / unit
+            _install(unit_file, f"[Unit]\nDescription=JobCenter agent instance {bed.agent_instance_name}\n\n"
+                                f"[Service]\nExecStart={guesses.AG_PROCESS[0]} {bed.agent_instance_id}\n\n"
+                                "[Install]\nWantedBy=multi-user.target\n")
+            wants = etc / guesses.AG_WANTS_DIR[len("/etc/"):] / unit
+            wants.parent.mkdir(parents=True, exist_ok=True)
+            # enabled at boot, as the AG installer leaves it (the operator must disable it)
+            wants.symlink_to(f"{guesses.AG_UNIT_DIR}/{unit}")

@@ -1,0 +1,51 @@
+"""Entry point of every simulated product command inside a node.
+
+The node's /usr/lib/nqs/cluster/cjcpw, /usr/sbin/clpstat, ... are two-line shell wrappers that run
+``python -m hack.testbed.nodetools <tool> <args>`` with JCB_CLUSTER_DIR / JCB_NODE set.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from .jc import agent, cjcpw, local, mksite
+from .jc.runtime import NodeContext, apply_faults
+
+JC_TOOLS: dict[str, Callable[[list[str], NodeContext], int]] = {
+    "cjcmksite": lambda argv, ctx: mksite.main(argv),
+    "cjcpw": cjcpw.main,
+    "nqsstart": local.nqsstart,
+    "nqsstop": local.nqsstop,
+    "jcagctrl": agent.jcagctrl,
+    "systemctl": agent.systemctl,
+}
+CLP_TOOLS = ("clpcfctrl", "clpgrp", "clpcl", "clpstat", "clpmonctrl")
+# Wrapper install paths (inside the node) of each tool.
+TOOL_PATHS = {
+    "cjcmksite": "/usr/lib/nqs/cluster/cjcmksite",
+    "cjcpw": "/usr/lib/nqs/cluster/cjcpw",
+    "nqsstart": "/usr/lib/nqs/nqsstart",
+    "nqsstop": "/usr/lib/nqs/nqsstop",
+    "jcagctrl": "/usr/bin/jcagctrl",
+    "systemctl": "/usr/bin/systemctl",
+    **{t: f"/usr/sbin/{t}" for t in CLP_TOOLS},
+}
+
+
+def main() -> int:
+    tool, argv = sys.argv[1], sys.argv[2:]
+    ctx = NodeContext.from_env()
+    apply_faults(ctx, tool)
+    if tool in JC_TOOLS:
+        return JC_TOOLS[tool](argv, ctx)
+    if tool in CLP_TOOLS:
+        from .clp import client
+
+        return client.main(tool, argv, ctx)
+    print(f"unknown test-bed tool {tool}", file=sys.stderr)
+    return 127
+
+
+if __name__ == "__main__":
+    sys.exit(main())
