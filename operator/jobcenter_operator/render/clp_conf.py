@@ -1,0 +1,422 @@
+"""The JobCenter settings of a site in CLUSTERPRO's clp.conf: read, compare and apply.
+
+Pure module. Edits go through :mod:`.xml_spans`, so everything the operator does not own (other
+groups, resources, monitors, comments, the declaration, attribute order, indentation) comes back
+byte for byte, and a file that already matches comes back identical: ``needs_change`` is a
+plain comparison.
+
+What the operator owns, per mode (node-protocol 4.2, vendor guide 2.2 and 3.2):
+
+- Classic / StandardManager with process monitoring: the exec resource's start script is
+  asynchronous (``act/sync`` 0: cjcpw stays resident) and its stop script synchronous
+  (``deact/sync`` 1: ``cjcpw -stop`` takes minutes). A PID monitor (pidw) watches the start
+  script, active while the exec is online (``polling/timing`` 1, ``target`` the exec). Recovery
+  (the product's documented defaults for pidw): reactivate the exec resource up to 3 times on
+  the same node, then fail the group over once, then final action 1 (none): a site that keeps
+  dying on both nodes stays down for a human rather than bouncing forever.
+- Classic / StandardManager without process monitoring: ``cjcpw -c`` returns, so both scripts
+  are synchronous, and the operator's PID monitor is removed.
+- StandardAgent: both scripts synchronous (systemctl returns). A synchronous custom monitor
+  (genw) runs genw.sh, active while the exec is online; recovery target the failover group with
+  maximum reactivation 0 (the vendor's setting: the first failure fails over), failover once,
+  final action none.
+
+Elements the operator creates are written in this order: ``parameters`` (genw), ``polling``,
+``target``, ``relation``, ``emergency``. Existing elements are edited in place wherever they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from jobcenter_operator.api.site import JobCenterSiteSpec
+
+from .xml_spans import Document, Element, Leaf, NewElement, XmlError, build
+
+PID_MONITOR = "pidw"
+CUSTOM_MONITOR = "genw"
+
+# Recovery values, see the module docstring.
+PIDW_MAX_RESTART = 3
+GENW_MAX_RESTART = 0
+MAX_FAILOVER = 1
+FINAL_ACTION_NONE = 1
+
+
+class ClpConfError(ValueError):
+    """clp.conf cannot hold this site: invalid XML, or a missing or conflicting object."""
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """The settings of a site's exec resource and monitor as clp.conf states them.
+
+    None means the element is absent (the product default then applies; the operator always
+    writes explicit values, so absent never matches what it wants).
+    """
+
+    exec_act_path: str | None
+    exec_act_sync: int | None
+    exec_deact_path: str | None
+    exec_deact_sync: int | None
+    monitor_type: str | None = None
+    monitor_target: str | None = None
+    monitor_interval: int | None = None
+    monitor_timing: int | None = None
+    recovery_type: str | None = None
+    recovery_target: str | None = None
+    max_restart: int | None = None
+    max_failover: int | None = None
+    final_action: int | None = None
+    custom_path: str | None = None
+    custom_sync: int | None = None
+    custom_normal_value: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupResources:
+    """What a failover group holds, for preflight checks."""
+
+    group: str
+    resources: tuple[str, ...]  # "type@name" in file order
+    floating_ips: tuple[str, ...]  # parameters/ip of the group's fip resources
+    mount_points: tuple[str, ...]  # parameters/mount/point of the group's disk-like resources
+    exec_depends: dict[str, tuple[str, ...]]  # exec name -> explicit <depend> names (empty: default)
+
+
+def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
+    """clp.conf with the site's exec resource and monitor configured for ``spec``."""
+    doc = _parse(xml)
+    _check_site(doc, spec)
+    kind = _monitor_kind(spec)
+    if kind is not None:
+        _check_monitor_name(doc, spec.monitor_resource, kind)
+    act_sync = 0 if kind == PID_MONITOR else 1
+    xml = _ensure_leaves(xml, _exec_locator(spec.exec_resource), _exec_leaves(act_sync))
+    if kind is None:
+        return _remove_monitor(xml, PID_MONITOR, spec.monitor_resource)
+    return _ensure_monitor(xml, kind, spec.monitor_resource, _monitor_leaves(spec))
+
+
+def needs_change(xml: str, spec: JobCenterSiteSpec) -> bool:
+    """Whether :func:`configure_site` would change ``xml`` (it is byte-stable on a match)."""
+    return configure_site(xml, spec) != xml
+
+
+def desired_settings(spec: JobCenterSiteSpec) -> SiteSettings:
+    """The :class:`SiteSettings` :func:`configure_site` writes for ``spec``."""
+    kind = _monitor_kind(spec)
+    exec_settings = SiteSettings(
+        exec_act_path="start.sh",
+        exec_act_sync=0 if kind == PID_MONITOR else 1,
+        exec_deact_path="stop.sh",
+        exec_deact_sync=1,
+    )
+    if kind is None:
+        return exec_settings
+    wanted = dict(_monitor_leaves(spec))
+    return _with_monitor(exec_settings, kind, lambda *path: wanted.get(path))
+
+
+def site_settings(xml: str, spec: JobCenterSiteSpec) -> SiteSettings:
+    """The site's settings as ``xml`` states them (the monitor is whatever holds the monitor name)."""
+    doc = _parse(xml)
+    _check_site(doc, spec)
+    exec_resource = _exec_locator(spec.exec_resource)(doc.root)
+    assert exec_resource is not None  # _check_site
+    parameters = _Reader(doc, exec_resource)
+    exec_settings = SiteSettings(
+        exec_act_path=parameters.text("parameters", "act", "path"),
+        exec_act_sync=parameters.integer("parameters", "act", "sync"),
+        exec_deact_path=parameters.text("parameters", "deact", "path"),
+        exec_deact_sync=parameters.integer("parameters", "deact", "sync"),
+    )
+    monitor = _monitor_named(doc, spec.monitor_resource)
+    if monitor is None:
+        return exec_settings
+    return _with_monitor(exec_settings, monitor.tag, _Reader(doc, monitor).text)
+
+
+def group_names(xml: str) -> tuple[str, ...]:
+    """Names of the groups in ``xml``, in file order."""
+    doc = _parse(xml)
+    return tuple(group.attrs.get("name", "") for group in doc.root.children_named("group"))
+
+
+def group_resources(xml: str, group: str) -> GroupResources:
+    """The resources of failover group ``group`` with the facts preflight checks need."""
+    doc = _parse(xml)
+    group_element = _group(doc, group)
+    members = tuple(
+        member.attrs.get("name", "") for member in group_element.children_named("resource")
+    )
+    floating_ips: list[str] = []
+    mount_points: list[str] = []
+    exec_depends: dict[str, tuple[str, ...]] = {}
+    for member in members:
+        kind, _, name = member.partition("@")
+        body = _resource(doc, kind, name)
+        if body is None:
+            continue
+        reader = _Reader(doc, body)
+        if kind == "fip" and (ip := reader.text("parameters", "ip")) is not None:
+            floating_ips.append(ip)
+        if (point := reader.text("parameters", "mount", "point")) is not None:
+            mount_points.append(point)
+        if kind == "exec":
+            exec_depends[name] = tuple(depend.attrs.get("name", "") for depend in body.children_named("depend"))
+    return GroupResources(group, members, tuple(floating_ips), tuple(mount_points), exec_depends)
+
+
+# --- what the operator wants ------------------------------------------------------------------
+
+
+def _monitor_kind(spec: JobCenterSiteSpec) -> str | None:
+    if spec.mode == "StandardAgent":
+        return CUSTOM_MONITOR
+    return PID_MONITOR if spec.process_monitoring else None
+
+
+def _exec_leaves(act_sync: int) -> list[Leaf]:
+    return [
+        (("parameters", "act", "path"), "start.sh"),
+        (("parameters", "act", "sync"), str(act_sync)),
+        (("parameters", "deact", "path"), "stop.sh"),
+        (("parameters", "deact", "sync"), "1"),
+    ]
+
+
+def _monitor_leaves(spec: JobCenterSiteSpec) -> list[Leaf]:
+    polling: list[Leaf] = [
+        (("polling", "interval"), str(spec.monitor_interval_seconds)),
+        (("polling", "timing"), "1"),  # active-time monitoring: only while the exec is online
+        (("target",), spec.exec_resource),
+    ]
+    if spec.mode == "StandardAgent":
+        return [
+            (("parameters", "path"), "genw.sh"),
+            (("parameters", "sync"), "1"),
+            (("parameters", "normalval"), "0"),
+            *polling,
+            (("relation", "type"), "grp"),
+            (("relation", "name"), spec.failover_group),
+            (("emergency", "threshold", "restart"), str(GENW_MAX_RESTART)),
+            (("emergency", "threshold", "fo"), str(MAX_FAILOVER)),
+            (("emergency", "action"), str(FINAL_ACTION_NONE)),
+        ]
+    return [
+        *polling,
+        (("relation", "type"), "rsc"),
+        (("relation", "name"), spec.exec_resource),
+        (("emergency", "threshold", "restart"), str(PIDW_MAX_RESTART)),
+        (("emergency", "threshold", "fo"), str(MAX_FAILOVER)),
+        (("emergency", "action"), str(FINAL_ACTION_NONE)),
+    ]
+
+
+def _with_monitor(base: SiteSettings, kind: str, text: Callable[..., str | None]) -> SiteSettings:
+    """``base`` plus the monitor settings ``text(*path)`` gives (path below the monitor element)."""
+
+    def integer(*path: str) -> int | None:
+        return _integer(text(*path))
+
+    return replace(
+        base,
+        monitor_type=kind,
+        monitor_target=text("target"),
+        monitor_interval=integer("polling", "interval"),
+        monitor_timing=integer("polling", "timing"),
+        recovery_type=text("relation", "type"),
+        recovery_target=text("relation", "name"),
+        max_restart=integer("emergency", "threshold", "restart"),
+        max_failover=integer("emergency", "threshold", "fo"),
+        final_action=integer("emergency", "action"),
+        custom_path=text("parameters", "path"),
+        custom_sync=integer("parameters", "sync"),
+        custom_normal_value=integer("parameters", "normalval"),
+    )
+
+
+def _integer(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None  # not a number: never equal to a wanted value
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _parse(xml: str) -> Document:
+    try:
+        doc = Document(xml)
+    except XmlError as error:
+        raise ClpConfError(f"clp.conf: {error}") from error
+    if doc.root.tag != "root":
+        raise ClpConfError(f"clp.conf: the root element is <{doc.root.tag}>, expected <root>")
+    return doc
+
+
+class _Reader:
+    def __init__(self, doc: Document, element: Element) -> None:
+        self.doc, self.element = doc, element
+
+    def text(self, *path: str) -> str | None:
+        found = self.element.find(path)
+        text = self.doc.text(found) if found is not None else None
+        return text.strip() if text is not None else None
+
+    def integer(self, *path: str) -> int | None:
+        return _integer(self.text(*path))
+
+
+
+
+def _check_site(doc: Document, spec: JobCenterSiteSpec) -> None:
+    group = _group(doc, spec.failover_group)
+    if _resource(doc, "exec", spec.exec_resource) is None:
+        raise ClpConfError(f"clp.conf: exec resource {spec.exec_resource!r} does not exist")
+    member = f"exec@{spec.exec_resource}"
+    if not any(resource.attrs.get("name") == member for resource in group.children_named("resource")):
+        raise ClpConfError(
+            f"clp.conf: exec resource {spec.exec_resource!r} is not a member of group {spec.failover_group!r}"
+        )
+
+
+def _check_monitor_name(doc: Document, name: str, kind: str) -> None:
+    # Monitor names are unique across monitor types in CLUSTERPRO: another type holding the name
+    # is someone else's monitor, never ours to convert.
+    monitor = _monitor_named(doc, name)
+    if monitor is not None and monitor.tag != kind:
+        raise ClpConfError(f"clp.conf: monitor {name!r} already exists as a {monitor.tag} monitor, expected {kind}")
+
+
+def _group(doc: Document, name: str) -> Element:
+    group = doc.root.child("group", name)
+    if group is None:
+        raise ClpConfError(f"clp.conf: group {name!r} does not exist")
+    return group
+
+
+def _resource(doc: Document, kind: str, name: str) -> Element | None:
+    resources = doc.root.child("resource")
+    return resources.child(kind, name) if resources is not None else None
+
+
+def _monitor_named(doc: Document, name: str) -> Element | None:
+    monitors = doc.root.child("monitor")
+    if monitors is None:
+        return None
+    for monitor in monitors.children:
+        if monitor.tag != "types" and monitor.attrs.get("name") == name:
+            return monitor
+    return None
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+Locator = Callable[[Element], Element | None]
+
+
+def _exec_locator(name: str) -> Locator:
+    def locate(root: Element) -> Element | None:
+        resources = root.child("resource")
+        return resources.child("exec", name) if resources is not None else None
+
+    return locate
+
+
+def _monitor_locator(kind: str, name: str) -> Locator:
+    def locate(root: Element) -> Element | None:
+        monitors = root.child("monitor")
+        return monitors.child(kind, name) if monitors is not None else None
+
+    return locate
+
+
+def _ensure_leaves(xml: str, locate: Locator, leaves: list[Leaf]) -> str:
+    for path, value in leaves:
+        xml = _ensure_leaf(xml, locate, path, value)
+    return xml
+
+
+def _ensure_leaf(xml: str, locate: Locator, path: tuple[str, ...], value: str) -> str:
+    """Make ``path`` below the located element hold ``value``, creating what is missing."""
+    doc = Document(xml)
+    node = locate(doc.root)
+    assert node is not None, "located element vanished"
+    for depth, tag in enumerate(path):
+        child = node.child(tag)
+        if child is None:
+            new = build(tag, (), [(path[depth + 1 :], value)]) if depth + 1 < len(path) else NewElement(tag, text=value)
+            return _edit(doc.insert, node, new)
+        node = child
+    current = doc.text(node)
+    if current is not None and current.strip() == value:
+        return xml
+    return _edit(doc.set_text, node, value)
+
+
+def _ensure_monitor(xml: str, kind: str, name: str, leaves: list[Leaf]) -> str:
+    doc = Document(xml)
+    types = NewElement("types", (("name", kind),))
+    monitor = build(kind, (("name", name),), leaves)
+    monitors = doc.root.child("monitor")
+    if monitors is None:
+        # No monitor section at all: add one after the resources, as the product lays it out.
+        section = NewElement("monitor", children=(types, monitor))
+        xml = _edit(doc.insert, doc.root, section, after=doc.root.child("resource"))
+        return _adjust_object_number(xml, +1)
+    declared = monitors.children_named("types")
+    if not any(declaration.attrs.get("name") == kind for declaration in declared):
+        if declared:
+            xml = _edit(doc.insert, monitors, types, after=declared[-1])
+        elif monitors.children:
+            xml = _edit(doc.insert, monitors, types, before=monitors.children[0])
+        else:
+            xml = _edit(doc.insert, monitors, types)
+        doc = Document(xml)
+        monitors = doc.root.child("monitor")
+        assert monitors is not None
+    if monitors.child(kind, name) is None:
+        same_kind = monitors.children_named(kind)
+        xml = _edit(doc.insert, monitors, monitor, after=same_kind[-1] if same_kind else None)
+        return _adjust_object_number(xml, +1)
+    return _ensure_leaves(xml, _monitor_locator(kind, name), leaves)
+
+
+def _remove_monitor(xml: str, kind: str, name: str) -> str:
+    doc = Document(xml)
+    monitors = doc.root.child("monitor")
+    monitor = monitors.child(kind, name) if monitors is not None else None
+    if monitor is None:
+        return xml
+    xml = _adjust_object_number(doc.remove(monitor), -1)
+    doc = Document(xml)
+    monitors = doc.root.child("monitor")
+    assert monitors is not None
+    if not monitors.children_named(kind):
+        # The type declaration goes with the last monitor of that type, not before.
+        for declaration in monitors.children_named("types"):
+            if declaration.attrs.get("name") == kind:
+                return doc.remove(declaration)
+    return xml
+
+
+def _adjust_object_number(xml: str, delta: int) -> str:
+    """Keep webmgr/client/objectnumber (the WebUI's object count, which includes one per
+    monitor) in step with a monitor added or removed, when the file has one."""
+    doc = Document(xml)
+    counter = doc.root.find(("webmgr", "client", "objectnumber"))
+    text = doc.text(counter) if counter is not None else None
+    if counter is None or text is None or not text.strip().isdigit():
+        return xml
+    return doc.set_text(counter, str(int(text) + delta))
+
+
+def _edit(operation: Callable[..., str], *args: object, **kwargs: object) -> str:
+    try:
+        return operation(*args, **kwargs)
+    except XmlError as error:
+        raise ClpConfError(f"clp.conf: {error}") from error
