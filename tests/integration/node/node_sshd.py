@@ -54,6 +54,24 @@ def descendants(pid: int) -> list[int]:
     return result
 
 
+def kill_by_cmdline(needle: bytes) -> list[int]:
+    """SIGKILL processes whose NUL-separated cmdline contains ``needle`` (for remote commands
+    that outlive their channel: OpenSSH refuses signal requests for root sessions)."""
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle not in f.read():
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed.append(int(entry))
+        except OSError:
+            continue
+    return killed
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
