@@ -116,8 +116,8 @@ async def test_optimistic_concurrency(api: KubeStandIn) -> None:
         {'op': 'test', 'path': '/metadata/resourceVersion', 'value': rv},
         {'op': 'remove', 'path': '/metadata/finalizers'}], JSON_PATCH)
     assert status == 422 and body['reason'] == 'Invalid'  # kopf treats 422 as a conflict, 500 as a crash
-    status, body = await call(api, 'PATCH', f'{BASE}/w1', {'metadata': {'resourceVersion': rv}, 'spec': {'mode': 'standby'}},
-                              MERGE)
+    stale_patch = {'metadata': {'resourceVersion': rv}, 'spec': {'mode': 'standby'}}
+    status, body = await call(api, 'PATCH', f'{BASE}/w1', stale_patch, MERGE)
     assert status == 409 and body['reason'] == 'Conflict'
     stale = {**widget(), 'metadata': {'name': 'w1', 'resourceVersion': rv}}
     status, body = await call(api, 'PUT', f'{BASE}/w1', stale)
