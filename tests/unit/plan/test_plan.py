@@ -1,0 +1,182 @@
+"""Table-driven plan cases. Each case: facts of a two-node cluster -> expected preflight reasons or
+action sequence; then the idempotency check: the facts after those actions give an empty plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from plan_factory import AGENT, CLASSIC, MANAGER, NODES, apply, clp_conf, cluster, node, site_tree
+
+from jobcenter_operator.api.site import JobCenterSiteSpec
+from jobcenter_operator.facts.agent import AgentFacts
+from jobcenter_operator.facts.clusterpro import ClpConf, ClusterStatus
+from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
+from jobcenter_operator.facts.network import Resolution
+from jobcenter_operator.facts.processes import ProcessTable
+from jobcenter_operator.plan import assess_processes, plan_site
+
+FRESH_CLASSIC = [
+    ("SetLocalDaemon", "clu2"),
+    ("StopLocalSite", "clu2"),
+    ("SetLocalDaemon", "clu1"),
+    ("StopLocalSite", "clu1"),
+    ("CreateSite", "clu1"),
+    ("StopGroup", "clu1"),
+    ("ApplyClusterConfig", "clu1"),
+    ("StartGroup", "clu1"),
+    ("StartLocalSite", "clu2"),
+    ("StartLocalSite", "clu1"),
+]
+
+SITE_PRESENT = {"site": ClusterSite(present=True, virtual_host="cluv", machine_id=114)}
+
+CASES: list[Any] = [
+    pytest.param(CLASSIC, cluster(), FRESH_CLASSIC, id="a fresh classic cluster follows the guide's steps"),
+    pytest.param(
+        CLASSIC, cluster(active="clu2"),
+        [(k, {"clu1": "clu2", "clu2": "clu1"}[n]) for k, n in FRESH_CLASSIC],
+        id="the group online on clu2 makes clu2 the active node and clu1 go first",
+    ),
+    pytest.param(
+        CLASSIC.model_copy(update={"local_daemon": "Off"}), cluster(),
+        FRESH_CLASSIC[:-2], id="localDaemon Off leaves the local site stopped",
+    ),
+    pytest.param(
+        CLASSIC, cluster(clu1=SITE_PRESENT),
+        [a for a in FRESH_CLASSIC if a[0] != "CreateSite"],
+        id="an existing site for the same vhost and machine ID is never re-created",
+    ),
+    pytest.param(
+        MANAGER, cluster(spec=MANAGER), FRESH_CLASSIC, id="a fresh standard-manager cluster takes the same steps",
+    ),
+    pytest.param(
+        CLASSIC.model_copy(update={"process_monitoring": False}), cluster(), FRESH_CLASSIC,
+        id="without process monitoring the same steps push other scripts",
+    ),
+    pytest.param(
+        AGENT, cluster(spec=AGENT),
+        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), ("StopGroup", "clu1"),
+         ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")],
+        id="a fresh agent cluster disables the unit at boot and pushes the systemctl scripts",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "facts", "expected"), CASES)
+def test_plan_and_idempotency(spec: JobCenterSiteSpec, facts: dict[str, Any], expected: list[tuple[str, str]]) -> None:
+    plan = plan_site(spec, NODES, facts)
+    assert plan.preflight == ()
+    assert [(a.kind, a.node) for a in plan.actions] == expected
+    assert plan_site(spec, NODES, facts) == plan, "the same facts must give the same plan"
+    after = apply(spec, facts, plan.actions)
+    again = plan_site(spec, NODES, after)
+    assert again.converged, [a.describe() for a in again.actions]
+    health = assess_processes(spec, NODES, after, again.active_node)
+    assert health.healthy, health.message
+
+
+def test_cjcmksite_only_on_the_active_node_and_only_when_absent() -> None:
+    for active in NODES:
+        plan = plan_site(CLASSIC, NODES, cluster(active=active))
+        creates = [a for a in plan.actions if a.kind == "CreateSite"]
+        assert [a.node for a in creates] == [active]
+        assert creates[0].disruptive
+
+
+def test_create_with_config_already_in_place_restarts_the_group() -> None:
+    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
+    # The disk got replaced by an empty one: the site is gone, the scripts are right.
+    facts = {**converged, "clu1": converged["clu1"].model_copy(update={"site": ClusterSite(present=False)})}
+    plan = plan_site(CLASSIC, NODES, facts)
+    kinds = [a.kind for a in plan.actions]
+    assert kinds[:4] == ["StopLocalSite", "CreateSite", "StopGroup", "StartGroup"]
+    assert "ApplyClusterConfig" not in kinds
+
+
+def test_scripts_drifted_on_the_standby_only_are_pushed_again() -> None:
+    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
+    drifted = dict(converged["clu2"].script_hashes)
+    drifted["failover-jc/exec-jc/start.sh"] = "0" * 64
+    facts = {**converged, "clu2": converged["clu2"].model_copy(update={"script_hashes": drifted})}
+    plan = plan_site(CLASSIC, NODES, facts)
+    assert [a.kind for a in plan.actions] == ["StopGroup", "ApplyClusterConfig", "StartGroup"]
+    assert "start.sh on clu2" in plan.actions[1].message
+
+
+PREFLIGHT: list[Any] = [
+    pytest.param(CLASSIC, {"clu2": {"jobcenter": JobCenterInstall(installed=False)}},
+                 ["JobCenterMissing"], id="JobCenter missing on the standby"),
+    pytest.param(MANAGER, {}, ["JobCenterModeMismatch", "JobCenterModeMismatch"],
+                 id="a classic install cannot run a standard-manager site"),
+    pytest.param(CLASSIC, {n: {"cluster": ClusterStatus(running=False)} for n in NODES},
+                 ["ClusterproNotRunning"], id="CLUSTERPRO not running"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(group="other"))} for n in NODES},
+                 ["GroupMissing"], id="the failover group is missing"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip=None))} for n in NODES},
+                 ["FloatingIPResourceMissing"], id="no floating IP resource"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip="10.9.9.9"))} for n in NODES},
+                 ["FloatingIPMismatch"], id="the floating IP resource has another address"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(mount="/mnt/x"))} for n in NODES},
+                 ["DiskResourceMissing"], id="no disk resource at the database path"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(exec_name="exec-x"))} for n in NODES},
+                 ["ExecResourceMissing"], id="no exec resource of that name"),
+    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text="<root><group")} for n in NODES},
+                 ["ClusterproConfigInvalid"], id="clp.conf is not XML"),
+    pytest.param(CLASSIC, {n: {"group_node": None, "cluster": node(n).cluster.model_copy(update={"groups": {}})}
+                           for n in NODES}, ["GroupOffline"], id="the group is offline"),
+    pytest.param(CLASSIC, {"clu1": {"mounts": frozenset({"/"})}}, ["DiskNotMounted"], id="the disk is not mounted"),
+    pytest.param(CLASSIC, {"clu1": {"addresses": frozenset({"10.200.1.11"})}}, ["FloatingIPNotActive"],
+                 id="the floating IP is not up on the active node"),
+    pytest.param(CLASSIC, {"clu2": {"resolution": Resolution()}}, ["VirtualHostNotResolving"],
+                 id="the virtual host does not resolve on the standby"),
+    pytest.param(CLASSIC, {"clu1": {"resolution": Resolution(forward=("10.200.1.100",), canonical="cluv",
+                                                             reverse="other")}},
+                 ["VirtualHostReverseMismatch"], id="the floating IP resolves back to another name"),
+    pytest.param(CLASSIC, {n: {"resolution": Resolution(forward=("10.200.1.100",), canonical="cluv.example",
+                                                        reverse="cluv.example")} for n in NODES},
+                 ["VirtualHostIsAlias", "VirtualHostIsAlias"], id="the virtual host is an alias"),
+    pytest.param(CLASSIC, {"clu1": {"site": ClusterSite(present=True, virtual_host="cluv", machine_id=115)}},
+                 ["SiteMismatch"], id="a site for another machine ID is at the database path"),
+    pytest.param(CLASSIC, {"clu1": {"site": ClusterSite(present=True, virtual_host="other", machine_id=114)}},
+                 ["SiteMismatch"], id="a site for another virtual host is at the database path"),
+    pytest.param(AGENT, {"clu2": {"agent": AgentFacts(installed=False)}}, ["AgentMissing"],
+                 id="the agent is not installed on the standby"),
+    pytest.param(AGENT, {n: {"agent": AgentFacts(installed=True)} for n in NODES},
+                 ["AgentInstanceUnknown", "AgentInstanceUnknown"], id="the instance is unknown to jcagctrl"),
+]
+
+
+@pytest.mark.parametrize(("spec", "overrides", "reasons"), PREFLIGHT)
+def test_preflight_failure_yields_no_action(spec: JobCenterSiteSpec, overrides: dict[str, Any],
+                                            reasons: list[str]) -> None:
+    facts = cluster(spec=AGENT if spec is AGENT else CLASSIC, **overrides)
+    plan = plan_site(spec, NODES, facts)
+    assert [f.reason for f in plan.preflight] == reasons
+    assert plan.actions == ()
+    assert all(f.message for f in plan.preflight)
+
+
+def test_process_assessment() -> None:
+    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
+    health = assess_processes(CLASSIC, NODES, converged, "clu1")
+    assert (health.healthy, health.found, health.expected) == (True, 8, 8)
+    # A killed daemon.
+    procs = tuple(p for p in converged["clu1"].processes.processes if not (p.name == "jcdbs" and p.ppid != 1))
+    degraded = {**converged, "clu1": converged["clu1"].model_copy(update={"processes": ProcessTable(processes=procs)})}
+    health = assess_processes(CLASSIC, NODES, degraded, "clu1")
+    assert (health.healthy, health.reason, health.missing, health.found) == (False, "Degraded", ("jcdbs",), 7)
+    # The site on the standby too.
+    both = {**converged, "clu2": converged["clu2"].model_copy(update={
+        "processes": ProcessTable(processes=converged["clu2"].processes.processes + tuple(site_tree(CLASSIC, 900)))})}
+    assert assess_processes(CLASSIC, NODES, both, "clu1").reason == "RunningOnStandby"
+    manager = apply(MANAGER, cluster(spec=MANAGER), plan_site(MANAGER, NODES, cluster(spec=MANAGER)).actions)
+    assert assess_processes(MANAGER, NODES, manager, "clu1").found == 11
+
+
+def test_daemon_conf_edit_is_the_only_change_to_the_file() -> None:
+    plan = plan_site(CLASSIC, NODES, cluster(clu2={"daemon_conf": DaemonConf(
+        present=True, text="# keep me\nfoo=bar\n# local_daemon=SITE\n", local_daemon=None)}))
+    [conf] = [a.daemon_conf for a in plan.actions if a.kind == "SetLocalDaemon" and a.node == "clu2"]
+    assert conf is not None and conf.startswith("# keep me\nfoo=bar\n# local_daemon=SITE\n")
+    assert conf.count("\nlocal_daemon=SITE") == 1
