@@ -6,7 +6,7 @@ connections, bounded concurrency and timeouts; failures surface as the domain er
 CommandFailed).
 """
 
-from .command import check_argv, effective_argv, remote_command, write_file_argv
+from .command import check_argv, effective_argv, remote_command, sudo_refusal, write_file_argv
 from .pool import NodePool, Observer
 from .redact import redact, trim
 from .types import Become, CommandResult, HostKeyPolicy, NodeAddress, SSHCredentials, Timeouts
@@ -24,6 +24,7 @@ __all__ = [
     "effective_argv",
     "redact",
     "remote_command",
+    "sudo_refusal",
     "trim",
     "write_file_argv",
 ]

@@ -64,3 +64,25 @@ def write_file_argv(path: str, mode: str = "0644", owner: str | None = None) -> 
     if owner is not None and not _OWNER.match(owner):
         raise ValueError(f"owner must be user or user:group: {owner!r}")
     return ["sh", "-c", _WRITE_SCRIPT, "sh", path, mode, owner or ""]
+
+
+# sudo's own refusals (English messages; a non-English remote locale is not recognised and the
+# failure then surfaces as CommandFailed). With ``sudo -n`` the command itself never ran.
+_SUDO_REFUSALS = (
+    "sudo: a password is required",
+    "sudo: a terminal is required",
+    "is not in the sudoers file",
+    "is not allowed to execute",
+    "may not run sudo on",
+    "sudo: command not found",
+    "sudo: not found",
+)
+
+
+def sudo_refusal(stderr: str) -> str | None:
+    """The line in which sudo refused to run the command, if it did."""
+    for line in stderr.splitlines():
+        text = line.strip()
+        if any(marker in text for marker in _SUDO_REFUSALS):
+            return text[:200]
+    return None

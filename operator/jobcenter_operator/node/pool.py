@@ -20,7 +20,7 @@ import asyncssh
 
 from ..errors import AuthenticationFailed, CommandFailed, HostKeyMismatch, NodeError, Timeout
 from .classify import classify, is_handshake_reset, is_timeout
-from .command import check_argv, remote_command
+from .command import check_argv, remote_command, sudo_refusal
 from .hostkeys import Endpoint, HostKeyStore, fingerprint, parse_known_hosts
 from .redact import install_log_redaction, redact, trim
 from .types import CommandResult, NodeAddress, SSHCredentials, Timeouts
@@ -186,6 +186,14 @@ class NodePool:
             raise
         duration = time.monotonic() - started
         log.debug("node=%s argv0=%s exit=%s duration=%.3f", node.name, argv_t[0], exit_status, duration)
+        if exit_status != 0 and creds.become == "Sudo" and creds.user != "root":
+            refusal = sudo_refusal(stderr)
+            if refusal is not None:
+                # The command never ran: report it even with check=False, so a probe's exit 1
+                # is never mistaken for the probe's own answer.
+                self._stats.commands_failed += 1
+                log.warning("node=%s argv0=%s sudo refused to run it", node.name, argv_t[0])
+                raise AuthenticationFailed(node.name, f"sudo refused to run {argv_t[0]}: {redact(refusal)}")
         if exit_status != 0 and check:
             self._stats.commands_failed += 1
             err = CommandFailed(

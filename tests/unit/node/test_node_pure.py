@@ -21,6 +21,7 @@ from jobcenter_operator.node import (
     effective_argv,
     redact,
     remote_command,
+    sudo_refusal,
     trim,
     write_file_argv,
 )
@@ -259,3 +260,21 @@ async def test_pool_rejects_bad_argv_before_any_io() -> None:
     await pool.close()
     with pytest.raises(RuntimeError):
         await pool.run(NodeAddress("sv1", "192.0.2.1"), make_creds(), Timeouts(), ["true"])
+
+
+@pytest.mark.parametrize(
+    "stderr",
+    [
+        "sudo: a password is required\n",
+        "ops is not in the sudoers file.  This incident will be reported.\n",
+        "Sorry, user ops is not allowed to execute '/usr/bin/id' as root on sv1.\n",
+        "bash: line 1: sudo: command not found\n",
+    ],
+)
+def test_sudo_refusal_is_recognised(stderr: str) -> None:
+    assert sudo_refusal(stderr) is not None
+
+
+def test_sudo_refusal_ignores_ordinary_failures() -> None:
+    assert sudo_refusal("cjcmksite: site already exists\n") is None
+    assert sudo_refusal("") is None
