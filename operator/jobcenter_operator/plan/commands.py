@@ -1,0 +1,116 @@
+"""Action -> the one command that carries it out on its node. Pure.
+
+Every command is an argv list; user values (virtual host, paths, group names) are separate argv
+elements, and where a small sh wrapper is needed its text is a constant that refers to them only
+as positional parameters. The node layer quotes the argv once (``shlex.join``); nothing here
+builds a shell string out of user input.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import tarfile
+from dataclasses import dataclass
+
+from ..api.site import JobCenterSiteSpec
+from ..render.scripts import agent_unit
+from .model import Action
+
+NQSSTART = "/usr/lib/nqs/nqsstart"
+NQSSTOP = "/usr/lib/nqs/nqsstop"
+CJCMKSITE = "/usr/lib/nqs/cluster/cjcmksite"
+CLPGRP = "/usr/sbin/clpgrp"
+CLPCFCTRL = "/usr/sbin/clpcfctrl"
+SYSTEMCTL = "/usr/bin/systemctl"
+DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
+# The configuration as it was before the operator first pushed (for deletionPolicy Unconfigure).
+BACKUP_ROOT = "/var/lib/jobcenter-operator/backup"
+
+# Exit codes of the guards below, so the executor can tell "refused by the guard" from a failure.
+GUARD_SITE_EXISTS = 17
+GUARD_NOT_ACTIVE = 18
+
+# cjcmksite, guarded at the last moment: never where <dbpath>/nqs exists, never on a node that
+# does not hold the failover group right now (the plan checked both; the guard closes the race).
+_CREATE_SITE = f"""\
+[ -e "$3/nqs" ] && {{ echo "cjcmksite refused: $3/nqs already exists" >&2; exit {GUARD_SITE_EXISTS}; }}
+[ "$({CLPGRP} -n "$4" 2>/dev/null)" = "$5" ] || {{ echo "cjcmksite refused: $4 is not online here" >&2; \
+exit {GUARD_NOT_ACTIVE}; }}
+exec {CJCMKSITE} "$1" "$2" "$3"
+"""
+
+# Unpack the configuration directory sent on stdin (base64 tar), keep a one-time backup of the
+# current configuration, push, and clean up. $1 = backup dir.
+_APPLY_CONFIG = f"""\
+set -e
+d=$(mktemp -d /tmp/jcop-config.XXXXXX)
+trap 'rm -rf "$d"' EXIT
+base64 -d | tar -x -C "$d" -f -
+if [ ! -e "$1/clp.conf" ]; then
+    mkdir -p "$1"
+    {CLPCFCTRL} --pull -x "$1" >/dev/null
+fi
+{CLPCFCTRL} --push -x "$d"
+"""
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+    input: str | None = None
+    timeout: float | None = None  # None: the cluster's command timeout
+
+
+def config_archive(clp_conf: str, scripts: dict[str, str]) -> str:
+    """A base64 tar of a clpcfctrl configuration directory (deterministic: fixed mtimes, sorted)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, content, mode in [("clp.conf", clp_conf, 0o644)] + [
+            (p, c, 0o755) for p, c in sorted(scripts.items())
+        ]:
+            data = content.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def command_for(action: Action, spec: JobCenterSiteSpec) -> Command:
+    group = spec.failover_group
+    match action.kind:
+        case "SetLocalDaemon":
+            assert action.daemon_conf is not None
+            return Command(("sh", "-c", _WRITE_FILE, "sh", DAEMON_CONF), input=action.daemon_conf)
+        case "StopLocalSite":
+            return Command((NQSSTOP,))
+        case "StartLocalSite":
+            return Command((NQSSTART,))
+        case "CreateSite":
+            assert spec.virtual_host is not None and spec.machine_id is not None
+            return Command(("sh", "-c", _CREATE_SITE, "cjcmksite", spec.virtual_host, str(spec.machine_id),
+                            spec.database_path, group, action.node))
+        case "StopGroup":
+            return Command((CLPGRP, "-t", group))
+        case "StartGroup":
+            return Command((CLPGRP, "-s", group))
+        case "ApplyClusterConfig":
+            assert action.clp_conf is not None and action.scripts is not None
+            return Command(("sh", "-c", _APPLY_CONFIG, "apply", f"{BACKUP_ROOT}/{group}"),
+                           input=config_archive(action.clp_conf, action.scripts))
+        case "DisableAgentUnit":
+            assert spec.agent is not None
+            return Command((SYSTEMCTL, "disable", agent_unit(spec.agent.instance_id)))
+    raise ValueError(f"no command for {action.kind}")
+
+
+# Replace a file's content atomically, keeping its mode and owner. $1 = path, stdin = content.
+_WRITE_FILE = """\
+set -e
+t=$(mktemp "$1.jcop.XXXXXX")
+trap 'rm -f "$t"' EXIT
+cat >"$t"
+if [ -e "$1" ]; then chmod --reference="$1" "$t"; chown --reference="$1" "$t"; fi
+mv -f "$t" "$1"
+trap - EXIT
+"""

@@ -1,0 +1,284 @@
+"""Gather facts -> plan -> execute -> verify, for one site or one cluster. No kopf here.
+
+The I/O goes through a ``Runner`` (``node.NodePool`` in production; the same object in tests, with
+an observer that counts commands). Everything else is pure and lives in facts/, plan/, render/.
+
+Rules enforced here (DESIGN.md "Reconcile"):
+- one facts round trip per node, all nodes in parallel;
+- actions run one at a time in plan order (standby nodes first), stopping at the first failure;
+- a failover group this run stopped is started again on the same node even when a later step
+  fails, so a failure never leaves the site down;
+- after changes, facts are gathered again and the plan must be empty (verification); the
+  processes are awaited with a bounded poll, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets as _secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .api.cluster import ClusterproClusterSpec
+from .api.site import JobCenterSiteSpec
+from .errors import CommandFailed, InvalidSpec, NodeError, OperatorError, TransientError
+from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
+from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
+from .plan import Action, Plan, ProcessHealth, assess_processes, plan_site
+from .plan.commands import command_for
+
+log = logging.getLogger("jobcenter_operator.reconcile")
+
+
+class Runner(Protocol):
+    async def run(
+        self,
+        node: NodeAddress,
+        creds: SSHCredentials,
+        timeouts: Timeouts,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> CommandResult: ...
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach every node of one ClusterproCluster, resolved from its spec and Secret."""
+
+    nodes: tuple[NodeAddress, ...]
+    creds: SSHCredentials
+    timeouts: Timeouts
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.nodes)
+
+    def node(self, name: str) -> NodeAddress:
+        return next(n for n in self.nodes if n.name == name)
+
+
+def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> ClusterAccess:
+    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec."""
+    key = secret.get("ssh-privatekey")
+    password = secret.get("password")
+    if not key and not password:
+        raise InvalidSpec("the credentials Secret has neither ssh-privatekey nor password")
+    known_hosts = secret.get("known_hosts", b"").decode()
+    if spec.ssh.host_key_policy == "Strict" and not known_hosts.strip():
+        raise InvalidSpec("hostKeyPolicy Strict needs known_hosts in the credentials Secret")
+    passphrase = secret.get("passphrase")
+    t = spec.ssh.timeouts
+    return ClusterAccess(
+        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port) for n in spec.nodes),
+        creds=SSHCredentials(
+            user=spec.ssh.user,
+            private_key=key or None,
+            passphrase=passphrase.decode() if passphrase else None,
+            password=password.decode() if password else None,
+            known_hosts=known_hosts,
+            host_key_policy=spec.ssh.host_key_policy,
+            become=spec.ssh.become,
+        ),
+        timeouts=Timeouts(
+            connect=t.connect_seconds,
+            login=t.connect_seconds + 5,
+            command=t.command_seconds,
+            keepalive_interval=t.keepalive_seconds,
+            keepalive_count_max=3,
+        ),
+    )
+
+
+def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
+    return ProbeTarget(
+        database_path=spec.database_path,
+        virtual_host=spec.virtual_host or "",
+        floating_ip=spec.floating_ip or "",
+        failover_group=spec.failover_group,
+        exec_resource=spec.exec_resource,
+        monitor_resource=spec.monitor_resource,
+        agent_instance_id=spec.agent.instance_id if spec.agent else "",
+    )
+
+
+@dataclass(frozen=True)
+class Gathered:
+    facts: dict[str, NodeFacts]
+    errors: dict[str, OperatorError]  # node -> why its facts are missing
+
+    def first_error(self) -> OperatorError | None:
+        # A permanent error (bad key, host key) outranks a transient one: it needs a human.
+        ordered = sorted(self.errors.values(), key=lambda e: e.transient)
+        return ordered[0] if ordered else None
+
+
+async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget) -> Gathered:
+    """One facts round trip per node, all nodes at once."""
+
+    async def one(node: NodeAddress) -> NodeFacts:
+        nonce = _secrets.token_hex(8)
+        result = await runner.run(node, access.creds, access.timeouts, probe_argv(target, nonce), check=False)
+        try:
+            return parse_probe(node.name, result.stdout, nonce)
+        except ProbeOutputError as exc:
+            raise CommandFailed(node.name, "facts probe", result.exit_status, str(exc)) from exc
+
+    results = await asyncio.gather(*(one(n) for n in access.nodes), return_exceptions=True)
+    facts: dict[str, NodeFacts] = {}
+    errors: dict[str, OperatorError] = {}
+    for node, res in zip(access.nodes, results, strict=True):
+        if isinstance(res, OperatorError):
+            errors[node.name] = res
+        elif isinstance(res, BaseException):
+            raise res
+        else:
+            facts[node.name] = res
+    return Gathered(facts=facts, errors=errors)
+
+
+@dataclass
+class StepReport:
+    action: Action
+    ok: bool
+    duration: float
+    error: str | None = None
+
+
+@dataclass
+class SiteResult:
+    """What one reconcile of a site found and did; status.py turns it into conditions."""
+
+    gathered: Gathered
+    plan: Plan | None = None
+    steps: list[StepReport] = field(default_factory=list)
+    health: ProcessHealth | None = None
+    active_node: str | None = None
+    enforced: bool = False  # actions were allowed to run
+    error: OperatorError | None = None  # why the reconcile stopped, if it did
+
+    @property
+    def changed(self) -> bool:
+        return any(s.ok for s in self.steps)
+
+
+class NotConverged(TransientError):
+    reason = "NotConverged"
+
+
+async def execute(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, plan: Plan) -> list[StepReport]:
+    """Run the plan's actions in order; stop at the first failure; restart a group we stopped."""
+    reports: list[StepReport] = []
+    stopped_on: str | None = None
+    try:
+        for action in plan.actions:
+            cmd = command_for(action, spec)
+            started = time.monotonic()
+            log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
+            try:
+                await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv,
+                                 input=cmd.input, timeout=cmd.timeout)
+            except OperatorError as exc:
+                reports.append(StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message))
+                raise
+            reports.append(StepReport(action, ok=True, duration=time.monotonic() - started))
+            if action.kind == "StopGroup":
+                stopped_on = action.node
+            elif action.kind == "StartGroup":
+                stopped_on = None
+    finally:
+        if stopped_on is not None:
+            # Never leave the failover group stopped because a step after its stop failed.
+            restart = Action(kind="StartGroup", node=stopped_on, reason="RestoreAfterFailure", disruptive=True,
+                             message=f"start {spec.failover_group} again after a failed step")
+            cmd = command_for(restart, spec)
+            try:
+                await runner.run(access.node(stopped_on), access.creds, access.timeouts, cmd.argv)
+                reports.append(StepReport(restart, ok=True, duration=0.0))
+            except OperatorError as exc:
+                log.error("node=%s could not restart group %s: %s", stopped_on, spec.failover_group, exc.message)
+                reports.append(StepReport(restart, ok=False, duration=0.0, error=exc.message))
+    return reports
+
+
+async def reconcile_site(
+    runner: Runner,
+    access: ClusterAccess,
+    spec: JobCenterSiteSpec,
+    *,
+    enforce: bool,
+    settle_timeout: float = 60.0,
+    settle_interval: float = 1.0,
+) -> SiteResult:
+    """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans."""
+    target = probe_target(spec)
+    gathered = await gather(runner, access, target)
+    result = SiteResult(gathered=gathered, enforced=enforce)
+    if gathered.errors:
+        result.error = gathered.first_error()
+        return result
+    plan = plan_site(spec, access.names, gathered.facts)
+    result.plan, result.active_node = plan, plan.active_node
+    if plan.preflight or not enforce or not plan.actions:
+        result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
+        return result
+    try:
+        result.steps = await execute(runner, access, spec, plan)
+    except OperatorError as exc:
+        result.error = exc
+        return result
+    # Verify: the plan must now be empty and the processes up (they start asynchronously).
+    deadline = time.monotonic() + settle_timeout
+    while True:
+        again = await gather(runner, access, target)
+        if again.errors:
+            result.gathered, result.error = again, again.first_error()
+            return result
+        replan = plan_site(spec, access.names, again.facts)
+        health = assess_processes(spec, access.names, again.facts, replan.active_node)
+        result.gathered, result.active_node, result.health = again, replan.active_node, health
+        if not replan.actions and not replan.preflight and health.healthy:
+            result.plan = replan
+            return result
+        if time.monotonic() >= deadline:
+            result.plan = replan
+            pending = "; ".join(a.describe() for a in replan.actions) or health.message
+            result.error = NotConverged(f"not converged after applying the plan: {pending}")
+            return result
+        await asyncio.sleep(settle_interval)
+
+
+@dataclass
+class ClusterResult:
+    gathered: Gathered
+    fingerprints: dict[str, str | None]
+
+
+async def observe_cluster(runner: Runner, access: ClusterAccess,
+                          fingerprint: Mapping[str, str | None] | None = None) -> ClusterResult:
+    """Reachability, versions, groups: the ClusterproCluster's status (read-only)."""
+    gathered = await gather(runner, access, ProbeTarget())
+    return ClusterResult(gathered=gathered, fingerprints=dict(fingerprint or {}))
+
+
+__all__ = [
+    "ClusterAccess",
+    "ClusterResult",
+    "Gathered",
+    "NodeError",
+    "NotConverged",
+    "Runner",
+    "SiteResult",
+    "StepReport",
+    "access_from",
+    "execute",
+    "gather",
+    "observe_cluster",
+    "probe_target",
+    "reconcile_site",
+]
