@@ -209,8 +209,23 @@ def _format_checker() -> jsonschema.FormatChecker:
 _CHECKER = _format_checker()
 
 
+# Validators by schema identity: translating and checking a schema costs more than validating an object.
+# The schema itself is kept in the value, so its id cannot be reused by another object meanwhile.
+_VALIDATORS: dict[int, tuple[Schema, jsonschema.Draft202012Validator]] = {}
+
+
+def _validator(schema: Schema) -> jsonschema.Draft202012Validator:
+    cached = _VALIDATORS.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        if len(_VALIDATORS) > 256:
+            _VALIDATORS.clear()
+        cached = (schema, jsonschema.Draft202012Validator(to_json_schema(schema), format_checker=_CHECKER))
+        _VALIDATORS[id(schema)] = cached
+    return cached[1]
+
+
 def schema_errors(schema: Schema, obj: Any) -> list[FieldError]:
-    validator = jsonschema.Draft202012Validator(to_json_schema(schema), format_checker=_CHECKER)
+    validator = _validator(schema)
     errors: list[FieldError] = []
     for error in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
         errors.extend(_translate(schema, error))

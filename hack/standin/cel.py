@@ -64,17 +64,21 @@ EXTENSIONS: dict[str, Callable[..., Any]] = {
     'max': lambda values: max(values),
 }
 
-_ENV = celpy.Environment()
+@functools.cache
+def _environment() -> celpy.Environment:
+    # Built on first use: it compiles celpy's grammar (~0.1 s), which the server start should not pay.
+    return celpy.Environment()
 
 
 @functools.lru_cache(maxsize=1024)
 def compile_rule(expression: str) -> celpy.Runner:
     """Compile once per distinct rule text; CRDs are re-validated on every write."""
+    env = _environment()
     try:
-        ast = _ENV.compile(expression)
+        ast = env.compile(expression)
     except celpy.CELParseError as exc:
         raise CelError(f'compilation failed: {exc}') from exc
-    return _ENV.program(ast, functions=EXTENSIONS)
+    return env.program(ast, functions=EXTENSIONS)
 
 
 def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
