@@ -38,6 +38,7 @@ DEFAULT_SESSIONS_PER_CONNECTION = 8
 DEFAULT_CONNECT_RETRIES = 4
 _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 1.0
+_KEY_CACHE_SIZE = 32
 
 
 class _Client(asyncssh.SSHClient):
@@ -401,6 +402,8 @@ class NodePool:
                 parsed = parse_known_hosts(creds.known_hosts)
             except ValueError as exc:
                 raise HostKeyMismatch(node.name, str(exc)) from None
+            if len(self._known_hosts) >= _KEY_CACHE_SIZE:
+                self._known_hosts.pop(next(iter(self._known_hosts)))
             self._known_hosts[cache_key] = parsed
         return parsed
 
@@ -418,6 +421,8 @@ class NodePool:
                     "the private key could not be loaded "
                     f"({type(exc).__name__}: {redact(str(exc), creds.secrets())[:120]})",
                 ) from None
+            if len(self._private_keys) >= _KEY_CACHE_SIZE:  # rotated credentials: forget the oldest
+                self._private_keys.pop(next(iter(self._private_keys)))
             self._private_keys[cache_key] = key
         return key
 
@@ -473,11 +478,21 @@ class NodePool:
             except TimeoutError:
                 if proc is not None:
                     _kill(proc)
+                else:
+                    # Not even the session opened in time: the connection is unusable (keepalive
+                    # may be off). Drop it so that the next command reconnects.
+                    if entry.conn is conn:
+                        entry.conn = entry.client = None
+                    conn.abort()
                 lost = client.lost
                 if lost is not None and is_timeout(lost):
                     raise Timeout(node.name, f"{argv[0]}: {redact(str(lost))}") from None
                 raise Timeout(node.name, f"{argv[0]} did not finish within {limit:g}s") from None
             except _DeadConnection:
+                raise
+            except asyncio.CancelledError:
+                if proc is not None:
+                    _kill(proc)  # the caller gave up (e.g. a handler timeout): close the channel
                 raise
             except (asyncssh.Error, OSError, EOFError) as exc:
                 raise classify(node.name, exc, what=f"running {argv[0]}") from exc

@@ -518,6 +518,8 @@ async def test_peer_stops_answering_without_keepalive_command_timeout_bounds_it(
         await pool.run(node, creds, timeouts, ["true"])
     elapsed = time.monotonic() - started
     assert 1.4 <= elapsed < 3.0, elapsed
+    # The session never opened: the connection is dropped, the next command reconnects.
+    assert pool.stats()["connections_open"] == 0
 
 
 # --------------------------------------------------------------------------- secrets
@@ -555,3 +557,19 @@ async def test_secrets_never_reach_logs_or_repr(
         assert "pa55word-never-logged" not in text
         assert stdin_secret not in text
     assert "sv1" in caplog.text and "argv0=cat" in caplog.text
+
+
+async def test_cancelled_run_closes_its_channel(
+    sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    try:
+        task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "30.75"]))
+        await asyncio.to_thread(_wait_for_remote, sshd, b"30.75")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert pool.stats()["commands_in_flight"] == 0
+        assert (await pool.run(node, creds, timeouts, ["echo", "ok"])).stdout == "ok\n"
+        assert pool.stats()["connects_total"] == 1
+    finally:
+        kill_by_cmdline(b"sleep\x0030.75\x00")
