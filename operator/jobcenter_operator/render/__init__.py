@@ -3,3 +3,47 @@
 No I/O here: every function takes text (or a spec) and returns text or a frozen value, so the
 planner can compare desired and observed state and the node layer only copies bytes.
 """
+
+from .clp_conf import (
+    ClpConfError,
+    GroupResources,
+    SiteSettings,
+    configure_site,
+    desired_settings,
+    group_names,
+    group_resources,
+    needs_change,
+    site_settings,
+)
+from .daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
+from .scripts import (
+    SCRIPT_MODE,
+    agent_monitor_script,
+    agent_start_script,
+    agent_stop_script,
+    scripts_for,
+    site_start_script,
+    site_stop_script,
+)
+
+__all__ = [
+    "SCRIPT_MODE",
+    "ClpConfError",
+    "GroupResources",
+    "SiteSettings",
+    "agent_monitor_script",
+    "agent_start_script",
+    "agent_stop_script",
+    "configure_site",
+    "desired_settings",
+    "group_names",
+    "group_resources",
+    "local_daemon_value",
+    "needs_change",
+    "read_local_daemon",
+    "scripts_for",
+    "set_local_daemon",
+    "site_settings",
+    "site_start_script",
+    "site_stop_script",
+]

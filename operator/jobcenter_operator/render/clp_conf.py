@@ -133,7 +133,9 @@ def site_settings(xml: str, spec: JobCenterSiteSpec) -> SiteSettings:
         exec_deact_sync=parameters.integer("parameters", "deact", "sync"),
     )
     monitor = _monitor_named(doc, spec.monitor_resource)
-    if monitor is None:
+    if monitor is None or (_monitor_kind(spec) is None and monitor.tag != PID_MONITOR):
+        # Without process monitoring the operator owns no monitor; only a leftover PID monitor
+        # with the name is its business (configure_site removes it), another type is not.
         return exec_settings
     return _with_monitor(exec_settings, monitor.tag, _Reader(doc, monitor).text)
 

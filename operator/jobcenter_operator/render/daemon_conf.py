@@ -20,6 +20,11 @@ KEY = "local_daemon"
 _LINE = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 
+def local_daemon_value(spec_value: Literal["Site", "Off"]) -> LocalDaemon:
+    """The daemon.conf keyword for ``JobCenterSiteSpec.local_daemon`` (Site -> SITE, Off -> OFF)."""
+    return "SITE" if spec_value == "Site" else "OFF"
+
+
 def read_local_daemon(text: str) -> str | None:
     """The effective ``local_daemon`` value, upper-cased; None when there is no active line.
 

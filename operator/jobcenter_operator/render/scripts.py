@@ -25,6 +25,9 @@ from jobcenter_operator.api.site import JobCenterSiteSpec
 
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 
+# CLUSTERPRO runs the scripts as root and requires them to be executable.
+SCRIPT_MODE = 0o755
+
 MANAGED_BY = "# Managed by jobcenter-operator. Local changes are overwritten on the next reconcile."
 
 

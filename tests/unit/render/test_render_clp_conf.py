@@ -303,6 +303,8 @@ def test_unmonitored_site_ignores_a_foreign_monitor_with_its_name() -> None:
     text = CLASSIC.replace('<genw name="genw-app">', '<genw name="pidw-jc">')
     after = configure_site(text, UNMONITORED_SPEC)
     assert '<genw name="pidw-jc">' in after
+    assert site_settings(after, UNMONITORED_SPEC) == desired_settings(UNMONITORED_SPEC)
+    assert not needs_change(after, UNMONITORED_SPEC)
 
 
 # --- group_resources -------------------------------------------------------------------------

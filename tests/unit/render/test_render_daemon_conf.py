@@ -7,7 +7,7 @@ import difflib
 import pytest
 from render_golden import assert_golden, fixture
 
-from jobcenter_operator.render.daemon_conf import read_local_daemon, set_local_daemon
+from jobcenter_operator.render.daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
 
 DEFAULT = fixture("daemon.conf")  # the vendor default: local_daemon only as a commented sample
 
@@ -118,3 +118,8 @@ def test_idempotent(text: str, value: str) -> None:
 def test_invalid_value_is_refused() -> None:
     with pytest.raises(ValueError, match="SITE or OFF"):
         set_local_daemon(DEFAULT, "ON")  # type: ignore[arg-type]
+
+
+def test_spec_values_map_to_keywords() -> None:
+    assert local_daemon_value("Site") == "SITE"
+    assert local_daemon_value("Off") == "OFF"
