@@ -337,3 +337,17 @@ def test_group_resources_errors() -> None:
         group_resources(CLASSIC, "nope")
     with pytest.raises(ClpConfError, match="not well-formed"):
         group_resources("<root>", "failover-jc")
+
+
+def test_empty_monitor_section_gets_the_declaration_and_the_monitor() -> None:
+    text = AGENT.replace("    </resource>\n", "    </resource>\n    <monitor/>\n")
+    after = configure_site(text, AGENT_SPEC)
+    assert '    <monitor>\n        <types name="genw"/>\n        <genw name="genw-jcag">\n' in after
+    assert site_settings(after, AGENT_SPEC) == desired_settings(AGENT_SPEC)
+    assert configure_site(after, AGENT_SPEC) == after
+
+
+def test_unexpected_shape_is_a_clp_conf_error() -> None:
+    text = CLASSIC.replace("<act><path>start.sh</path></act>", "<act>start.sh</act>")
+    with pytest.raises(ClpConfError, match="holds text"):
+        configure_site(text, CLASSIC_SPEC)
