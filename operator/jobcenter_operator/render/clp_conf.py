@@ -150,9 +150,7 @@ def group_resources(xml: str, group: str) -> GroupResources:
     """The resources of failover group ``group`` with the facts preflight checks need."""
     doc = _parse(xml)
     group_element = _group(doc, group)
-    members = tuple(
-        member.attrs.get("name", "") for member in group_element.children_named("resource")
-    )
+    members = tuple(member.attrs.get("name", "") for member in group_element.children_named("resource"))
     floating_ips: list[str] = []
     mount_points: list[str] = []
     exec_depends: dict[str, tuple[str, ...]] = {}
@@ -271,8 +269,6 @@ class _Reader:
 
     def integer(self, *path: str) -> int | None:
         return _integer(self.text(*path))
-
-
 
 
 def _check_site(doc: Document, spec: JobCenterSiteSpec) -> None:

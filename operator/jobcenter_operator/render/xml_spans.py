@@ -177,9 +177,7 @@ class Document:
             child_indent = parent_indent + self.indent_unit
             rendered = self._render(new, child_indent)
             inner = f"{content}{self.newline}{child_indent}{rendered}{self.newline}{parent_indent}"
-        return self._splice(
-            parent.start, parent.end, _open_tag(self.source, parent) + inner + f"</{parent.tag}>"
-        )
+        return self._splice(parent.start, parent.end, _open_tag(self.source, parent) + inner + f"</{parent.tag}>")
 
     def _render(self, new: NewElement, indent: str | None) -> str:
         attrs = "".join(f' {name}="{_escape(value, attribute=True)}"' for name, value in new.attrs)
@@ -238,8 +236,12 @@ def _tokenise(source: str) -> Element:
             match = _START_TAG.match(source, index)
             if match is None:
                 raise XmlError(f"unsupported markup at offset {index}")
-            attrs = {name: _unescape(double if double is not None else single or "")
-                     for name, double, single in _ATTRIBUTE.findall(match.group(2))}
+            attrs = {
+                attribute.group(1): _unescape(
+                    attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
+                )
+                for attribute in _ATTRIBUTE.finditer(match.group(2))
+            }
             element = Element(match.group(1), attrs, index, match.end())
             if stack:
                 stack[-1].children.append(element)

@@ -52,9 +52,7 @@ exit 0
 
 RENDERED = {
     "classic-start-monitored.sh": site_start_script(virtual_host="cluv", database_path="/mnt/sdb2", monitored=True),
-    "classic-start-unmonitored.sh": site_start_script(
-        virtual_host="cluv", database_path="/mnt/sdb2", monitored=False
-    ),
+    "classic-start-unmonitored.sh": site_start_script(virtual_host="cluv", database_path="/mnt/sdb2", monitored=False),
     "classic-stop.sh": site_stop_script(virtual_host="cluv"),
     "manager-start-monitored.sh": site_start_script(
         virtual_host="jcmgcluster", database_path="/mnt/jobmgdb", monitored=True

@@ -74,3 +74,9 @@ def test_indent_unit_is_learnt_from_the_document() -> None:
 def test_malformed_or_refused_input(source: str) -> None:
     with pytest.raises(XmlError):
         Document(source)
+
+
+def test_attributes_in_either_quote_style_are_read() -> None:
+    doc = Document("<r><g name='a &amp; b' id=\"1\"/></r>")
+    assert doc.root.children[0].attrs == {"name": "a & b", "id": "1"}
+    assert doc.root.child("g", "a & b") is doc.root.children[0]
