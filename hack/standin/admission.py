@@ -276,7 +276,7 @@ _TEMPLATES = {
 def _translate(schema: Schema, error: jsonschema.exceptions.ValidationError) -> Iterator[FieldError]:
     path = render_path(schema, error.absolute_path)
     kw = str(error.validator)
-    rule = error.validator_value
+    rule: Any = error.validator_value
     value = error.instance
     if kw == 'required':
         for prop in rule:

@@ -16,6 +16,9 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
 
 Schema = Mapping[str, Any]
 
@@ -25,7 +28,7 @@ class CelError(Exception):
 
 
 def _is_sorted(values: celtypes.ListType) -> celtypes.BoolType:
-    items = list(values)
+    items: list[Any] = list(values)
     return celtypes.BoolType(all(a <= b for a, b in itertools.pairwise(items)))
 
 
@@ -38,7 +41,7 @@ def _split(text: celtypes.StringType, sep: celtypes.StringType) -> celtypes.List
 
 
 def _sum(values: celtypes.ListType) -> Any:
-    items = list(values)
+    items: list[Any] = list(values)
     if not items:
         return celtypes.IntType(0)
     total = items[0]
@@ -76,7 +79,7 @@ def compile_rule(expression: str) -> celpy.Runner:
     env = _environment()
     try:
         ast = env.compile(expression)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         raise CelError(f'compilation failed: {exc}') from exc
     return env.program(ast, functions=EXTENSIONS)
 
@@ -86,12 +89,12 @@ def evaluate(expression: str, variables: Mapping[str, Any]) -> Any:
     runner = compile_rule(expression)
     try:
         result = runner.evaluate(dict(variables))
-    except celpy.CELEvalError as exc:
+    except CELEvalError as exc:
         raise CelError(str(exc.args[0]) if exc.args else repr(exc)) from exc
     except (TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
         raise CelError(repr(exc)) from exc
     # celpy sometimes returns the error object instead of raising it (e.g. inside && / ||).
-    if isinstance(result, celpy.CELEvalError):
+    if isinstance(result, CELEvalError):
         raise CelError(str(result.args[0]) if result.args else repr(result))
     return result
 
@@ -107,7 +110,7 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
         return None
     schema = schema or {}
     if schema.get('x-kubernetes-preserve-unknown-fields') and 'properties' not in schema:
-        return celpy.json_to_cel(value)
+        return json_to_cel(value)
     typ = schema.get('type')
     if isinstance(value, bool):
         return celtypes.BoolType(value)
@@ -128,7 +131,7 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
             celtypes.StringType(key): to_cel(item, props.get(key, extra_schema))
             for key, item in value.items()
         })
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 def _string_to_cel(value: str, schema: Schema) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import functools
 import json
 import pathlib
 import re
@@ -28,6 +29,8 @@ import attrs
 import kmock
 import yaml
 from kmock._internal import dsl, enums, parsing, rendering
+from kmock._internal.apps import KMockError
+from kmock._internal.rendering import Response
 
 from hack.standin import admission, crds, objects, openapi, paths, selectors, tables
 from hack.standin.objects import api_error
@@ -141,7 +144,7 @@ class KubeStandIn(kmock.KubernetesEmulator):
         raw_response: aiohttp.web.StreamResponse | None = None
         try:
             if self.limit is not None and self._served >= self.limit:
-                raise kmock.KMockError('Too many requests have been served so far.')
+                raise KMockError('Too many requests have been served so far.')
             request = await self._parse(raw_request)
             self._served += 1
             self._log(request)
@@ -266,7 +269,7 @@ class KubeStandIn(kmock.KubernetesEmulator):
 
     _serve_create = _serve_update = _serve_delete = _serve_result
 
-    def _write(self, request: rendering.Request) -> kmock.Response:
+    def _write(self, request: rendering.Request) -> Response:
         assert request.resource is not None
         res = request.resource
         info = self._info(res)
@@ -288,9 +291,9 @@ class KubeStandIn(kmock.KubernetesEmulator):
         return self._response(200, obj, warnings)
 
     @staticmethod
-    def _response(status: int, obj: dict[str, Any], warnings: list[str]) -> kmock.Response:
+    def _response(status: int, obj: dict[str, Any], warnings: list[str]) -> Response:
         headers = {'Warning': ', '.join(f'299 - {json.dumps(w)}' for w in warnings)} if warnings else None
-        return kmock.Response(status=status, payload=obj, headers=headers)
+        return Response(status=status, payload=obj, headers=headers)
 
     def _create(self, res: kmock.resource, info: kmock.ResourceInfo, obj: dict[str, Any],
                 url_namespace: str | None, *, strict: bool, dry_run: bool) -> tuple[dict[str, Any], list[str]]:
@@ -584,13 +587,14 @@ class KubeStandIn(kmock.KubernetesEmulator):
         return {'apiVersion': self._api_version(res), 'kind': self._list_kind(res, info),
                 'metadata': metadata, 'items': items}
 
-    async def _serve_watch(self, request: rendering.Request) -> rendering.Payload:
+    # kmock declares its _serve_watch as an async generator; ours wraps one in a Response for the headers.
+    async def _serve_watch(self, request: rendering.Request) -> rendering.Payload:  # type: ignore[override]
         if not self._is_object_request(request):
             raise NotImplementedError
         assert request.resource is not None
         info = self._info(request.resource)
         stream = self._watch_stream(request, request.resource, info)
-        return kmock.Response(headers={'Content-Type': 'application/json'}, payload=stream)
+        return Response(headers={'Content-Type': 'application/json'}, payload=stream)
 
     async def _watch_stream(self, request: rendering.Request, res: kmock.resource, info: kmock.ResourceInfo,
                             ) -> AsyncIterator[rendering.Payload]:
@@ -621,13 +625,13 @@ class KubeStandIn(kmock.KubernetesEmulator):
                 if remaining is not None and remaining <= 0:
                     return
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), timeout=remaining)
+                    live = await asyncio.wait_for(watcher.queue.get(), timeout=remaining)
                 except TimeoutError:
                     return
-                if event is None:
+                if live is None:
                     yield self._gone_event(None)
                     return
-                yield self._table_event(res, event, request) if as_table else event
+                yield self._table_event(res, live, request) if as_table else live
         finally:
             self._watchers.get(res, set()).discard(watcher)
 
@@ -702,7 +706,7 @@ class KubeStandIn(kmock.KubernetesEmulator):
             stage_rank = {'alpha': 0, 'beta': 1, None: 2}[stage]
             return (1 if storage.get(group) == version else 0, stage_rank * 1000 + int(major), int(minor or 0))
 
-        return {g: sorted(vs, key=lambda v, g=g: rank(g, v), reverse=True) for g, vs in groups.items()}
+        return {g: sorted(vs, key=functools.partial(rank, g), reverse=True) for g, vs in groups.items()}
 
     def _group_entry(self, group: str, versions: list[str]) -> dict[str, Any]:
         gvs = [{'groupVersion': f'{group}/{v}', 'version': v} for v in versions]

@@ -184,7 +184,7 @@ async def test_openapi_v3_lets_kubectl_delegate_validation(api: KubeStandIn) -> 
 
 
 async def read_events(resp: aiohttp.ClientResponse, count: int) -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
     async with asyncio.timeout(5):
         while len(events) < count:
             line = await resp.content.readline()

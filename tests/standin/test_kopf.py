@@ -27,7 +27,9 @@ def standin_crds_dir() -> pathlib.Path:
 def http(url: str, method: str = 'GET', body: Any = None, content_type: str = 'application/json',
          ) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={'Content-Type': content_type})
+    assert url.startswith('http://127.0.0.1:')  # only ever the local stand-in
+    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310
+                                     headers={'Content-Type': content_type})
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310  # local stand-in URL
             return resp.status, json.loads(resp.read())
