@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
 import time
@@ -10,13 +11,16 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import kmock
 import pytest
 from kopf.testing import KopfRunner
 
+from hack.standin import KubeStandIn
 from hack.standin.pytest_fixtures import StandInProcess
 
 DATA = pathlib.Path(__file__).parent / 'data'
 BASE = '/apis/test.standin.io/v1/namespaces/default/widgets'
+WIDGETS = kmock.resource('test.standin.io', 'v1', 'widgets')
 
 
 @pytest.fixture()
@@ -81,3 +85,32 @@ def test_kopf_operator_handles_create_update_delete(standin_server: StandInProce
         assert f"Handler '{handler}' succeeded" in runner.output, runner.output
     assert 'widget w1 is gone' in runner.output
     assert 'APIServerError' not in runner.output and 'Traceback' not in runner.output
+
+
+@pytest.mark.kmock(cls=KubeStandIn)
+async def test_kopf_operator_against_the_inprocess_fixture(kmock: KubeStandIn, monkeypatch: pytest.MonkeyPatch,
+                                                           ) -> None:
+    """The same operator against kmock's own fixture, in the test's event loop.
+
+    The runner's thread must never be joined from the loop (the server would stall), hence to_thread.
+    """
+    kmock.load_crds(DATA)
+    monkeypatch.setenv('STANDIN_URL', str(kmock.url).rstrip('/'))
+    widget = {'apiVersion': 'test.standin.io/v1', 'kind': 'Widget', 'metadata': {'name': 'w1'},
+              'spec': {'machineId': 7, 'clusterName': 'c1'}}
+    runner = KopfRunner(['run', '--standalone', '--namespace', 'default', str(DATA / 'widget_operator.py')],
+                        timeout=60)
+    await asyncio.to_thread(runner.__enter__)
+    try:
+        async with kmock.post(BASE, json=widget) as resp:
+            assert resp.status == 201
+        deadline = asyncio.get_running_loop().time() + 15
+        while (kmock.get_object(WIDGETS, 'default', 'w1') or {}).get('status', {}).get('phase') != 'created-7':
+            assert asyncio.get_running_loop().time() < deadline, 'the create handler never wrote status'
+            await asyncio.sleep(0.05)
+    finally:
+        await asyncio.to_thread(runner.__exit__, None, None, None)
+    assert runner.exit_code == 0, runner.output
+    # kmock's request assertions still work on top of the stand-in:
+    assert kmock['patch'][kmock.subresource('status')], 'kopf never patched /status'
+    assert kmock.objects[WIDGETS, 'default', 'w1'] >= {'status': {'phase': 'created-7'}}
