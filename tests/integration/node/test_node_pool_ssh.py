@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import socket
 import time
@@ -30,6 +31,13 @@ from jobcenter_operator.node import (
     Timeouts,
     write_file_argv,
 )
+
+# Remote sleeps get a unique duration, so a test cleaning up by command line can never hit
+# another (parallel) run's processes.
+_RUN = f"{os.getpid() % 100000:05d}"
+SLEEP_TIMEOUT = f"30.1{_RUN}"
+SLEEP_CANCEL = f"30.2{_RUN}"
+SLEEP_FROZEN = f"59.3{_RUN}"
 
 HOSTILE = [
     "a; rm -rf / $(x) `y` 'q' \"d\"\n",
@@ -176,7 +184,7 @@ async def test_command_timeout_closes_channel_and_connection_survives(
     started = time.monotonic()
     try:
         with pytest.raises(Timeout) as info:
-            await pool.run(node, creds, timeouts, ["sleep", "30.25"], timeout=1.0)
+            await pool.run(node, creds, timeouts, ["sleep", SLEEP_TIMEOUT], timeout=1.0)
         elapsed = time.monotonic() - started
         assert 0.9 <= elapsed < 3.0, elapsed
         assert info.value.node == "sv1"
@@ -187,7 +195,7 @@ async def test_command_timeout_closes_channel_and_connection_survives(
     finally:
         # The channel is closed, but sshd refuses signal requests for root sessions and there is
         # no pty to hang up, so the remote sleep would live on: clean it up here.
-        kill_by_cmdline(b"sleep\x0030.25\x00")
+        kill_by_cmdline(b"sleep\x00" + SLEEP_TIMEOUT.encode() + b"\x00")
 
 
 async def test_parallel_commands_on_one_node(
@@ -497,8 +505,8 @@ async def test_peer_stops_answering_running_command_times_out_by_keepalive(
     sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials
 ) -> None:
     timeouts = Timeouts(connect=2, login=2, command=30, keepalive_interval=0.5, keepalive_count_max=2)
-    task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "59.5"]))
-    await asyncio.to_thread(_wait_for_remote, sshd, b"59.5")
+    task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", SLEEP_FROZEN]))
+    await asyncio.to_thread(_wait_for_remote, sshd, SLEEP_FROZEN.encode())
     sshd.signal_all(signal.SIGSTOP)
     started = time.monotonic()
     with pytest.raises(Timeout):
@@ -563,8 +571,8 @@ async def test_cancelled_run_closes_its_channel(
     sshd: Sshd, pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
 ) -> None:
     try:
-        task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "30.75"]))
-        await asyncio.to_thread(_wait_for_remote, sshd, b"30.75")
+        task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", SLEEP_CANCEL]))
+        await asyncio.to_thread(_wait_for_remote, sshd, SLEEP_CANCEL.encode())
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -572,4 +580,4 @@ async def test_cancelled_run_closes_its_channel(
         assert (await pool.run(node, creds, timeouts, ["echo", "ok"])).stdout == "ok\n"
         assert pool.stats()["connects_total"] == 1
     finally:
-        kill_by_cmdline(b"sleep\x0030.75\x00")
+        kill_by_cmdline(b"sleep\x00" + SLEEP_CANCEL.encode() + b"\x00")
