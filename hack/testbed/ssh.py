@@ -14,6 +14,6 @@ async def connect(info: dict[str, Any], host: str) -> asyncssh.SSHClientConnecti
                                   known_hosts=info["knownHostsFile"], connect_timeout=10)
 
 
-async def run(conn: asyncssh.SSHClientConnection, command: str, timeout: float = 60) -> tuple[int, str, str]:
-    r = await conn.run(command, check=False, timeout=timeout)
+async def run(conn: asyncssh.SSHClientConnection, command: str, limit: float = 60) -> tuple[int, str, str]:
+    r = await conn.run(command, check=False, timeout=limit)
     return int(r.exit_status if r.exit_status is not None else -1), str(r.stdout), str(r.stderr)

@@ -43,12 +43,12 @@ STOP_SH = START_SH.replace("STARTUP", "STOP").replace("cjcpw {vhost} {db}", "cjc
 VENDOR_PRINTED_START_SH = START_SH.replace('  echo "NO_CLP"\n', "  #NO_CLP\n").replace('echo "EXIT"', "#EXIT")
 
 
-async def wait_for(cond: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+async def wait_for(cond: Callable[[], Awaitable[bool]], limit: float, what: str) -> None:
     """Bounded poll loop (never a fixed sleep standing in for a condition)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while not await cond():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {limit}s waiting for {what}")
         await asyncio.sleep(0.1)
 
 
@@ -57,7 +57,7 @@ async def processes(conn: asyncssh.SSHClientConnection) -> list[dict[str, Any]]:
     assert rc == 0
     procs = []
     for line in out.splitlines():
-        pid, ppid, comm, args = (line.split(None, 3) + [""])[:4]
+        pid, ppid, comm, args = [*line.split(None, 3), ""][:4]
         procs.append({"pid": int(pid), "ppid": int(ppid), "comm": comm, "args": args})
     return procs
 
@@ -81,6 +81,7 @@ def cluster_site(procs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def sftp_write(conn: asyncssh.SSHClientConnection, path: str, text: str, mode: int = 0o755) -> None:
     async with conn.start_sftp_client() as sftp:
+        await sftp.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         async with sftp.open(path, "w") as f:
             await f.write(text)
         await sftp.chmod(path, mode)
@@ -106,7 +107,8 @@ async def set_local_daemon_and_stop(conn: asyncssh.SSHClientConnection, value: s
 
 
 async def apply_exec_config(conn: asyncssh.SSHClientConnection, info: dict[str, Any], start_sh: str,
-                            stop_sh: str, *, act_sync: str = "0", pidw: dict[str, str] | None = None) -> tuple[int, str]:
+                            stop_sh: str, *, act_sync: str = "0",
+                            pidw: dict[str, str] | None = None) -> tuple[int, str]:
     """Guide 2.6 / node-protocol 7.1 step 8: scripts + async exec + PID monitor, then clpcfctrl --push."""
     d = "/root/jccfg"
     rc, _, err = await run(conn, f"rm -rf {d} && mkdir {d} && clpcfctrl --pull -x {d}")

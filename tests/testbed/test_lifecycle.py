@@ -1,0 +1,92 @@
+"""`up` / `down`: timings, isolation, several clusters at once, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hack.testbed import api
+from hack.testbed.config import REPO_ROOT
+
+pytestmark = pytest.mark.root
+
+
+def _netns() -> set[str]:
+    return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+
+
+def _links() -> set[str]:
+    return set(os.listdir("/sys/class/net"))
+
+
+def _mounts_mentioning(text: str) -> list[str]:
+    return [ln for ln in Path("/proc/self/mountinfo").read_text().splitlines() if text in ln]
+
+
+def _procs_mentioning(text: str) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                if text in (p / "cmdline").read_bytes().decode(errors="replace"):
+                    out.append(int(p.name))
+            except OSError:
+                pass
+    return out
+
+
+def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
+    name = f"pt-{uuid.uuid4().hex[:8]}"
+    before_ns, before_links = _netns(), _links()
+    t0 = time.monotonic()
+    cp = subprocess.run([sys.executable, "-m", "hack.testbed", "up", "--name", name], cwd=REPO_ROOT,
+                        capture_output=True, text=True, check=False)
+    up_s = time.monotonic() - t0
+    try:
+        assert cp.returncode == 0, cp.stderr
+        info = json.loads(cp.stdout)
+        assert set(info) >= {"name", "nodes", "floatingIP", "user", "privateKeyFile", "knownHostsFile",
+                             "failoverGroup", "execResource", "databasePath", "virtualHost", "activeNode", "mode"}
+        assert info["activeNode"] == "clu1" and info["nodes"][0]["address"].startswith("10.200.")
+        assert up_s < 3, f"up took {up_s:.2f}s"
+        # each node sees only its own processes; the host has no /usr/lib/nqs
+        r = api.exec_on(name, "clu1", ["ps", "-eo", "pid="])
+        assert "1" in r["stdout"].split() and len(r["stdout"].split()) < 30
+        assert not Path("/usr/lib/nqs").exists()
+        state = info["stateDir"]
+        assert _mounts_mentioning(state) == []  # node mounts live only in the nodes' mount namespaces
+    finally:
+        t1 = time.monotonic()
+        cp = subprocess.run([sys.executable, "-m", "hack.testbed", "down", "--name", name], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=False)
+        down_s = time.monotonic() - t1
+    assert cp.returncode == 0, cp.stderr
+    assert down_s < 2, f"down took {down_s:.2f}s"
+    assert _netns() - before_ns == set()
+    assert _links() - before_links == set()
+    assert not Path(info["stateDir"]).exists()
+    assert _procs_mentioning(info["stateDir"]) == []
+    assert _mounts_mentioning(info["stateDir"]) == []
+
+
+def test_ten_clusters_at_once(testbed_required: None) -> None:
+    names = [f"pt-{uuid.uuid4().hex[:6]}-{i}" for i in range(10)]
+    try:
+        infos = [api.up(n) for n in names]
+        subnets = {i["floatingIP"].rsplit(".", 1)[0] for i in infos}
+        assert len(subnets) == 10
+        assert all(i["activeNode"] == "clu1" for i in infos)
+        listed = {c["name"] for c in api.list_clusters()}
+        assert set(names) <= listed
+    finally:
+        for n in names:
+            api.down(n)
+    for n in names:
+        assert not any(ns.startswith(f"jcb-{n}-") for ns in _netns())
