@@ -31,6 +31,12 @@ class Timeouts:
     keepalive_interval: float = 5
     keepalive_count_max: int = 3
 
+    def __post_init__(self) -> None:
+        if min(self.connect, self.login, self.command) <= 0:
+            raise ValueError("connect, login and command timeouts must be > 0")
+        if self.keepalive_interval < 0 or self.keepalive_count_max < 1:
+            raise ValueError("keepalive_interval must be >= 0 (0 = off) and keepalive_count_max >= 1")
+
     @property
     def keepalive_bound(self) -> float:
         """Upper bound for noticing a dead peer on an established connection."""

@@ -581,3 +581,40 @@ async def test_cancelled_run_closes_its_channel(
         assert pool.stats()["connects_total"] == 1
     finally:
         kill_by_cmdline(b"sleep\x00" + SLEEP_CANCEL.encode() + b"\x00")
+
+
+async def test_home_ssh_files_and_agent_are_never_used(
+    sshd: Sshd,
+    node: NodeAddress,
+    creds: SSHCredentials,
+    timeouts: Timeouts,
+    client_key: asyncssh.SSHKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A ~/.ssh that would make things work (known host, authorized client key) or break them
+    # (wrong port/user in config): none of it may matter.
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text(sshd.host_key_line)
+    (home / ".ssh" / "id_ed25519").write_bytes(client_key.export_private_key("openssh"))
+    (home / ".ssh" / "config").write_text("Host *\n  Port 1\n  User nobody\n  StrictHostKeyChecking no\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "no-agent.sock"))
+    pool = NodePool()
+    try:
+        assert (await pool.run(node, creds, timeouts, ["true"])).exit_status == 0  # config ignored
+        with pytest.raises(HostKeyMismatch):  # ~/.ssh/known_hosts ignored
+            await pool.run(node, dataclasses.replace(creds, known_hosts=""), timeouts, ["true"])
+        stranger = asyncssh.generate_private_key("ssh-ed25519").export_private_key("openssh")
+        with pytest.raises(AuthenticationFailed):  # ~/.ssh/id_* ignored
+            await pool.run(node, dataclasses.replace(creds, private_key=stranger), timeouts, ["true"])
+        with pytest.raises(AuthenticationFailed):  # password only (sshd refuses passwords here)
+            await pool.run(
+                node,
+                dataclasses.replace(creds, private_key=None, password="not-the-password"),  # noqa: S106
+                timeouts,
+                ["true"],
+            )
+    finally:
+        await pool.close()

@@ -278,3 +278,12 @@ def test_sudo_refusal_is_recognised(stderr: str) -> None:
 def test_sudo_refusal_ignores_ordinary_failures() -> None:
     assert sudo_refusal("cjcmksite: site already exists\n") is None
     assert sudo_refusal("") is None
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"connect": 0}, {"login": -1}, {"command": 0}, {"keepalive_interval": -1}, {"keepalive_count_max": 0}],
+)
+def test_timeouts_reject_nonsense(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Timeouts(**kw)  # type: ignore[arg-type]
