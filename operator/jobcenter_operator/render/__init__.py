@@ -15,6 +15,7 @@ from .clp_conf import (
     needs_change,
     site_settings,
 )
+from .clp_restore import restore_site
 from .daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
 from .scripts import (
     SCRIPT_MODE,
@@ -41,6 +42,7 @@ __all__ = [
     "local_daemon_value",
     "needs_change",
     "read_local_daemon",
+    "restore_site",
     "scripts_for",
     "set_local_daemon",
     "site_settings",
