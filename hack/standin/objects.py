@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -51,7 +52,6 @@ def decode_body(text: str, content_type: str) -> Any:
         return None
     if 'yaml' in content_type:
         return yaml.safe_load(text)
-    import json  # local: only this branch needs it
     try:
         return json.loads(text)
     except ValueError as exc:

@@ -28,7 +28,7 @@ KUBECTL = os.environ.get('KUBECTL', 'kubectl')
 class StandInProcess:
     url: str
     kubeconfig: pathlib.Path
-    env: Mapping[str, str]  # KUBECONFIG + KUBECACHEDIR for kubectl / kubernetes clients
+    env: Mapping[str, str]  # KUBECONFIG, KUBECACHEDIR and HOME (all under the test's directory)
     process: subprocess.Popen[str]
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 30,
@@ -59,7 +59,11 @@ def start_standin(workdir: pathlib.Path, crds_dir: pathlib.Path | None = None,
         process.wait()
         raise RuntimeError(f'the stand-in did not become ready in {timeout} s (exit code {process.returncode})')
     info = json.loads(ready[0])
-    client_env = dict(os.environ, KUBECONFIG=info['kubeconfig'], KUBECACHEDIR=str(workdir / 'kubecache'))
+    # HOME too: whatever a client would write under ~ (e.g. ~/.kube) lands in the test's directory.
+    home = workdir / 'home'
+    home.mkdir(exist_ok=True)
+    client_env = dict(os.environ, KUBECONFIG=info['kubeconfig'], KUBECACHEDIR=str(workdir / 'kubecache'),
+                      HOME=str(home))
     return StandInProcess(url=info['url'], kubeconfig=pathlib.Path(info['kubeconfig']), env=client_env,
                           process=process)
 
