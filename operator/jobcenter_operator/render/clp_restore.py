@@ -10,7 +10,8 @@ What is restored (everything else is ``current`` byte for byte):
 - The exec resource ``spec.exec_resource``: ``parameters/act/path``, ``parameters/act/sync``,
   ``parameters/deact/path`` and ``parameters/deact/sync``. A leaf the backup has gets the
   backup's exact element text; a leaf the backup lacks is removed, and so are ``act``, ``deact``
-  and ``parameters`` when the backup lacks them and nothing else is left in them. Other children
+  and ``parameters`` when the backup lacks them and nothing else is left in them (one the backup
+  has empty, such as ``<parameters/>``, gets the backup's text back). Other children
   of the exec (comment, timeouts, log settings, dependencies) are not touched. When the backup
   has no such exec at all (it was created after the backup), the exec is left as it is: removing
   its scripts would leave a resource the product refuses.
@@ -24,7 +25,7 @@ What is restored (everything else is ``current`` byte for byte):
     ``webmgr/client/objectnumber`` +1.
   - backup lacks it: it is removed from ``current``, its ``<types>`` declaration only with the
     last monitor of that type, ``objectnumber`` -1; a ``<monitor>`` section left empty goes too
-    when the backup had none.
+    when the backup had none (and becomes the backup's text when the backup's was empty).
 
 ``restore_site(configure_site(b, spec), b, spec) == b`` for a file ``configure_site`` accepts,
 and ``restore_site`` is idempotent.
@@ -80,12 +81,11 @@ def _restore_exec(xml: str, locate: Locator, backup_doc: Document, backup_exec: 
     for path in EXEC_LEAVES:
         wanted = backup_exec.find(path)
         if wanted is None:
-            xml = _remove_path(xml, locate, path, only_if_empty=False)
+            xml = _remove_path(xml, locate, path)
         else:
             xml = _restore_leaf(xml, locate, path, backup_doc, wanted)
-    for path in EXEC_BRANCHES:
-        if backup_exec.find(path) is None:
-            xml = _remove_path(xml, locate, path, only_if_empty=True)
+    for path in (*EXEC_BRANCHES, ()):
+        xml = _settle_empty(xml, locate, path, backup_doc, backup_exec.find(path))
     return xml
 
 
@@ -105,12 +105,26 @@ def _restore_leaf(xml: str, locate: Locator, path: tuple[str, ...], backup_doc: 
     return doc.source[: found.start] + wanted_text + doc.source[found.end :]
 
 
-def _remove_path(xml: str, locate: Locator, path: tuple[str, ...], *, only_if_empty: bool) -> str:
+def _remove_path(xml: str, locate: Locator, path: tuple[str, ...]) -> str:
     doc = Document(xml)
     found = _locate(doc, locate).find(path)
-    if found is None or (only_if_empty and not _is_empty(doc, found)):
+    return doc.remove(found) if found is not None else xml
+
+
+def _settle_empty(
+    xml: str, locate: Locator, path: tuple[str, ...], backup_doc: Document, backup: Element | None
+) -> str:
+    """An element at ``path`` left empty by the removals: gone when the backup lacks it, the
+    backup's text when the backup's is empty too (``<parameters/>`` stays ``<parameters/>``)."""
+    doc = Document(xml)
+    found = _locate(doc, locate).find(path)
+    if found is None or not _is_empty(doc, found):
         return xml
-    return doc.remove(found)
+    if backup is None:
+        return doc.remove(found)
+    if _is_empty(backup_doc, backup):
+        return doc.source[: found.start] + backup_doc.source[backup.start : backup.end] + doc.source[found.end :]
+    return xml
 
 
 def _locate(doc: Document, locate: Locator) -> Element:
@@ -132,9 +146,7 @@ def _restore_monitor(xml: str, backup_doc: Document, kind: str, name: str) -> st
     wanted = backup_monitors.child(kind, name) if backup_monitors is not None else None
     if wanted is None:
         xml = _remove_monitor(xml, kind, name)
-        if backup_monitors is None:
-            xml = _remove_empty_monitor_section(xml)
-        return xml
+        return _settle_empty(xml, lambda root: root, ("monitor",), backup_doc, backup_monitors)
     assert backup_monitors is not None  # it holds wanted
     wanted_text = backup_doc.source[wanted.start : wanted.end]
     doc = Document(xml)
@@ -145,14 +157,6 @@ def _restore_monitor(xml: str, backup_doc: Document, kind: str, name: str) -> st
             return xml
         return doc.source[: found.start] + wanted_text + doc.source[found.end :]
     return _put_back_monitor(xml, backup_doc, backup_monitors, wanted)
-
-
-def _remove_empty_monitor_section(xml: str) -> str:
-    doc = Document(xml)
-    monitors = doc.root.child("monitor")
-    if monitors is None or not _is_empty(doc, monitors):
-        return xml
-    return doc.remove(monitors)
 
 
 def _put_back_monitor(xml: str, backup_doc: Document, backup_monitors: Element, wanted: Element) -> str:
