@@ -285,6 +285,14 @@ class KubeStandIn(kmock.KubernetesEmulator):
             raise api_error(405, 'MethodNotAllowed', 'the server does not allow this method on the requested '
                                                      'resource (collection-wide writes are not supported)')
         key = self._key(res, info, request.namespace, request.name)
+        applying = 'apply-patch' in self._header(request, 'Content-Type')
+        if applying and request.subresource is None and self.get_object(*key) is None:
+            # Server-side apply creates what does not exist yet (applied as a plain create here).
+            if not isinstance(request.data, dict):
+                raise api_error(400, 'BadRequest', 'the applied configuration must be an object')
+            obj, warnings = self._create(res, info, copy.deepcopy(request.data), request.namespace,
+                                         strict=strict, dry_run=dry_run)
+            return self._response(201, obj, warnings)
         if request.method == enums.method.DELETE:
             return self._response(200, self._delete(res, info, key, request.data, dry_run=dry_run), [])
         obj, warnings = self._update(request, res, info, key, strict=strict, dry_run=dry_run)

@@ -282,3 +282,11 @@ async def test_memory_stays_bounded(api: KubeStandIn) -> None:
                    {'metadata': {'generateName': 'ev-'}, 'reason': 'Test', 'message': 'x'})
     _, listing = await call(api, 'GET', '/api/v1/namespaces/default/events')
     assert len(listing['items']) == 5 and events in api.resources
+
+
+async def test_server_side_apply_creates_then_merges(api: KubeStandIn) -> None:
+    apply = {'Content-Type': 'application/apply-patch+yaml'}
+    status, obj = await call(api, 'PATCH', f'{BASE}/w1?fieldManager=test', widget(), apply)
+    assert status == 201 and obj['metadata']['generation'] == 1
+    status, obj = await call(api, 'PATCH', f'{BASE}/w1?fieldManager=test', widget(machineId=6), apply)
+    assert status == 200 and obj['spec']['machineId'] == 6 and obj['metadata']['generation'] == 2
