@@ -76,7 +76,7 @@ def test_clusterpro_commands(testbed_cluster: Any) -> None:
     assert "  Cluster : cluster" in out and "   *clu2 ............: Online" in out
     assert "    failover-jc .....: Online" in out and "      current        : clu1" in out
     rc, out, _ = sh(info, "clu1", "clpstat -g")
-    assert "failover-jc[o]" in [ln for ln in out.splitlines() if "server0 [o]" in ln][0]
+    assert "failover-jc[o]" in next(ln for ln in out.splitlines() if "server0 [o]" in ln)
     # move and back
     assert sh(info, "clu1", "clpgrp -m failover-jc")[1] == "Command succeeded.\n"
     assert sh(info, "clu1", "clpgrp -n failover-jc")[1] == "clu2\n"

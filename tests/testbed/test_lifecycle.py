@@ -90,3 +90,25 @@ def test_ten_clusters_at_once(testbed_required: None) -> None:
             api.down(n)
     for n in names:
         assert not any(ns.startswith(f"jcb-{n}-") for ns in _netns())
+
+
+async def test_rekey_and_network_cut_are_seen_by_ssh_clients(testbed_cluster: object) -> None:
+    import asyncssh
+
+    from hack.testbed.ssh import connect, run
+
+    info = testbed_cluster()  # type: ignore[operator]
+    c = await connect(info, "clu2")
+    assert (await run(c, "hostname"))[1].strip() == "clu2"
+    c.close()
+    api.fault(info["name"], "rekey-host", "clu2")
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await connect(info, "clu2")
+    api.fault(info["name"], "cut-network", "clu1")
+    with pytest.raises((TimeoutError, OSError)):
+        await asyncssh.connect(info["nodes"][0]["address"], username="root", known_hosts=info["knownHostsFile"],
+                               client_keys=[info["privateKeyFile"]], connect_timeout=1)
+    api.fault(info["name"], "heal", "clu1")
+    c = await connect(info, "clu1")
+    assert (await run(c, "hostname"))[1].strip() == "clu1"
+    c.close()
