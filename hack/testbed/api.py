@@ -355,11 +355,10 @@ def fault(name: str, kind: str, node: str, arg: str | None = None) -> dict[str, 
 def _reboot(bed: BedRecord, node: str) -> None:
     """Boot a crashed node again (its netns and veth survived); it rejoins the cluster as standby."""
     n = bed.node(node)
-    for p in network.netns_pids(n.netns):
-        kill([p])
-    p = node_boot.launch(bed, node, reboot=True)
-    node_boot.find_init(bed, node, p)
-    node_boot.wait_ready(bed, node, p)
+    kill(network.netns_pids(n.netns))
+    launcher = node_boot.launch(bed, node, reboot=True)
+    node_boot.find_init(bed, node, launcher)
+    node_boot.wait_ready(bed, node, launcher)
     bed.save()
     _daemon(bed, {"op": "node-rebooted", "node": node, "initPid": n.init_pid})
     # the daemon's node watch notices the node and delivers the current configuration to it

@@ -24,7 +24,9 @@ START_STATES = ("fresh", "local-running", "site-exists", "no-vhost-dns")
 PRIVATE_DIRS = ("usr/lib/nqs", "opt/nec/clusterpro", "etc/opt/nec")
 # Copy-on-write overlays (lower = host dir): writes inside a node never reach the host.
 # /usr/bin and /usr/sbin are overlaid so jcagctrl, systemctl and clp* can sit at their real paths.
-OVERLAY_DIRS = ("etc", "home", "usr/lib", "usr/bin", "usr/sbin", "usr/local", "opt", "mnt", "root", "srv")
+OVERLAY_DIRS = ("etc", "home", "usr/lib", "usr/bin", "usr/sbin", "usr/local", "opt", "mnt", "root", "srv", "var")
+# Private tmpfs in every node (a staging dir in /tmp must neither reach the host nor the other node).
+TMPFS_DIRS = ("run", "tmp")
 
 
 def state_root() -> Path:

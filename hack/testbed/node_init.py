@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .config import OVERLAY_DIRS, PRIVATE_DIRS, BedRecord, node_dir
+from .config import OVERLAY_DIRS, PRIVATE_DIRS, TMPFS_DIRS, BedRecord, node_dir
 
 _libc = ctypes.CDLL(None, use_errno=True)
 MS_BIND = 4096
@@ -33,8 +33,9 @@ def main() -> None:
     bed = BedRecord.load_dir(cluster_dir)
     nd = node_dir(bed, node)
     socket.sethostname(node)
-    mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
-    os.makedirs("/run/sshd", mode=0o755)
+    for d in TMPFS_DIRS:
+        mount("tmpfs", f"/{d}", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" if d == "tmp" else "mode=755")
+    os.makedirs("/run/sshd", mode=0o755)  # sshd's privilege-separation dir (absent on the host)
     for d in OVERLAY_DIRS:
         ovl = nd / "ovl" / d.replace("/", "_")
         mount("overlay", f"/{d}", "overlay", 0,

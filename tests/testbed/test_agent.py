@@ -60,7 +60,7 @@ async def test_agent_unit_stop_fails_group_over(testbed_cluster: Any) -> None:
     assert _jcagctrl(info, "clu2")["ACTIVE"] == "false"
 
     async def genw_normal() -> bool:
-        return api.cluster_status(info["name"])["monitors"]["genw-jcag"]["status"] == "Normal"
+        return bool(api.cluster_status(info["name"])["monitors"]["genw-jcag"]["status"] == "Normal")
 
     await wait_for(genw_normal, 10, "genw to report Normal")
     # the agent dies / is stopped behind CLUSTERPRO's back on the active node

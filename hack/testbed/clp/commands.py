@@ -105,7 +105,7 @@ async def clpgrp(e: Engine, node: str, argv: list[str]) -> Reply:
         return _reply(1, err=MESSAGES["no_service"] + "\n")
     if e.suspended:
         return _reply(1, err=MESSAGES["suspended"] + "\n")
-    rc, errs = 0, []
+    rc, errs = 0, list[str]()
     for g in groups:
         gs = e.groups[g]
         if gs.lock.locked():

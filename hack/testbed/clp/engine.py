@@ -335,8 +335,17 @@ class Engine:
             ms.per_server = {s: "Online" for s in self.online_servers()}
             return
         group = self.conf.group_of(m.target) if m.target else None
-        if group is None:
-            ms.status = "Normal"
+        active_time = m.get("polling/timing") == "1" or m.type == "pidw"
+        if group is None or not active_time:
+            # always-on monitor (polling/timing 0): checked on every server of the cluster
+            if m.type != "genw":
+                ms.status = "Normal"
+                return
+            for srv in self.online_servers():
+                error = await self._genw(m, srv)
+                ms.per_server[srv] = "Error" if error else "Online"
+                if await self._judge(m, srv, error):
+                    return
             return
         gs = self.groups[group]
         tgt = gs.resources[m.target]
@@ -355,35 +364,46 @@ class Engine:
             if tgt.proc.returncode is not None:
                 error = f"process {tgt.proc.pid} of {m.target} is gone (exit {tgt.proc.returncode})"
         elif m.type == "genw":
-            path = m.get("parameters/path", "genw.sh")
-            if not path.startswith("/"):
-                path = f"{SCRIPTS}/monitor.s/{m.name}/{path}"
-            timeout = float(m.get("polling/timeout", "60") or 60)
-            if self.bed.timings.monitor_interval_cap > 0:
-                timeout = min(timeout, 10.0)
-            rc, _p = await self.node_run(node, [path], cwd=os.path.dirname(path), log_path=self._log(node, m.name),
-                                         limit=timeout)
+            error = await self._genw(m, node)
             if gs.lock.locked() or gs.current != node or tgt.status != "Online":
                 return  # the group changed while the script ran
-            normal = int(m.get("parameters/normalval", "0") or 0)
-            if rc != normal:
-                error = f"{path} exited {rc} (normal value {normal})"
+        await self._judge(m, node, error)
+
+    async def _genw(self, m: clpconf.Monitor, node: str) -> str:
+        """Run a synchronous custom monitor script once on ``node``; '' = normal, else the error."""
+        path = m.get("parameters/path", "genw.sh")
+        if not path.startswith("/"):
+            path = f"{SCRIPTS}/monitor.s/{m.name}/{path}"
+        timeout = float(m.get("polling/timeout", "60") or 60)
+        if self.bed.timings.monitor_interval_cap > 0:
+            timeout = min(timeout, 10.0)
+        rc, _p = await self.node_run(node, [path], cwd=os.path.dirname(path), log_path=self._log(node, m.name),
+                                     limit=timeout)
+        normal = int(m.get("parameters/normalval", "0") or 0)
+        return "" if rc == normal else f"{path} exited {rc} (normal value {normal})"
+
+    async def _judge(self, m: clpconf.Monitor, node: str, error: str) -> bool:
+        """Count an error against polling/reconfirmation; run the recovery when it is confirmed."""
+        ms = self.monitors[m.name]
         if not error:
             ms.status, ms.fails = "Normal", 0
-            return
+            return False
         ms.fails += 1
         if ms.fails <= int(m.get("polling/reconfirmation", "0") or 0):
-            return
+            return False
         ms.status, ms.fails = "Error", 0
-        ms.per_server = {node: "Error"}
+        ms.per_server[node] = "Error"
         log.warning("monitor %s: error on %s: %s", m.name, node, error)
         await self.recover(m, node)
+        return True
 
     async def recover(self, m: clpconf.Monitor, node: str) -> None:
         ms = self.monitors[m.name]
         rtype, rname = m.relation
         group = rname if rtype == "grp" else self.conf.group_of(rname) if rtype == "rsc" else None
         if group is None:
+            if rtype == "cls" and int(m.get("emergency/action", "1") or 1) >= 3:
+                await self._leave_cluster(node)
             return
         gs = self.groups[group]
         restart_limit = int(m.get("emergency/threshold/restart", "3") or 0)
@@ -413,10 +433,17 @@ class Engine:
             if action == 2:
                 await self._deactivate(group, "START")
             elif action >= 3:
-                # GUESS/simplification: "stop cluster service" (and shutdown variants) = the
-                # server leaves the cluster; the bed never powers a node off on its own.
                 await self._deactivate(group, "FAILOVER")
                 self.servers[node].service = False
+
+    async def _leave_cluster(self, node: str) -> None:
+        """Final action "stop the cluster service" (and, simplified, its shutdown variants): the
+        server's groups fail over and it leaves the cluster; the bed never powers a node off."""
+        self.servers[node].service = False
+        for g, gs in self.groups.items():
+            if gs.current == node:
+                async with gs.lock:
+                    await self.failover(g, f"cluster service stopped on {node}")
 
     async def monitor_loop(self) -> None:
         while True:

@@ -13,6 +13,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import conf, guesses, local, procs
 from .runtime import NodeContext
@@ -25,12 +26,12 @@ def _state_file(vhost: str) -> Path:
     return SITES / f"{vhost}.json"
 
 
-def _running(vhost: str) -> dict[str, object] | None:
+def _running(vhost: str) -> dict[str, Any] | None:
     st = procs.read_state(_state_file(vhost))
     if not st:
         return None
     pids = [int(st["cjcpw"])] if st.get("cjcpw") else []
-    pids += [int(p) for p in st.get("children", [])]  # type: ignore[union-attr]
+    pids += [int(p) for p in st.get("children", [])]
     return st if any(procs.alive(p) for p in pids) else None
 
 
@@ -118,13 +119,13 @@ def stop(vhost: str, ctx: NodeContext) -> int:
     if st is None:
         return 0  # GUESS: idempotent
     time.sleep(ctx.bed.timings.cjcpw_stop)  # real sites take 1-2 minutes to stop
-    main_pid = int(st.get("cjcpw") or 0)  # type: ignore[call-overload]
+    main_pid = int(st.get("cjcpw") or 0)
     if main_pid and procs.alive(main_pid):
         os.kill(main_pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
         while procs.alive(main_pid) and time.monotonic() < deadline:
             time.sleep(0.01)
-    leftovers = [int(p) for p in st.get("children", []) if procs.alive(int(p))]  # type: ignore[union-attr]
+    leftovers = [int(p) for p in st.get("children", []) if procs.alive(int(p))]
     procs.terminate(leftovers)
     _state_file(vhost).unlink(missing_ok=True)
     return 0
