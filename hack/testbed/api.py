@@ -196,10 +196,13 @@ def cluster_status(name: str) -> dict[str, Any]:
 
 
 def _our_pids(bed: BedRecord) -> list[int]:
-    pids = [bed.clusterd_pid] + [p for n in bed.nodes for p in (n.init_pid, n.launcher_pid)]
+    """Recorded PIDs that still are ours (checked by command line: a PID may have been reused)
+    plus every process in the cluster's network namespaces."""
+    recorded = [bed.clusterd_pid] + [p for n in bed.nodes for p in (n.init_pid, n.launcher_pid)]
+    pids = [p for p in recorded if p > 0 and _mentions_dir(p, bed.dir)]
     for n in bed.nodes:
         pids += network.netns_pids(n.netns)
-    return [p for p in pids if p > 0]
+    return pids
 
 
 def down(name: str) -> dict[str, Any]:
@@ -213,7 +216,7 @@ def down(name: str) -> dict[str, Any]:
         return {"name": name, "removed": d.exists() is False}
     t0 = time.monotonic()
     # the daemon first, so it does not react to the nodes going away
-    if bed.clusterd_pid and is_alive(bed.clusterd_pid) and _cmdline_has(bed.clusterd_pid, "clusterd"):
+    if bed.clusterd_pid and is_alive(bed.clusterd_pid) and _mentions_dir(bed.clusterd_pid, bed.dir):
         kill([bed.clusterd_pid])
     pids = _our_pids(bed)
     kill(pids)
@@ -226,11 +229,14 @@ def down(name: str) -> dict[str, Any]:
             "seconds": round(time.monotonic() - t0, 3)}
 
 
-def _cmdline_has(pid: int, text: str) -> bool:
+def _mentions_dir(pid: int, d: Path) -> bool:
+    """Whether the process' command line names the state folder ``d`` (not merely a longer name)."""
     try:
-        return text in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
+    text = str(d)
+    return any(text + sep in cmd + "\x00" for sep in ("/", "\x00", " "))
 
 
 def down_all() -> list[dict[str, Any]]:
@@ -267,17 +273,10 @@ def status(name: str) -> dict[str, Any]:
     for n in bed.nodes:
         alive = is_alive(n.init_pid)
         nodes[n.name] = {"alive": alive, "address": n.address,
-                         "linkUp": _link_up(n.veth),
+                         "linkUp": network.link_up(n.veth),
                          "jobcenterProcesses": node_processes(name, n.name) if alive else []}
     return {**info(bed), "cluster": st, "nodeState": nodes,
             "floatingIPHolder": network.fip_holder(bed, bed.floating_ip) if bed.floating_ip else None}
-
-
-def _link_up(veth: str) -> bool:
-    try:
-        return Path(f"/sys/class/net/{veth}/operstate").read_text().strip() != "down"
-    except OSError:
-        return False
 
 
 def _faults(bed: BedRecord) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from .config import BedRecord
 from .proc import run
@@ -47,15 +48,20 @@ def destroy(bed: BedRecord) -> None:
 
 
 def netns_exists(name: str) -> bool:
-    from pathlib import Path
-
     return Path(f"/run/netns/{name}").exists()
 
 
 def link_exists(name: str) -> bool:
-    from pathlib import Path
-
     return Path(f"/sys/class/net/{name}").exists()
+
+
+def link_up(name: str) -> bool:
+    """Administratively up (``ip link set ... down`` is what `fault cut-network` does)."""
+    try:
+        flags = int(Path(f"/sys/class/net/{name}/flags").read_text(), 16)
+    except (OSError, ValueError):
+        return False
+    return bool(flags & 0x1)  # IFF_UP
 
 
 def netns_pids(name: str) -> list[int]:

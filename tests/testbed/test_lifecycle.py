@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -44,7 +45,6 @@ def _procs_mentioning(text: str) -> list[int]:
 
 def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
     name = f"pt-{uuid.uuid4().hex[:8]}"
-    before_ns, before_links = _netns(), _links()
     t0 = time.monotonic()
     cp = subprocess.run([sys.executable, "-m", "hack.testbed", "up", "--name", name], cwd=REPO_ROOT,
                         capture_output=True, text=True, check=False)
@@ -52,6 +52,10 @@ def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
     try:
         assert cp.returncode == 0, cp.stderr
         info = json.loads(cp.stdout)
+        k = info["nodes"][0]["address"].split(".")[2]
+        ours_ns = {ns for ns in _netns() if ns.startswith(f"jcb-{name}-")}
+        ours_links = {ln for ln in _links() if ln.startswith(f"jcb{k}-")}
+        assert len(ours_ns) == 2 and len(ours_links) == 3  # other users' clusters may come and go meanwhile
         assert set(info) >= {"name", "nodes", "floatingIP", "user", "privateKeyFile", "knownHostsFile",
                              "failoverGroup", "execResource", "databasePath", "virtualHost", "activeNode", "mode"}
         assert info["activeNode"] == "clu1" and info["nodes"][0]["address"].startswith("10.200.")
@@ -69,8 +73,8 @@ def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
         down_s = time.monotonic() - t1
     assert cp.returncode == 0, cp.stderr
     assert down_s < 2, f"down took {down_s:.2f}s"
-    assert _netns() - before_ns == set()
-    assert _links() - before_links == set()
+    assert not ours_ns & _netns()
+    assert not ours_links & _links()
     assert not Path(info["stateDir"]).exists()
     assert _procs_mentioning(info["stateDir"]) == []
     assert _mounts_mentioning(info["stateDir"]) == []
@@ -108,6 +112,13 @@ async def test_rekey_and_network_cut_are_seen_by_ssh_clients(testbed_cluster: ob
     with pytest.raises((TimeoutError, OSError)):
         await asyncssh.connect(info["nodes"][0]["address"], username="root", known_hosts=info["knownHostsFile"],
                                client_keys=[info["privateKeyFile"]], connect_timeout=1)
+    # the isolated server fences itself and the group moves to clu2
+    deadline = time.monotonic() + 15
+    while api.cluster_status(info["name"])["groups"]["failover-jc"]["current"] != "clu2":
+        assert time.monotonic() < deadline, "the group did not leave the isolated clu1"
+        await asyncio.sleep(0.1)
+    assert api.exec_on(info["name"], "clu1", ["mountpoint", "-q", "/mnt/sdb2"])["exitStatus"] != 0
+    assert api.status(info["name"])["floatingIPHolder"] == "clu2"
     api.fault(info["name"], "heal", "clu1")
     c = await connect(info, "clu1")
     assert (await run(c, "hostname"))[1].strip() == "clu1"

@@ -115,7 +115,7 @@ class Server:
 
 def main() -> None:
     cluster_dir = Path(sys.argv[1])
-    setproctitle.setproctitle(f"jcb-clusterd {cluster_dir.name}")
+    setproctitle.setproctitle(f"jcb-clusterd {cluster_dir}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     asyncio.run(Server(cluster_dir).run())
 

@@ -283,8 +283,14 @@ class Engine:
         return await self.start_group(group, nxt, "FAILOVER")
 
     # ------------------------------------------------------------------ node loss
-    async def node_lost(self, node: str) -> None:
-        log.warning("server %s is down", node)
+    async def node_lost(self, node: str, isolated: bool = False) -> None:
+        """A server left the cluster: its init died, or (``isolated``) its network was cut.
+
+        GUESS for a cut network: the isolated server loses every heartbeat, fences itself
+        (its resources are stopped without scripts: start-script tree killed, disk unmounted,
+        FIP removed) and the others take its groups over, as with network-partition resolution.
+        """
+        log.warning("server %s is %s", node, "isolated (network cut)" if isolated else "down")
         self.servers[node].alive = False
         for gname, gs in self.groups.items():
             if gs.current != node:
@@ -296,6 +302,8 @@ class Engine:
                         network.fip_del(self.bed, node, r.get("parameters/ip"))
                     if rs.proc is not None and rs.proc.returncode is None:
                         kill(tree(rs.proc.pid))
+                    if r.type == "disk" and isolated:
+                        await self.node_run(node, ["umount", "-l", r.get("parameters/mount/point")])
                     rs.proc, rs.status = None, "Offline"
                 gs.status, gs.current = "Offline", None
                 nxt = self.next_server(gname, {node})
@@ -463,10 +471,11 @@ class Engine:
     async def node_watch_loop(self) -> None:
         while True:
             for n in self.bed.nodes:
-                alive = is_alive(n.init_pid)
+                running = is_alive(n.init_pid)
+                alive = running and network.link_up(n.veth)
                 st = self.servers[n.name]
                 if st.alive and not alive:
-                    await self.node_lost(n.name)
+                    await self.node_lost(n.name, isolated=running)
                 elif not st.alive and alive:
                     await self.node_back(n.name)
             await asyncio.sleep(self.bed.timings.node_watch)
