@@ -31,5 +31,9 @@ crds: setup
 crds-check: setup
 	$(PY) hack/gen-crds --check
 
+# The local demo: simulated 2-node cluster + API stand-in + operator; Ready in seconds. KEEP=1 keeps it up.
+demo: setup
+	$(PY) -m hack.demo
+
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

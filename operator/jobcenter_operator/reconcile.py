@@ -19,7 +19,7 @@ import logging
 import secrets as _secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
@@ -27,7 +27,8 @@ from .api.site import JobCenterSiteSpec
 from .errors import CommandFailed, InvalidSpec, NodeError, OperatorError, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
-from .plan import Action, Plan, ProcessHealth, assess_processes, plan_site
+from .outcome import ClusterResult, Gathered, SiteResult, StepReport
+from .plan import Action, Plan, assess_processes, plan_site
 from .plan.commands import command_for
 
 log = logging.getLogger("jobcenter_operator.reconcile")
@@ -107,17 +108,6 @@ def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
     )
 
 
-@dataclass(frozen=True)
-class Gathered:
-    facts: dict[str, NodeFacts]
-    errors: dict[str, OperatorError]  # node -> why its facts are missing
-
-    def first_error(self) -> OperatorError | None:
-        # A permanent error (bad key, host key) outranks a transient one: it needs a human.
-        ordered = sorted(self.errors.values(), key=lambda e: e.transient)
-        return ordered[0] if ordered else None
-
-
 async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget) -> Gathered:
     """One facts round trip per node, all nodes at once."""
 
@@ -140,31 +130,6 @@ async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget) -> 
         else:
             facts[node.name] = res
     return Gathered(facts=facts, errors=errors)
-
-
-@dataclass
-class StepReport:
-    action: Action
-    ok: bool
-    duration: float
-    error: str | None = None
-
-
-@dataclass
-class SiteResult:
-    """What one reconcile of a site found and did; status.py turns it into conditions."""
-
-    gathered: Gathered
-    plan: Plan | None = None
-    steps: list[StepReport] = field(default_factory=list)
-    health: ProcessHealth | None = None
-    active_node: str | None = None
-    enforced: bool = False  # actions were allowed to run
-    error: OperatorError | None = None  # why the reconcile stopped, if it did
-
-    @property
-    def changed(self) -> bool:
-        return any(s.ok for s in self.steps)
 
 
 class NotConverged(TransientError):
@@ -251,12 +216,6 @@ async def reconcile_site(
             result.error = NotConverged(f"not converged after applying the plan: {pending}")
             return result
         await asyncio.sleep(settle_interval)
-
-
-@dataclass
-class ClusterResult:
-    gathered: Gathered
-    fingerprints: dict[str, str | None]
 
 
 async def observe_cluster(runner: Runner, access: ClusterAccess,

@@ -40,17 +40,20 @@ exit {GUARD_NOT_ACTIVE}; }}
 exec {CJCMKSITE} "$1" "$2" "$3"
 """
 
-# Unpack the configuration directory sent on stdin (base64 tar), keep a one-time backup of the
-# current configuration, push, and clean up. $1 = backup dir.
+# Pull the whole current configuration (clpcfctrl --push takes a complete configuration
+# directory: every group's scripts), overlay the files sent on stdin (base64 tar), keep a
+# one-time backup of the configuration as it was before the operator's first push, push, clean
+# up. $1 = backup dir.
 _APPLY_CONFIG = f"""\
 set -e
 d=$(mktemp -d /tmp/jcop-config.XXXXXX)
 trap 'rm -rf "$d"' EXIT
-base64 -d | tar -x -C "$d" -f -
+{CLPCFCTRL} --pull -x "$d" >/dev/null
 if [ ! -e "$1/clp.conf" ]; then
     mkdir -p "$1"
-    {CLPCFCTRL} --pull -x "$1" >/dev/null
+    cp -a "$d/." "$1/"
 fi
+base64 -d | tar -x -C "$d" -f -
 {CLPCFCTRL} --push -x "$d"
 """
 

@@ -1,0 +1,56 @@
+"""What a reconcile found and did, as plain data: reconcile.py fills it, status.py reads it.
+
+Pure module (no I/O): frozen facts, the plan, per-step reports and the error that stopped the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import OperatorError
+from .facts import NodeFacts
+from .plan import Action, Plan, ProcessHealth
+
+
+@dataclass(frozen=True)
+class Gathered:
+    facts: dict[str, NodeFacts]
+    errors: dict[str, OperatorError]  # node -> why its facts are missing
+
+    def first_error(self) -> OperatorError | None:
+        # A permanent error (bad key, host key) outranks a transient one: it needs a human.
+        ordered = sorted(self.errors.values(), key=lambda e: e.transient)
+        return ordered[0] if ordered else None
+
+
+@dataclass
+class StepReport:
+    action: Action
+    ok: bool
+    duration: float
+    error: str | None = None
+
+
+@dataclass
+class SiteResult:
+    """What one reconcile of a site found and did; status.py turns it into conditions."""
+
+    gathered: Gathered
+    plan: Plan | None = None
+    steps: list[StepReport] = field(default_factory=list)
+    health: ProcessHealth | None = None
+    active_node: str | None = None
+    enforced: bool = False  # actions were allowed to run
+    error: OperatorError | None = None  # why the reconcile stopped, if it did
+
+    @property
+    def changed(self) -> bool:
+        return any(s.ok for s in self.steps)
+
+
+@dataclass
+class ClusterResult:
+    gathered: Gathered
+    fingerprints: dict[str, str | None]
+
+

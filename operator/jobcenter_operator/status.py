@@ -1,0 +1,300 @@
+"""Reconcile outcome -> the resource's status, and the transitions worth an Event. Pure.
+
+Conventions (operator-conventions.md b.2-b.5): top-level ``observedGeneration``; a ``conditions``
+list keyed by type with ``Ready``, ``Reconciling``, ``Stalled`` (abnormal-true) and the domain
+conditions; ``lastTransitionTime`` changes only when a condition's status flips; every condition is
+written from the first visit on (Unknown where nothing is known yet), so kstatus never mistakes a
+fresh object for Current. Messages are short and never hold secrets or command output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .api.site import JobCenterSiteSpec
+from .errors import OperatorError
+from .outcome import ClusterResult, SiteResult
+from .plan import Action
+from .plan.steps import config_changes
+
+SITE_DOMAIN_CONDITIONS = (
+    "NodesReachable",
+    "PreflightPassed",
+    "DaemonConfigured",
+    "SiteCreated",
+    "ClusterResourcesConfigured",
+    "GroupOnline",
+    "ProcessesHealthy",
+    "InSync",
+)
+MAX_MESSAGE = 1024
+MAX_PLAN_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class Cond:
+    status: str  # True | False | Unknown
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A condition whose status changed (or appeared): worth one Event."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+    @property
+    def warning(self) -> bool:
+        abnormal_true = self.type in ("Stalled", "Reconciling")
+        return (self.status == "True") if abnormal_true else (self.status == "False")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+
+
+def merge_conditions(
+    previous: list[dict[str, Any]] | None, new: dict[str, Cond], generation: int | None, now: str | None = None
+) -> list[dict[str, Any]]:
+    """New conditions in a stable order; lastTransitionTime kept unless the status flipped."""
+    old = {c.get("type"): c for c in previous or []}
+    stamp = now or _now()
+    out = []
+    for ctype, cond in new.items():
+        before = old.get(ctype)
+        changed = before is None or before.get("status") != cond.status
+        entry: dict[str, Any] = {
+            "type": ctype,
+            "status": cond.status,
+            "reason": cond.reason,
+            "message": _short(cond.message),
+            "lastTransitionTime": stamp if changed else before["lastTransitionTime"],  # type: ignore[index]
+        }
+        if generation is not None:
+            entry["observedGeneration"] = generation
+        out.append(entry)
+    return out
+
+
+def transitions(previous: list[dict[str, Any]] | None, current: list[dict[str, Any]]) -> list[Transition]:
+    old = {c.get("type"): c.get("status") for c in previous or []}
+    return [
+        Transition(c["type"], c["status"], c["reason"], c["message"])
+        for c in current
+        if old.get(c["type"]) != c["status"]
+    ]
+
+
+def _error_conditions(error: OperatorError | None) -> tuple[Cond, Cond]:
+    """(Reconciling, Stalled) for the run's outcome."""
+    if error is None:
+        reconciling = Cond("False", "Succeeded", "reconcile finished")
+        return reconciling, Cond("False", "Succeeded", "no blocking problem")
+    if error.transient:
+        return (Cond("True", "ProgressingWithRetry", f"{error.reason}: {error.message}; retrying"),
+                Cond("False", "Succeeded", "no blocking problem"))
+    reconciling = Cond("False", error.reason, "waiting for a spec or credentials change")
+    return reconciling, Cond("True", error.reason, error.message)
+
+
+def _ready(domain: dict[str, Cond], error: OperatorError | None, done: str) -> Cond:
+    if error is not None and not error.transient:
+        return Cond("False", error.reason, error.message)
+    for cond in domain.values():
+        if cond.status != "True":
+            return Cond("False", cond.reason, cond.message)
+    if error is not None:
+        return Cond("False", error.reason, error.message)
+    return Cond("True", "Succeeded", done)
+
+
+def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: OperatorError | None) -> dict[str, Cond]:
+    """All conditions of a JobCenterSite, from a reconcile result (None: nothing reached the nodes)."""
+    unknown = Cond("Unknown", "NotObserved", "not observed yet")
+    domain: dict[str, Cond] = dict.fromkeys(SITE_DOMAIN_CONDITIONS, unknown)
+    if result is not None:
+        domain.update(_site_domain(spec, result))
+    error = error or (result.error if result else None)
+    reconciling, stalled = _error_conditions(error)
+    # A permanent preflight failure also stalls the site (e.g. a foreign site at the database path).
+    if error is None and result is not None and result.plan is not None and result.plan.preflight:
+        first = result.plan.preflight[0]
+        if first.permanent:
+            stalled = Cond("True", first.reason, first.message)
+        else:
+            reconciling = Cond("True", "ProgressingWithRetry", first.message)
+    conds = {"Ready": _ready(domain, error, "site configured and running"), "Reconciling": reconciling,
+             "Stalled": stalled}
+    conds.update(domain)
+    return conds
+
+
+def _site_domain(spec: JobCenterSiteSpec, result: SiteResult) -> dict[str, Cond]:
+    out: dict[str, Cond] = {}
+    gathered = result.gathered
+    if gathered.errors:
+        nodes = ", ".join(sorted(gathered.errors))
+        first = gathered.first_error()
+        assert first is not None
+        out["NodesReachable"] = Cond("False", first.reason, f"{nodes}: {first.message}")
+        return out
+    out["NodesReachable"] = Cond("True", "Reachable", f"{len(gathered.facts)} nodes answered")
+    plan = result.plan
+    if plan is None:
+        return out
+    if plan.preflight:
+        failure = plan.preflight[0]
+        out["PreflightPassed"] = Cond("False", failure.reason, "; ".join(f.message for f in plan.preflight))
+        return out
+    out["PreflightPassed"] = Cond("True", "Passed", "preflight checks passed")
+    facts = gathered.facts
+    active = result.active_node
+    agent = spec.mode == "StandardAgent"
+    if agent:
+        out["DaemonConfigured"] = Cond("True", "NotApplicable", "the agent has no daemon.conf step")
+        out["SiteCreated"] = Cond("True", "NotApplicable", "the agent instance is created outside the operator")
+    else:
+        wanted = "SITE" if spec.local_daemon == "Site" else "OFF"
+        wrong = sorted(n for n, f in facts.items() if f.daemon_conf.local_daemon != wanted)
+        out["DaemonConfigured"] = (
+            Cond("False", "LocalDaemonNotSet", f"local_daemon is not {wanted} on {', '.join(wrong)}") if wrong
+            else Cond("True", "Configured", f"local_daemon={wanted} on every node")
+        )
+        created = any(s.ok and s.action.kind == "CreateSite" for s in result.steps)
+        present = active is not None and facts[active].site.present
+        out["SiteCreated"] = (
+            Cond("True", "Created" if created else "Present", f"{spec.database_path}/nqs exists") if present
+            else Cond("False", "SiteMissing", f"no site at {spec.database_path}/nqs")
+        )
+    if active is None:
+        out["GroupOnline"] = Cond("False", "Offline", f"{spec.failover_group} is not online")
+    else:
+        out["GroupOnline"] = Cond("True", "Online", f"{spec.failover_group} is online on {active}")
+        pending = config_changes(spec, sorted(facts), facts, active)
+        out["ClusterResourcesConfigured"] = (
+            Cond("False", "ConfigPushRequired", "differs: " + "; ".join(pending[2])) if pending
+            else Cond("True", "Applied", "exec scripts and monitor match the spec")
+        )
+    if result.health is not None:
+        h = result.health
+        out["ProcessesHealthy"] = Cond("True" if h.healthy else "False", h.reason, h.message)
+    actions = plan.actions
+    out["InSync"] = (
+        Cond("False", "DriftDetected", "pending: " + "; ".join(a.describe() for a in actions)) if actions
+        else Cond("True", "NoDrift", "the nodes match the spec")
+    )
+    return out
+
+
+def planned_actions(actions: tuple[Action, ...]) -> list[dict[str, Any]]:
+    return [
+        {"node": a.node, "action": a.kind, "reason": a.reason, "message": _short(a.message)}
+        for a in actions[:MAX_PLAN_ITEMS]
+    ]
+
+
+def site_status(
+    *,
+    spec: JobCenterSiteSpec,
+    generation: int | None,
+    previous: dict[str, Any] | None,
+    result: SiteResult | None,
+    error: OperatorError | None = None,
+    requested_at: str | None = None,
+    now: str | None = None,
+) -> dict[str, Any]:
+    """The whole ``status`` of a JobCenterSite (wire format, camelCase)."""
+    previous = previous or {}
+    conds = site_conditions(spec, result, error)
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": merge_conditions(previous.get("conditions"), conds, generation, now),
+    }
+    if result is not None and result.active_node:
+        status["activeNode"] = result.active_node
+    elif previous.get("activeNode") and result is None:
+        status["activeNode"] = previous["activeNode"]
+    if result is not None and result.health is not None:
+        h = result.health
+        status["processes"] = {"expected": h.expected, "found": h.found, "summary": f"{h.found}/{h.expected}"}
+        if h.missing:
+            status["processes"]["missing"] = list(h.missing)
+    elif result is None and previous.get("processes"):
+        status["processes"] = previous["processes"]
+    if result is not None and result.plan is not None and result.plan.actions and not result.enforced:
+        status["plan"] = planned_actions(result.plan.actions)
+    handled = requested_at if requested_at is not None else previous.get("lastHandledReconcileAt")
+    if handled is not None:
+        status["lastHandledReconcileAt"] = handled
+    if generation is None:
+        del status["observedGeneration"]
+    return status
+
+
+def cluster_status(
+    *, generation: int | None, previous: dict[str, Any] | None, result: ClusterResult | None,
+    node_names: list[str], error: OperatorError | None = None, now: str | None = None,
+) -> dict[str, Any]:
+    """The whole ``status`` of a ClusterproCluster."""
+    previous = previous or {}
+    nodes: list[dict[str, Any]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    reachable = 0
+    if result is not None:
+        for name in node_names:
+            entry: dict[str, Any] = {"name": name, "reachable": name in result.gathered.facts}
+            fp = result.fingerprints.get(name)
+            if fp:
+                entry["hostKeyFingerprint"] = fp
+            facts = result.gathered.facts.get(name)
+            if facts is not None:
+                reachable += 1
+                entry["clusterproRunning"] = facts.cluster.running
+                if facts.jobcenter.version:
+                    entry["jobcenterVersion"] = facts.jobcenter.version
+                for g in facts.cluster.groups.values():
+                    if g.name not in groups or g.current:
+                        groups[g.name] = {"name": g.name, "state": g.state,
+                                          **({"activeNode": g.current} if g.current else {})}
+            else:
+                err = result.gathered.errors.get(name)
+                if err is not None:
+                    entry["error"] = _short(f"{err.reason}: {err.message}")
+            nodes.append(entry)
+    first = result.gathered.first_error() if result is not None else None
+    error = error or first
+    if result is None:
+        reach = Cond("Unknown", "NotObserved", "not observed yet")
+    elif result.gathered.errors:
+        assert first is not None
+        reach = Cond("False", first.reason, f"{reachable}/{len(node_names)} nodes reachable: {first.message}")
+    else:
+        reach = Cond("True", "Reachable", f"{reachable}/{len(node_names)} nodes reachable")
+    domain = {"NodesReachable": reach}
+    reconciling, stalled = _error_conditions(error)
+    ready = _ready(domain, error, "every node reachable")
+    conds = {"Ready": ready, "Reconciling": reconciling, "Stalled": stalled, **domain}
+    status: dict[str, Any] = {"conditions": merge_conditions(previous.get("conditions"), conds, generation, now)}
+    if generation is not None:
+        status["observedGeneration"] = generation
+    if result is not None:
+        status["nodesReachable"] = f"{reachable}/{len(node_names)}"
+        status["nodes"] = nodes
+        if groups:
+            status["groups"] = [groups[k] for k in sorted(groups)]
+    return status
+
+
+def differs(old: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether writing ``new`` would change anything (each write is a watch event)."""
+    return (old or {}) != new
