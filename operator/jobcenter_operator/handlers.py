@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import os
 import random
@@ -59,11 +60,25 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    memo.pool = NodePool()
+    memo.pool = NodePool(observer=_audit_observer())
     memo.locks = {}
     memo.failures = {}
     memo.stalled = {}
     memo.suspended = set()
+
+
+def _audit_observer() -> Any:
+    """With JCOP_AUDIT_LOG=FILE, append one JSON line per command sent to a node (node and argv;
+    never stdin, which is where file contents travel). An audit trail for operators and tests."""
+    path = os.environ.get("JCOP_AUDIT_LOG")
+    if not path:
+        return None
+
+    def record(node: str, argv: tuple[str, ...]) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"node": node, "argv": list(argv)}) + "\n")
+
+    return record
 
 
 @kopf.on.cleanup()

@@ -24,6 +24,15 @@ CLPGRP = Section(
     clpgrp -n "$group\"""",
 )
 CLP_CONF_SECTION = Section("clp_conf", "    cat /opt/nec/clusterpro/etc/clp.conf")
+# The operator writes this marker (the node's name) before it stops a group and removes it once the
+# group is started again: a group found offline with the marker was stopped by an interrupted run.
+STOP_MARKER_DIR = "/var/lib/jobcenter-operator/stopped"
+STOP_MARKER = Section(
+    "stop_marker",
+    """\
+    case "$group" in ""|*/*) return 3 ;; esac
+    cat "/var/lib/jobcenter-operator/stopped/$group\"""",
+)
 # sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
 SCRIPT_HASHES = Section(
     "script_hashes",
@@ -136,3 +145,11 @@ def parse_script_hashes(out: SectionOutput) -> dict[str, str]:
         if len(digest) == 64 and path.startswith(prefix):
             hashes[path[len(prefix):]] = digest
     return hashes
+
+
+def parse_stop_marker(out: SectionOutput) -> str | None:
+    """The node the operator stopped the group on, if a run was interrupted before restarting it."""
+    if out.exit_status != 0:
+        return None
+    words = out.stdout.split()
+    return words[0] if len(words) == 1 else None

@@ -26,6 +26,7 @@ class NodeFacts(BaseModel):
     processes: ProcessTable
     cluster: ClusterStatus
     group_node: str | None  # clpgrp -n: where the failover group is online, as this node sees it
+    stopped_by_operator: str | None = None  # node named by the operator's stop marker (interrupted run)
     clp_conf: ClpConf
     script_hashes: dict[str, str]
     addresses: frozenset[str]

@@ -12,7 +12,7 @@ from ..facts import NodeFacts
 from .assess import ProcessHealth, assess_processes
 from .model import Action, Plan, PreflightFailure
 from .preflight import active_node, preflight
-from .steps import agent_steps, site_steps
+from .steps import agent_steps, resume_steps, site_steps
 
 
 def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
@@ -22,6 +22,10 @@ def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str,
         raise ValueError(f"no facts for node(s) {', '.join(missing)}")
     failures = preflight(spec, nodes, facts)
     active = active_node(spec, nodes, facts)
+    if active is None and [f.reason for f in failures] == ["GroupOffline"]:
+        stopped_on = next((f.stopped_by_operator for f in facts.values() if f.stopped_by_operator in nodes), None)
+        if stopped_on is not None:
+            return Plan(actions=tuple(resume_steps(spec, nodes, facts, stopped_on)))
     if failures or active is None:
         return Plan(preflight=tuple(failures), active_node=active)
     steps = agent_steps if spec.mode == "StandardAgent" else site_steps

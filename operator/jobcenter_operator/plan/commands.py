@@ -14,6 +14,7 @@ import tarfile
 from dataclasses import dataclass
 
 from ..api.site import JobCenterSiteSpec
+from ..facts.clusterpro import STOP_MARKER_DIR
 from ..render.scripts import agent_unit
 from .model import Action
 
@@ -38,6 +39,21 @@ _CREATE_SITE = f"""\
 [ "$({CLPGRP} -n "$4" 2>/dev/null)" = "$5" ] || {{ echo "cjcmksite refused: $4 is not online here" >&2; \
 exit {GUARD_NOT_ACTIVE}; }}
 exec {CJCMKSITE} "$1" "$2" "$3"
+"""
+
+# Stop/start a group, leaving a marker while it is stopped: if the operator dies in between, the
+# next run finds the group offline *with* the marker and starts it again (facts.clusterpro).
+# $1 = group, $2 = this node (stop) / marker dir (start), $3 = marker dir (stop).
+_STOP_GROUP = f"""\
+mkdir -p "$3" && printf '%s\\n' "$2" >"$3/$1" || exit 1
+{CLPGRP} -t "$1" && exit 0
+rc=$?
+rm -f "$3/$1"
+exit $rc
+"""
+_START_GROUP = f"""\
+{CLPGRP} -s "$1" || exit $?
+rm -f "$2/$1"
 """
 
 # Pull the whole current configuration (clpcfctrl --push takes a complete configuration
@@ -94,9 +110,9 @@ def command_for(action: Action, spec: JobCenterSiteSpec) -> Command:
             return Command(("sh", "-c", _CREATE_SITE, "cjcmksite", spec.virtual_host, str(spec.machine_id),
                             spec.database_path, group, action.node))
         case "StopGroup":
-            return Command((CLPGRP, "-t", group))
+            return Command(("sh", "-c", _STOP_GROUP, "stopgroup", group, action.node, STOP_MARKER_DIR))
         case "StartGroup":
-            return Command((CLPGRP, "-s", group))
+            return Command(("sh", "-c", _START_GROUP, "startgroup", group, STOP_MARKER_DIR))
         case "ApplyClusterConfig":
             assert action.clp_conf is not None and action.scripts is not None
             return Command(("sh", "-c", _APPLY_CONFIG, "apply", f"{BACKUP_ROOT}/{group}"),

@@ -138,3 +138,23 @@ def _config_actions(
     actions.append(Action(kind="StartGroup", node=active, reason="ClusterConfigChange" if change else "SiteCreated",
                           disruptive=True, message=f"clpgrp -s {group} on {active}, where it was online"))
     return actions
+
+
+def resume_steps(
+    spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], node: str
+) -> list[Action]:
+    """A run that stopped the group was interrupted (the operator died): finish it on ``node``.
+
+    Only what was left: push the configuration if it is not there yet, then start the group where
+    it was, so the site gets exactly one restart however the interruption fell.
+    """
+    actions = []
+    change = config_changes(spec, nodes, facts, node)
+    if change is not None:
+        conf, files, differs = change
+        actions.append(Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
+                              message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
+                              clp_conf=conf, scripts=files))
+    actions.append(Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption", disruptive=True,
+                          message=f"clpgrp -s {spec.failover_group} on {node}: an interrupted run stopped it"))
+    return actions

@@ -180,3 +180,32 @@ def test_daemon_conf_edit_is_the_only_change_to_the_file() -> None:
     [conf] = [a.daemon_conf for a in plan.actions if a.kind == "SetLocalDaemon" and a.node == "clu2"]
     assert conf is not None and conf.startswith("# keep me\nfoo=bar\n# local_daemon=SITE\n")
     assert conf.count("\nlocal_daemon=SITE") == 1
+
+
+def _offline(facts: dict[str, Any], marker: str | None) -> dict[str, Any]:
+    return {
+        n: f.model_copy(update={
+            "group_node": None, "stopped_by_operator": marker,
+            "cluster": f.cluster.model_copy(update={"groups": {}}),
+            "mounts": frozenset({"/"}), "addresses": frozenset({"127.0.0.1"}),
+        })
+        for n, f in facts.items()
+    }
+
+
+def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start() -> None:
+    # Interrupted between StopGroup and ApplyClusterConfig: push, then start where it was.
+    plan = plan_site(CLASSIC, NODES, _offline(cluster(clu1=SITE_PRESENT), "clu1"))
+    assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("ApplyClusterConfig", "clu1", "ClusterConfigDiffers"),
+        ("StartGroup", "clu1", "ResumeAfterInterruption"),
+    ]
+    # Interrupted after the push: only the start is left.
+    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
+    plan = plan_site(CLASSIC, NODES, _offline(converged, "clu2"))
+    assert [(a.kind, a.node) for a in plan.actions] == [("StartGroup", "clu2")]
+
+
+def test_a_group_offline_without_the_operators_marker_is_left_alone() -> None:
+    plan = plan_site(CLASSIC, NODES, _offline(cluster(), None))
+    assert [f.reason for f in plan.preflight] == ["GroupOffline"] and plan.actions == ()
