@@ -328,7 +328,14 @@ def fault(name: str, kind: str, node: str, arg: str | None = None) -> dict[str, 
         sshkeys.rekey(bed, node)
         # SIGHUP makes sshd re-exec itself with the new key; it stays PID 1 of the node
         kill([n.init_pid], signal.SIGHUP)
-        wait_until(lambda: node_boot.sshd_ready(n.address), 10, interval=0.02, what="sshd after rekey")
+        new_key = sshkeys.host_key(bed, node).with_suffix(".pub").read_text().split()[1]
+
+        def serves_new_key() -> bool:  # not just "accepts": the old listener may still answer
+            cp = subprocess.run(["ssh-keyscan", "-T", "1", "-t", "ed25519", n.address], capture_output=True,
+                                text=True, check=False)
+            return new_key in cp.stdout
+
+        wait_until(serves_new_key, 10, interval=0.02, what=f"sshd of {node} to serve its new host key")
         result["hostKey"] = sshkeys.host_key(bed, node).with_suffix(".pub").read_text().strip()
     elif kind == "slow":
         f = _faults(bed)
