@@ -94,12 +94,16 @@ class Server:
     async def boot(self) -> None:
         """Cluster start at boot: every failover group comes online on its first server."""
         e = self.engine
-        for g, gs in e.groups.items():
-            dest = e.next_server(g, set())
-            if dest:
-                async with gs.lock:
-                    await e.start_group(g, dest, "START")
-        self.started.set()
+        try:
+            for g, gs in e.groups.items():
+                dest = e.next_server(g, set())
+                if dest:
+                    async with gs.lock:
+                        await e.start_group(g, dest, "START")
+        except Exception:
+            log.exception("cluster start failed")  # the groups show what went wrong
+        finally:
+            self.started.set()
 
     async def run(self) -> None:
         sock = clusterd_socket(self.dir)
