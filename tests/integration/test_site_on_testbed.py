@@ -28,6 +28,7 @@ from jobcenter_operator import errors
 from jobcenter_operator.api import ClusterproClusterSpec, JobCenterSiteSpec
 from jobcenter_operator.api.site import AgentInstance
 from jobcenter_operator.facts import ProbeTarget, probe_argv
+from jobcenter_operator.facts.clusterpro import STOP_MARKER_DIR
 from jobcenter_operator.node import NodePool
 from jobcenter_operator.plan.commands import command_for
 from jobcenter_operator.plan.model import Action
@@ -267,6 +268,8 @@ async def test_fresh_classic_cluster_converges(testbed_cluster: Bed, pools: Pool
         assert active_lines == ["local_daemon=SITE"], lines
 
     on_node(bed, active, ["test", "-d", f"{bed['databasePath']}/nqs"])
+    for node in (active, standby):  # the group was started again: no "stopped by us" marker left
+        on_node(bed, node, ["test", "!", "-e", f"{STOP_MARKER_DIR}/{group}"])
 
 
 async def test_second_reconcile_changes_nothing(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
@@ -531,6 +534,7 @@ async def test_group_is_restarted_when_a_step_after_stop_group_fails(testbed_clu
     # no re-gather after the failure: the last thing sent is the restore
     assert not rec.is_probe(rec.sent[-1][1])
 
+    on_node(bed, active, ["test", "!", "-e", f"{STOP_MARKER_DIR}/{bed['failoverGroup']}"])
     for node in (n["name"] for n in bed["nodes"]):
         wait_for(f"{bed['failoverGroup']} online on {active} (seen from {node})",
                  lambda node=node: group_online_on(bed, node) == active, timeout=15)  # type: ignore[misc]
