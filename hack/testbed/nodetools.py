@@ -6,19 +6,19 @@ The node's /usr/lib/nqs/cluster/cjcpw, /usr/sbin/clpstat, ... are two-line shell
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Callable
 
-from .jc import agent, cjcpw, local, mksite
 from .jc.runtime import NodeContext, apply_faults
 
-JC_TOOLS: dict[str, Callable[[list[str], NodeContext], int]] = {
-    "cjcmksite": lambda argv, ctx: mksite.main(argv),
-    "cjcpw": cjcpw.main,
-    "nqsstart": local.nqsstart,
-    "nqsstop": local.nqsstop,
-    "jcagctrl": agent.jcagctrl,
-    "systemctl": agent.systemctl,
+# tool -> (module, function); imported lazily: every command start costs Python start-up time
+JC_TOOLS = {
+    "cjcmksite": ("mksite", "main_ctx"),
+    "cjcpw": ("cjcpw", "main"),
+    "nqsstart": ("local", "nqsstart"),
+    "nqsstop": ("local", "nqsstop"),
+    "jcagctrl": ("agent", "jcagctrl"),
+    "systemctl": ("agent", "systemctl"),
 }
 CLP_TOOLS = ("clpcfctrl", "clpgrp", "clpcl", "clpstat", "clpmonctrl")
 # Wrapper install paths (inside the node) of each tool.
@@ -35,10 +35,16 @@ TOOL_PATHS = {
 
 def main() -> int:
     tool, argv = sys.argv[1], sys.argv[2:]
+    # look like the real command in ps -ef / pgrep -x, not like "python3 -m hack.testbed..."
+    from .jc.procs import become
+
+    become(" ".join([TOOL_PATHS.get(tool, tool), *argv]), tool)
     ctx = NodeContext.from_env()
     apply_faults(ctx, tool)
     if tool in JC_TOOLS:
-        return JC_TOOLS[tool](argv, ctx)
+        module, func = JC_TOOLS[tool]
+        rc: int = getattr(importlib.import_module(f".jc.{module}", __package__), func)(argv, ctx)
+        return rc
     if tool in CLP_TOOLS:
         from .clp import client
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from . import conf, guesses, local
+from .runtime import NodeContext
 
 
 def main(argv: list[str]) -> int:
@@ -41,3 +42,7 @@ def main(argv: list[str]) -> int:
         return err
     conf.create_site(dbpath, vhost, int(mid), conf.install_mode())
     return 0
+
+
+def main_ctx(argv: list[str], ctx: NodeContext) -> int:
+    return main(argv)
