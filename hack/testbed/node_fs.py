@@ -83,11 +83,11 @@ def populate(bed: BedRecord) -> None:
         node_private(bed, n.name, "/opt/nec/clusterpro/log").mkdir(parents=True, exist_ok=True)
         node_private(bed, n.name, "/opt/nec/clusterpro/work").mkdir(parents=True, exist_ok=True)
         # JobCenter
-        tools = [*list(CLP_TOOLS), "systemctl"]
+        tools = [*list(CLP_TOOLS), "clplogcmd", "systemctl"]
         if agent:
             tools += ["jcagctrl"]
         else:
-            tools += ["cjcmksite", "cjcpw", "nqsstart", "nqsstop"]
+            tools += ["cjcmksite", "cjcpw", "cjcls", "nqsstart", "nqsstop"]
             _install(node_private(bed, n.name, guesses.LOCAL_DAEMON_CONF), guesses.DEFAULT_DAEMON_CONF)
         for t in tools:
             _install(_tool_host_path(bed, n.name, TOOL_PATHS[t]), _wrapper(bed, n.name, t), 0o755)

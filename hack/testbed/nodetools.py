@@ -15,16 +15,20 @@ from .jc.runtime import NodeContext, apply_faults
 JC_TOOLS = {
     "cjcmksite": ("mksite", "main_ctx"),
     "cjcpw": ("cjcpw", "main"),
+    "cjcls": ("cjcls", "main"),
     "nqsstart": ("local", "nqsstart"),
     "nqsstop": ("local", "nqsstop"),
     "jcagctrl": ("agent", "jcagctrl"),
     "systemctl": ("agent", "systemctl"),
 }
 CLP_TOOLS = ("clpcfctrl", "clpgrp", "clpcl", "clpstat", "clpmonctrl")
+LOCAL_CLP_TOOLS = {"clplogcmd": ("logcmd", "main")}  # node-local, no cluster daemon involved
 # Wrapper install paths (inside the node) of each tool.
 TOOL_PATHS = {
     "cjcmksite": "/usr/lib/nqs/cluster/cjcmksite",
     "cjcpw": "/usr/lib/nqs/cluster/cjcpw",
+    "cjcls": "/usr/lib/nqs/cluster/cjcls",
+    "clplogcmd": "/usr/sbin/clplogcmd",
     "nqsstart": "/usr/lib/nqs/nqsstart",
     "nqsstop": "/usr/lib/nqs/nqsstop",
     "jcagctrl": "/usr/bin/jcagctrl",
@@ -45,6 +49,10 @@ def main() -> int:
         module, func = JC_TOOLS[tool]
         rc: int = getattr(importlib.import_module(f".jc.{module}", __package__), func)(argv, ctx)
         return rc
+    if tool in LOCAL_CLP_TOOLS:
+        module, func = LOCAL_CLP_TOOLS[tool]
+        rc2: int = getattr(importlib.import_module(f".clp.{module}", __package__), func)(argv, ctx)
+        return rc2
     if tool in CLP_TOOLS:
         from .clp import client
 

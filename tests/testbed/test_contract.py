@@ -50,6 +50,7 @@ def test_jobcenter_commands(testbed_cluster: Any) -> None:
                                     "jcdbs", "jnwlauncher"])
     rc, _, err = sh(info, "clu1", f"{cjcpw} cluv /mnt/sdb2")
     assert rc == 1 and "already running" in err
+    assert sh(info, "clu1", "/usr/lib/nqs/cluster/cjcls") == (0, "cluv RUNNING\n", "")
     assert sh(info, "clu1", f"{cjcpw} -stop cluv")[0] == 0
     assert api.node_processes(info["name"], "clu1") == []
     # resident: a killed child makes cjcpw stop the others and exit non-zero
@@ -103,6 +104,8 @@ def test_clusterpro_commands(testbed_cluster: Any) -> None:
     # unchanged config pushes fine while online; --push without -x takes the installed files
     assert sh(info, "clu1", "clpcfctrl --push -x /root/c")[0] == 0
     assert sh(info, "clu1", "clpcfctrl --push")[0] == 0
+    assert sh(info, "clu2", "clplogcmd -m 'hello from a script' -l warn")[0] == 0
+    assert "warn clu2 1 hello from a script" in sh(info, "clu2", "cat /opt/nec/clusterpro/log/alert.log")[1]
 
 
 def test_faults_slow_and_fail_command(testbed_cluster: Any) -> None:
