@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from . import api
-from .config import MODES, START_STATES
+from .config import MODES, START_STATES, Timings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--exec-resource", default="exec-jc")
     u.add_argument("--state", choices=START_STATES, default="fresh")
     u.add_argument("--realistic", action="store_true", help="real-node timings (cjcpw -stop 90 s, ...)")
+    u.add_argument("--cjcpw-stop-seconds", type=float, help="duration of `cjcpw -stop` (default 2, realistic 90)")
+    u.add_argument("--monitor-interval", type=float,
+                   help="cap on monitor polling intervals in seconds (default 1; 0 = as configured)")
     u.add_argument("--agent-instance-id", default="1")
     u.add_argument("--agent-instance-name", default="clusterinstance")
     u.add_argument("--agent-name", default="jcagcluster")
@@ -50,11 +53,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Any:
     if args.verb == "up":
+        timings = Timings.realistic() if args.realistic else Timings()
+        if args.cjcpw_stop_seconds is not None:
+            timings.cjcpw_stop = args.cjcpw_stop_seconds
+        if args.monitor_interval is not None:
+            timings.monitor_interval_cap = args.monitor_interval
         return api.up(args.name, mode=args.mode, nodes=args.nodes, database_path=args.database_path,
                       virtual_host=args.virtual_host, group=args.group, exec_resource=args.exec_resource,
                       state=args.state, realistic=args.realistic, machine_id=args.machine_id,
                       agent_instance_id=args.agent_instance_id, agent_instance_name=args.agent_instance_name,
-                      agent_name=args.agent_name)
+                      agent_name=args.agent_name, timings=timings)
     if args.verb == "down":
         return {"removed": api.down_all()} if args.all else api.down(args.name)
     if args.verb == "status":

@@ -156,8 +156,11 @@ class Engine:
             network.fip_add(self.bed, node, r.get("parameters/ip"))
         elif r.type == "disk":
             mp = r.get("parameters/mount/point")
+            # the bed's own disk resource uses shared/disk; any other disk resource gets its own folder
+            src = shared_disk_dir(self.bed) if r.name == "disk-jc" else self.bed.dir / "shared" / f"disk-{r.name}"
+            src.mkdir(parents=True, exist_ok=True)
             rc, _ = await self.node_run(node, ["/bin/sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh",
-                                               mp, str(shared_disk_dir(self.bed))])
+                                               mp, str(src)])
             ok = rc == 0
         elif r.type == "exec":
             path = self._script_path(group, r, "act", "start.sh")
