@@ -352,7 +352,7 @@ async def test_changed_host_key_is_host_key_mismatch(testbed_cluster: Bed, pools
     assert result.error.node == node and not result.error.transient
     assert elapsed < CONNECT_S + SLACK_S
     assert rec.on(node) == [], "nothing may run on a node whose host key changed"
-    assert result.plan is None and result.steps == []
+    assert result.steps == [] and rec.actions() == [], "no action runs on any node while one fails"
 
 
 async def test_refused_key_is_authentication_failed(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
@@ -367,7 +367,7 @@ async def test_refused_key_is_authentication_failed(testbed_cluster: Bed, pools:
     assert set(result.gathered.errors) == {n["name"] for n in bed["nodes"]}
     assert all(isinstance(e, errors.AuthenticationFailed) for e in result.gathered.errors.values())
     assert rec.sent == []
-    assert result.plan is None and result.steps == []
+    assert result.steps == [] and rec.actions() == [], "no action runs on any node while one fails"
 
 
 async def test_crashed_node_is_unreachable(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
@@ -383,7 +383,7 @@ async def test_crashed_node_is_unreachable(testbed_cluster: Bed, pools: Pools) -
     assert result.error.node == node and result.error.transient
     assert elapsed < CONNECT_S + SLACK_S
     assert rec.on(node) == []
-    assert result.plan is None and result.steps == []
+    assert result.steps == [] and rec.actions() == [], "no action runs on any node while one fails"
 
 
 async def test_cut_network_is_timeout_within_connect_timeout(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
@@ -397,7 +397,7 @@ async def test_cut_network_is_timeout_within_connect_timeout(testbed_cluster: Be
     assert result.error.node == node and result.error.transient
     assert CONNECT_S - 0.5 <= elapsed < CONNECT_S + SLACK_S, elapsed
     assert rec.on(node) == []
-    assert result.plan is None and result.steps == []
+    assert result.steps == [] and rec.actions() == [], "no action runs on any node while one fails"
 
 
 async def test_cut_network_on_a_cached_connection_is_timeout_within_keepalive_bound(
@@ -420,7 +420,7 @@ async def test_cut_network_on_a_cached_connection_is_timeout_within_keepalive_bo
     assert elapsed < min(acc.timeouts.keepalive_bound, acc.timeouts.command) + SLACK_S, elapsed
     # the one probe that timed out, and nothing after it
     assert len(rec.on(node)) == 1 and rec.is_probe(rec.on(node)[0]), rec.on(node)
-    assert result.plan is None and result.steps == []
+    assert result.steps == [] and rec.actions() == [], "no action runs on any node while one fails"
 
 
 HOSTILE = [
