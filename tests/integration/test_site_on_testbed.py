@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import asyncssh
 import pytest
@@ -31,7 +31,7 @@ from jobcenter_operator.facts import ProbeTarget, probe_argv
 from jobcenter_operator.facts.clusterpro import STOP_MARKER_DIR
 from jobcenter_operator.node import NodePool
 from jobcenter_operator.plan.commands import command_for
-from jobcenter_operator.plan.model import Action
+from jobcenter_operator.plan.model import Action, ActionKind
 from jobcenter_operator.reconcile import ClusterAccess, SiteResult, access_from, reconcile_site
 
 pytestmark = pytest.mark.root
@@ -302,6 +302,10 @@ async def test_existing_site_is_never_recreated(testbed_cluster: Bed, pools: Poo
     assert "CreateSite" not in [s.action.kind for s in result.steps]
     assert rec.create_site_nodes() == [], "no command other than the probe may name cjcmksite"
     assert nqs_hashes(bed, active) == before
+    # and the existing site runs: one cjcpw with the site's processes, on the active node only
+    wait_for(f"the cjcpw tree on {active}",
+             lambda: [t[1] for t in cjcpw_trees(bed, active)] == [SITE_CHILDREN], timeout=10)
+    assert all(cjcpw_trees(bed, n) == [] for n in standby_of(bed, active))
 
 
 async def test_site_for_another_machine_id_is_a_preflight_failure(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
@@ -330,21 +334,8 @@ async def test_changed_host_key_is_host_key_mismatch(testbed_cluster: Bed, pools
     bed = testbed_cluster(mode="classic")
     original_known_hosts = Path(bed["knownHostsFile"]).read_bytes()  # noqa: ASYNC240
     node = bed["nodes"][0]["name"]
-    new_key = asyncssh.import_public_key(api.fault(bed["name"], "rekey-host", node)["hostKey"])
-    # Bed race (hack/testbed/api.py fault rekey-host): its readiness check can pass against the old
-    # sshd before the SIGHUP re-exec closes the listener, so connects may still be refused for a
-    # moment. Wait (bounded) until the node really serves the new key, without the pool under test.
-    address = bed["nodes"][0]["address"]
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            served = await asyncio.wait_for(asyncssh.get_server_host_key(address, 22), 1)
-        except (OSError, asyncssh.Error, TimeoutError):
-            served = None
-        if served is not None and served.public_data == new_key.public_data:
-            break
-        assert time.monotonic() < deadline, "sshd never served the new host key"
-        await asyncio.sleep(0.05)
+    # api.fault waits until the node's sshd really serves the new key (ssh-keyscan)
+    api.fault(bed["name"], "rekey-host", node)
 
     pool, rec = pools()
     result, elapsed = await _failing_reconcile(bed, pool, access(bed, known_hosts=original_known_hosts))
@@ -454,8 +445,8 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
     )
     node_name = f"clu1'; touch /tmp/{marker}-10; '"
     payload = f"$(touch /tmp/{marker}-11)\n`touch /tmp/{marker}-12`\n"
-    kinds = ["DisableAgentUnit", "SetLocalDaemon", "StopLocalSite", "CreateSite", "StopGroup",
-             "ApplyClusterConfig", "StartGroup", "StartLocalSite"]
+    kinds = get_args(ActionKind)  # every kind there is
+    assert len(kinds) >= 8
     actions = [
         Action(kind=kind, node=node_name, reason="Test", message=h[0], daemon_conf=payload, clp_conf=payload,
                scripts={f"scripts/{h[2]}/{h[3]}/start.sh": payload})
