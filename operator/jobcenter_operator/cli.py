@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--ssh-key", type=Path, required=True, help="private key file")
     plan.add_argument("--known-hosts", type=Path, help="known_hosts file (required with hostKeyPolicy Strict)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.command == "plan":
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
         return asyncio.run(_plan(args))
-    return _run(args)
+    return _run(args)  # kopf configures logging

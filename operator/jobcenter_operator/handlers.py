@@ -36,6 +36,10 @@ from .reconcile import ClusterAccess, access_from, observe_cluster, reconcile_si
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
+# kopf's own bookkeeping (progress, diff base) in annotations under a prefix of its own: kopf leaves
+# every annotation under its storage prefix out of the diffs it reacts to, which would hide our
+# requested-at annotation if both shared jobcenter.clusterpro.io/.
+KOPF_PREFIX = f"kopf.{GROUP}"
 REQUEST_ANNOTATION = f"{GROUP}/requested-at"
 SITES = "jobcentersites"
 CLUSTERS = "clusterproclusters"
@@ -54,9 +58,9 @@ log = logging.getLogger("jobcenter_operator.handlers")
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
@@ -366,5 +370,7 @@ def run_operator(*, namespaces: list[str], clusterwide: bool, json_logs: bool, l
                  verbose: bool) -> None:
     """Run kopf with this module's handlers until SIGINT/SIGTERM (``python -m jobcenter_operator run``)."""
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
+    # asyncssh logs every remote command line at INFO; ours carry whole scripts. Warnings suffice.
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
     asyncio.run(kopf.operator(clusterwide=clusterwide, namespaces=namespaces, standalone=True,
                               liveness_endpoint=liveness))

@@ -136,39 +136,46 @@ class NotConverged(TransientError):
     reason = "NotConverged"
 
 
-async def execute(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, plan: Plan) -> list[StepReport]:
-    """Run the plan's actions in order; stop at the first failure; restart a group we stopped."""
+async def execute(
+    runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, plan: Plan
+) -> tuple[list[StepReport], OperatorError | None]:
+    """Run the plan's actions in order; stop at the first failure; restart a group we stopped.
+
+    Returns every step's report (the failed one and a restoring StartGroup included) and the error
+    that stopped the run, if any.
+    """
     reports: list[StepReport] = []
     stopped_on: str | None = None
-    try:
-        for action in plan.actions:
-            cmd = command_for(action, spec)
-            started = time.monotonic()
-            log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-            try:
-                await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv,
-                                 input=cmd.input, timeout=cmd.timeout)
-            except OperatorError as exc:
-                reports.append(StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message))
-                raise
-            reports.append(StepReport(action, ok=True, duration=time.monotonic() - started))
-            if action.kind == "StopGroup":
-                stopped_on = action.node
-            elif action.kind == "StartGroup":
-                stopped_on = None
-    finally:
-        if stopped_on is not None:
-            # Never leave the failover group stopped because a step after its stop failed.
-            restart = Action(kind="StartGroup", node=stopped_on, reason="RestoreAfterFailure", disruptive=True,
-                             message=f"start {spec.failover_group} again after a failed step")
-            cmd = command_for(restart, spec)
-            try:
-                await runner.run(access.node(stopped_on), access.creds, access.timeouts, cmd.argv)
-                reports.append(StepReport(restart, ok=True, duration=0.0))
-            except OperatorError as exc:
-                log.error("node=%s could not restart group %s: %s", stopped_on, spec.failover_group, exc.message)
-                reports.append(StepReport(restart, ok=False, duration=0.0, error=exc.message))
-    return reports
+    failure: OperatorError | None = None
+    for action in plan.actions:
+        cmd = command_for(action, spec)
+        started = time.monotonic()
+        log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
+        try:
+            await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv,
+                             input=cmd.input, timeout=cmd.timeout)
+        except OperatorError as exc:
+            reports.append(StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message))
+            failure = exc
+            break
+        reports.append(StepReport(action, ok=True, duration=time.monotonic() - started))
+        if action.kind == "StopGroup":
+            stopped_on = action.node
+        elif action.kind == "StartGroup":
+            stopped_on = None
+    if failure is not None and stopped_on is not None:
+        # Never leave the failover group stopped because a step after its stop failed.
+        restart = Action(kind="StartGroup", node=stopped_on, reason="RestoreAfterFailure", disruptive=True,
+                         message=f"start {spec.failover_group} again after a failed step")
+        cmd = command_for(restart, spec)
+        started = time.monotonic()
+        try:
+            await runner.run(access.node(stopped_on), access.creds, access.timeouts, cmd.argv)
+            reports.append(StepReport(restart, ok=True, duration=time.monotonic() - started))
+        except OperatorError as exc:
+            log.error("node=%s could not restart group %s: %s", stopped_on, spec.failover_group, exc.message)
+            reports.append(StepReport(restart, ok=False, duration=time.monotonic() - started, error=exc.message))
+    return reports, failure
 
 
 async def reconcile_site(
@@ -185,17 +192,23 @@ async def reconcile_site(
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
     if gathered.errors:
+        # Some node is unreachable (a crashed standby after a failover, say): change nothing, but
+        # still report where the group runs and how the site is doing on the nodes that answered.
         result.error = gathered.first_error()
+        reachable = tuple(n for n in access.names if n in gathered.facts)
+        if reachable:
+            partial = plan_site(spec, reachable, gathered.facts)
+            result.plan, result.active_node = partial, partial.active_node
+            result.health = assess_processes(spec, reachable, gathered.facts, partial.active_node)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
     if plan.preflight or not enforce or not plan.actions:
         result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
         return result
-    try:
-        result.steps = await execute(runner, access, spec, plan)
-    except OperatorError as exc:
-        result.error = exc
+    result.steps, failure = await execute(runner, access, spec, plan)
+    if failure is not None:
+        result.error = failure
         return result
     # Verify: the plan must now be empty and the processes up (they start asynchronously).
     deadline = time.monotonic() + settle_timeout

@@ -125,6 +125,11 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
     if result is not None:
         domain.update(_site_domain(spec, result))
     error = error or (result.error if result else None)
+    # Only nodes other than the active one unreachable (a crashed standby after a failover): the
+    # site serves. NodesReachable says what is wrong; Ready stays about the site itself.
+    serving = result is not None and _serving_despite(result, error)
+    if serving:
+        error = None
     reconciling, stalled = _error_conditions(error)
     # A permanent preflight failure also stalls the site (e.g. a foreign site at the database path).
     if error is None and result is not None and result.plan is not None and result.plan.preflight:
@@ -133,10 +138,23 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
             stalled = Cond("True", first.reason, first.message)
         else:
             reconciling = Cond("True", "ProgressingWithRetry", first.message)
-    conds = {"Ready": _ready(domain, error, "site configured and running"), "Reconciling": reconciling,
-             "Stalled": stalled}
+    ready_domain = {k: v for k, v in domain.items() if not (serving and k == "NodesReachable")}
+    done = f"site running on {result.active_node}" if result is not None and result.active_node else "site running"
+    conds = {"Ready": _ready(ready_domain, error, done), "Reconciling": reconciling, "Stalled": stalled}
     conds.update(domain)
     return conds
+
+
+def _serving_despite(result: SiteResult, error: OperatorError | None) -> bool:
+    """True when the run's only problem is unreachable nodes and the active node is not one."""
+    errors = result.gathered.errors
+    return (
+        bool(errors)
+        and error is result.error
+        and result.active_node is not None
+        and result.active_node not in errors
+        and all(e.transient for e in errors.values())
+    )
 
 
 def _site_domain(spec: JobCenterSiteSpec, result: SiteResult) -> dict[str, Cond]:
@@ -147,8 +165,10 @@ def _site_domain(spec: JobCenterSiteSpec, result: SiteResult) -> dict[str, Cond]
         first = gathered.first_error()
         assert first is not None
         out["NodesReachable"] = Cond("False", first.reason, f"{nodes}: {first.message}")
-        return out
-    out["NodesReachable"] = Cond("True", "Reachable", f"{len(gathered.facts)} nodes answered")
+        if result.plan is None:
+            return out
+    else:
+        out["NodesReachable"] = Cond("True", "Reachable", f"{len(gathered.facts)} nodes answered")
     plan = result.plan
     if plan is None:
         return out

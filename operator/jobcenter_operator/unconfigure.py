@@ -67,7 +67,9 @@ async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCente
     if active is not None:
         actions.append(Action(kind="StopGroup", node=active, reason="Unconfigure", disruptive=True,
                               message=f"clpgrp -t {spec.failover_group} (stops the cluster site)"))
-    reports = await execute(runner, access, spec, Plan(actions=tuple(actions), active_node=active))
+    reports, failure = await execute(runner, access, spec, Plan(actions=tuple(actions), active_node=active))
+    if failure is not None:
+        raise failure
     try:
         await runner.run(access.node(backup_node), access.creds, access.timeouts,
                          ["sh", "-c", _RESTORE, "restore", f"{BACKUP_ROOT}/{spec.failover_group}",
@@ -78,5 +80,8 @@ async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCente
             # Back online where it was, with the original scripts: the site itself stays stopped.
             start = Action(kind="StartGroup", node=active, reason="Unconfigure", disruptive=True,
                            message=f"clpgrp -s {spec.failover_group}")
-            reports += await execute(runner, access, spec, Plan(actions=(start,), active_node=active))
+            started, failure = await execute(runner, access, spec, Plan(actions=(start,), active_node=active))
+            reports += started
+            if failure is not None:
+                raise failure
     return reports

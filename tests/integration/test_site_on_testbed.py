@@ -531,10 +531,6 @@ async def test_group_is_restarted_when_a_step_after_stop_group_fails(testbed_clu
                  lambda node=node: group_online_on(bed, node) == active, timeout=15)  # type: ignore[misc]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "production bug: reconcile.execute() re-raises on a failed step, so reconcile_site() never "
-    "assigns result.steps (reconcile.py: `result.steps = await execute(...)` inside try/except "
-    "OperatorError); the failed step and the RestoreAfterFailure StartGroup are lost from the result"))
 async def test_failed_step_and_group_restore_are_reported_in_steps(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
     bed = testbed_cluster(mode="classic")
     result, _, active = await _reconcile_with_failing_clpcfctrl(bed, pools)

@@ -43,17 +43,23 @@ exec {CJCMKSITE} "$1" "$2" "$3"
 
 # Stop/start a group, leaving a marker while it is stopped: if the operator dies in between, the
 # next run finds the group offline *with* the marker and starts it again (facts.clusterpro).
+# clpgrp's output is collected first: a client that disappears must not SIGPIPE the bookkeeping.
 # $1 = group, $2 = this node (stop) / marker dir (start), $3 = marker dir (stop).
 _STOP_GROUP = f"""\
 mkdir -p "$3" && printf '%s\\n' "$2" >"$3/$1" || exit 1
-{CLPGRP} -t "$1" && exit 0
+out=$({CLPGRP} -t "$1" 2>&1)
 rc=$?
-rm -f "$3/$1"
-exit $rc
+# A failed stop keeps the marker unless the group is verifiably still online.
+if [ "$rc" -ne 0 ] && [ -n "$({CLPGRP} -n "$1" 2>/dev/null)" ]; then rm -f "$3/$1"; fi
+printf '%s\\n' "$out" >&2
+exit "$rc"
 """
 _START_GROUP = f"""\
-{CLPGRP} -s "$1" || exit $?
-rm -f "$2/$1"
+out=$({CLPGRP} -s "$1" 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] || [ -n "$({CLPGRP} -n "$1" 2>/dev/null)" ]; then rm -f "$2/$1"; fi
+printf '%s\\n' "$out" >&2
+exit "$rc"
 """
 
 # Pull the whole current configuration (clpcfctrl --push takes a complete configuration
