@@ -136,6 +136,10 @@ class NotConverged(TransientError):
     reason = "NotConverged"
 
 
+# Execute/verify rounds in one reconcile before giving up (and retrying with backoff).
+MAX_ROUNDS = 3
+
+
 async def execute(
     runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, plan: Plan
 ) -> tuple[list[StepReport], OperatorError | None]:
@@ -206,29 +210,37 @@ async def reconcile_site(
     if plan.preflight or not enforce or not plan.actions:
         result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
         return result
-    result.steps, failure = await execute(runner, access, spec, plan)
-    if failure is not None:
-        result.error = failure
-        return result
-    # Verify: the plan must now be empty and the processes up (they start asynchronously).
+    # Execute, then verify by planning again. A plan can leave work for a second round (a run
+    # resumed after an interruption finishes the group start first); rounds are bounded.
     deadline = time.monotonic() + settle_timeout
-    while True:
-        again = await gather(runner, access, target)
-        if again.errors:
-            result.gathered, result.error = again, again.first_error()
+    for _round in range(MAX_ROUNDS):
+        steps, failure = await execute(runner, access, spec, plan)
+        result.steps += steps
+        if failure is not None:
+            result.error = failure
             return result
-        replan = plan_site(spec, access.names, again.facts)
-        health = assess_processes(spec, access.names, again.facts, replan.active_node)
-        result.gathered, result.active_node, result.health = again, replan.active_node, health
-        if not replan.actions and not replan.preflight and health.healthy:
-            result.plan = replan
+        while True:
+            again = await gather(runner, access, target)
+            if again.errors:
+                result.gathered, result.error = again, again.first_error()
+                return result
+            replan = plan_site(spec, access.names, again.facts)
+            health = assess_processes(spec, access.names, again.facts, replan.active_node)
+            result.gathered, result.plan, result.active_node, result.health = again, replan, replan.active_node, health
+            if replan.actions or replan.preflight:
+                break  # more to do (next round) or something went wrong (reported below)
+            if health.healthy:
+                return result
+            if time.monotonic() >= deadline:
+                result.error = NotConverged(f"processes not healthy after applying the plan: {health.message}")
+                return result
+            await asyncio.sleep(settle_interval)  # the site's daemons start asynchronously
+        if replan.preflight:
             return result
-        if time.monotonic() >= deadline:
-            result.plan = replan
-            pending = "; ".join(a.describe() for a in replan.actions) or health.message
-            result.error = NotConverged(f"not converged after applying the plan: {pending}")
-            return result
-        await asyncio.sleep(settle_interval)
+        plan = replan
+    pending = "; ".join(a.describe() for a in plan.actions)
+    result.error = NotConverged(f"still not converged after {MAX_ROUNDS} rounds: {pending}")
+    return result
 
 
 async def observe_cluster(runner: Runner, access: ClusterAccess,
