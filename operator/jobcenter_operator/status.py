@@ -142,6 +142,13 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
     done = f"site running on {result.active_node}" if result is not None and result.active_node else "site running"
     conds = {"Ready": _ready(ready_domain, error, done), "Reconciling": reconciling, "Stalled": stalled}
     conds.update(domain)
+    if spec.mode == "StandardAgent":
+        # Not part of Ready: nothing on the nodes says whether the manager knows this agent, so the
+        # operator reports that it cannot tell rather than guessing (vendor guide 3: AG registration
+        # is done on the manager with JobCenter CL/Win).
+        conds["AgentRegistration"] = Cond(
+            "Unknown", "NotVerifiable",
+            "whether the agent is registered on its manager cannot be verified from the nodes")
     return conds
 
 
