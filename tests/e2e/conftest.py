@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
@@ -117,7 +118,9 @@ def operator_env(standin_server: StandInProcess, tmp_path: Path) -> Iterator[Ope
 def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Operator) -> Callable[..., dict[str, Any]]:  # noqa: F811
     """Bring a bed up, create the Secret from its key, start the operator, apply the samples."""
 
-    def setup(start_operator: bool = True, **bed_kwargs: Any) -> dict[str, Any]:
+    def setup(
+        start_operator: bool = True, site_spec: dict[str, Any] | None = None, **bed_kwargs: Any
+    ) -> dict[str, Any]:
         bed = testbed_cluster(**bed_kwargs)
         secret = operator_env.kubectl(
             "create", "secret", "generic", "jc-cluster-ssh", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
@@ -127,7 +130,9 @@ def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Ope
         assert applied.returncode == 0, applied.stderr
         if start_operator:
             operator_env.start()
-        applied = operator_env.kubectl("apply", "-f", "-", input=manifests(bed))
+        cluster, site = yaml.safe_load_all(manifests(bed))
+        site["spec"].update(site_spec or {})
+        applied = operator_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([cluster, site]))
         assert applied.returncode == 0, applied.stderr
         return bed
 

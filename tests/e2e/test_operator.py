@@ -143,3 +143,47 @@ def test_delete_retain_then_unconfigure(site_setup: Callable[..., dict[str, Any]
     ps = testbed.exec_on(name, now_active, ["ps", "-eo", "args"])["stdout"]
     assert "/usr/lib/nqs/cluster/cjcpw" not in ps, "the cluster site still runs"
     assert _nqs_checksums(bed, now_active) == checksum
+
+
+def test_observe_suspend_and_group_claims(site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    op = operator_env
+    bed = site_setup(site_spec={"managementPolicy": "Observe"})
+    # Observe: the plan is reported, nothing but facts probes reaches the nodes.
+    obj = wait_for("status.plan in Observe mode", lambda: (o := op.get("jcs", SITE)).get("status", {}).get("plan")
+                   and o, timeout=60)
+    assert [p["action"] for p in obj["status"]["plan"]].count("CreateSite") == 1
+    assert op.condition(SITE, "InSync")["reason"] == "DriftDetected"  # type: ignore[index]
+    assert [c for c in op.commands() if not is_probe(c)] == []
+
+    # Enforce: converges; a second site claiming the same group is refused with a clear condition.
+    op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", '{"spec":{"managementPolicy":"Enforce"}}')
+    wait_for("Ready after switching to Enforce", lambda: _ready(op), timeout=120)
+    assert "plan" not in op.get("jcs", SITE)["status"]
+    twin = op.get("jcs", SITE)
+    twin = {"apiVersion": twin["apiVersion"], "kind": twin["kind"], "metadata": {"name": "cluv-twin"},
+            "spec": {**twin["spec"], "machineId": 115}}
+    assert op.kubectl("apply", "-f", "-", input=__import__("json").dumps(twin)).returncode == 0
+    stalled = wait_for("the twin stalled", lambda: (c := op.condition("cluv-twin", "Stalled"))
+                       and c["status"] == "True" and c, timeout=60)
+    assert stalled["reason"] == "GroupClaimed" and SITE in stalled["message"]
+    assert not [c for c in op.commands() if "115" in c["argv"]], "the twin reached a node"
+
+    # Suspend: conditions frozen, nothing sent for the site even when asked to reconcile.
+    op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_for("the Suspended event", lambda: '"reason": "Suspended"' in op.kubectl("get", "events", "-o", "json").stdout,
+             timeout=30)
+    conditions = op.get("jcs", SITE)["status"]["conditions"]
+    before = len(op.commands())
+    op.kubectl("annotate", "jcs", SITE, "--overwrite", "jobcenter.clusterpro.io/requested-at=while-suspended")
+
+    def cluster_probes_since() -> int:
+        # The ClusterproCluster's probes carry no database path; the site's do.
+        return len([c for c in op.commands()[before:] if is_probe(c) and bed["databasePath"] not in c["argv"]])
+
+    # Two ClusterproCluster timer ticks: more than one site timer interval has passed as well.
+    wait_for("two drift intervals", lambda: cluster_probes_since() >= 2 * len(bed["nodes"]), timeout=TIMER * 4)
+    site_commands = [c for c in op.commands()[before:] if bed["databasePath"] in c["argv"] or not is_probe(c)]
+    assert site_commands == [], "a suspended site reached a node"
+    after = op.get("jcs", SITE)["status"]
+    assert after["conditions"] == conditions
+    assert after.get("lastHandledReconcileAt") != "while-suspended"
