@@ -19,11 +19,16 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--name", required=True)
     u.add_argument("--mode", choices=MODES, default="classic")
     u.add_argument("--nodes", type=int, default=2)
-    u.add_argument("--database-path", default="/mnt/sdb2")
-    u.add_argument("--virtual-host", default="cluv")
-    u.add_argument("--machine-id", type=int, default=114)
-    u.add_argument("--group", default="failover-jc")
-    u.add_argument("--exec-resource", default="exec-jc")
+    # group options: unset = the mode's default (classic: /mnt/sdb2 cluv 114 failover-jc exec-jc;
+    # standard: the MG group /mnt/jobmgdb jcmgcluster 100 failover-jcmg exec-jcmg)
+    u.add_argument("--database-path")
+    u.add_argument("--virtual-host")
+    u.add_argument("--machine-id", type=int)
+    u.add_argument("--group")
+    u.add_argument("--exec-resource")
+    u.add_argument("--agent-group", help="mode standard: the AG group (default failover-jcag)")
+    u.add_argument("--agent-exec-resource", help="mode standard: the AG exec resource (default exec-jcag)")
+    u.add_argument("--agent-database-path", help="mode standard: the AG disk (default /mnt/jobagdb)")
     u.add_argument("--state", choices=START_STATES, default="fresh")
     u.add_argument("--realistic", action="store_true", help="real-node timings (cjcpw -stop 90 s, ...)")
     u.add_argument("--cjcpw-stop-seconds", type=float, help="duration of `cjcpw -stop` (default 2, realistic 90)")
@@ -62,7 +67,9 @@ def run(args: argparse.Namespace) -> Any:
                       virtual_host=args.virtual_host, group=args.group, exec_resource=args.exec_resource,
                       state=args.state, realistic=args.realistic, machine_id=args.machine_id,
                       agent_instance_id=args.agent_instance_id, agent_instance_name=args.agent_instance_name,
-                      agent_name=args.agent_name, timings=timings)
+                      agent_name=args.agent_name, agent_group=args.agent_group,
+                      agent_exec_resource=args.agent_exec_resource,
+                      agent_database_path=args.agent_database_path, timings=timings)
     if args.verb == "down":
         return {"removed": api.down_all()} if args.all else api.down(args.name)
     if args.verb == "status":

@@ -72,12 +72,27 @@ def _free_number() -> int:
     raise RuntimeError("no free 10.200.K.0/24 subnet left")
 
 
+def _agent_doc(bed: BedRecord) -> dict[str, Any]:
+    return {"instanceId": bed.agent_instance_id, "instanceName": bed.agent_instance_name,
+            "agentName": bed.agent_name, "unit": guesses.unit_name(bed.agent_instance_id)}
+
+
 def info(bed: BedRecord) -> dict[str, Any]:
-    """The JSON contract printed by `up` (and `list`)."""
-    active = None
+    """The JSON contract printed by `up` (and `list`). The top-level group keys describe the bed's
+    first group (mode `standard`: the MG one); ``groups`` lists every group."""
+    current: dict[str, Any] = {}
     with contextlib.suppress(Exception):
-        groups = cluster_status(bed.name)["groups"]
-        active = groups.get(bed.group, {}).get("current")
+        current = {g: st.get("current") for g, st in cluster_status(bed.name)["groups"].items()}
+    groups = [{"name": bed.group, "execResource": bed.exec_resource, "databasePath": bed.database_path,
+               "floatingIP": bed.floating_ip or None, "virtualHost": bed.virtual_host or None,
+               "machineId": bed.machine_id if bed.has_manager else None,
+               "activeNode": current.get(bed.group),
+               "agent": _agent_doc(bed) if bed.mode == "standard-agent" else None}]
+    if bed.mode == "standard":
+        groups.append({"name": bed.agent_group, "execResource": bed.agent_exec_resource,
+                       "databasePath": bed.agent_database_path, "floatingIP": None, "virtualHost": None,
+                       "machineId": None, "activeNode": current.get(bed.agent_group),
+                       "agent": _agent_doc(bed)})
     return {
         "name": bed.name,
         "nodes": [{"name": n.name, "address": n.address, "port": 22} for n in bed.nodes],
@@ -90,31 +105,59 @@ def info(bed: BedRecord) -> dict[str, Any]:
         "databasePath": bed.database_path,
         "virtualHost": bed.virtual_host or None,
         "machineId": bed.machine_id,
-        "activeNode": active,
+        "activeNode": current.get(bed.group),
         "mode": bed.mode,
-        "agent": ({"instanceId": bed.agent_instance_id, "instanceName": bed.agent_instance_name,
-                   "agentName": bed.agent_name, "unit": guesses.unit_name(bed.agent_instance_id)}
-                  if bed.mode == "standard-agent" else None),
+        "agent": _agent_doc(bed) if bed.mode == "standard-agent" else None,
+        "groups": groups,
         "stateDir": str(bed.dir),
     }
 
 
-def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str = "/mnt/sdb2",
-       virtual_host: str = "cluv", group: str = "failover-jc", exec_resource: str = "exec-jc",
-       state: str = "fresh", realistic: bool = False, machine_id: int = 114,
+# Defaults of the group options per mode (`standard`: the vendor guide's chapter 3 names).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "classic": {"database_path": "/mnt/sdb2", "virtual_host": "cluv", "group": "failover-jc",
+                "exec_resource": "exec-jc", "machine_id": 114},
+    "standard": {"database_path": "/mnt/jobmgdb", "virtual_host": "jcmgcluster", "group": "failover-jcmg",
+                 "exec_resource": "exec-jcmg", "machine_id": 100, "agent_group": "failover-jcag",
+                 "agent_exec_resource": "exec-jcag", "agent_database_path": "/mnt/jobagdb"},
+}
+
+
+def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str | None = None,
+       virtual_host: str | None = None, group: str | None = None, exec_resource: str | None = None,
+       state: str = "fresh", realistic: bool = False, machine_id: int | None = None,
        agent_instance_id: str = "1", agent_instance_name: str = "clusterinstance",
-       agent_name: str = "jcagcluster", timings: Timings | None = None) -> dict[str, Any]:
-    """Build and start one simulated cluster; returns the `up` JSON document."""
+       agent_name: str = "jcagcluster", agent_group: str | None = None,
+       agent_exec_resource: str | None = None, agent_database_path: str | None = None,
+       timings: Timings | None = None) -> dict[str, Any]:
+    """Build and start one simulated cluster; returns the `up` JSON document.
+
+    Options left at None take the mode's defaults (``_DEFAULTS``; every mode but `standard` has the
+    classic ones). ``agent_*`` group options apply to mode `standard` only."""
     if not NAME_RE.match(name):
         raise ValueError(f"bad cluster name {name!r}: lower-case letters, digits and '-', max 20 chars")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    defaults = _DEFAULTS.get(mode, _DEFAULTS["classic"])
+    database_path = database_path or defaults["database_path"]
+    virtual_host = virtual_host or defaults["virtual_host"]
+    group = group or defaults["group"]
+    exec_resource = exec_resource or defaults["exec_resource"]
+    machine_id = defaults["machine_id"] if machine_id is None else machine_id
+    standard = mode == "standard"
+    agent_group = (agent_group or defaults["agent_group"]) if standard else ""
+    agent_exec_resource = (agent_exec_resource or defaults["agent_exec_resource"]) if standard else ""
+    agent_database_path = (agent_database_path or defaults["agent_database_path"]).rstrip("/") if standard else ""
     if state not in START_STATES:
         raise ValueError(f"state must be one of {START_STATES}")
     if not 1 <= nodes <= 8:
         raise ValueError("nodes must be 1..8")
-    if not database_path.startswith(DISK_PARENTS) or ".." in database_path:
-        raise ValueError(f"database path must be below one of {DISK_PARENTS}")
+    for path in (database_path, agent_database_path) if standard else (database_path,):
+        if not path.startswith(DISK_PARENTS) or ".." in path:
+            raise ValueError(f"database path must be below one of {DISK_PARENTS}")
+    if standard and (agent_group == group or agent_exec_resource == exec_resource
+                     or agent_database_path == database_path.rstrip("/")):
+        raise ValueError("mode standard: the AG group, exec resource and database path must differ from the MG ones")
     agent = mode == "standard-agent"
     with _state_lock():
         if (state_root() / name / "bed.json").exists():
@@ -130,7 +173,9 @@ def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str =
             group=group, exec_resource=exec_resource, machine_id=machine_id, start_state=state,
             agent_instance_id=agent_instance_id, agent_instance_name=agent_instance_name,
             agent_name=agent_name,
-            timings=timings or (Timings.realistic() if realistic else Timings()))
+            timings=timings or (Timings.realistic() if realistic else Timings()),
+            agent_group=agent_group, agent_exec_resource=agent_exec_resource,
+            agent_database_path=agent_database_path)
         if len(str(clusterd_socket(bed.dir))) > 100:
             raise ValueError(f"state folder path too long for a unix socket: {bed.dir}")
         bed.dir.mkdir(parents=True)

@@ -16,7 +16,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NETNS_PREFIX = "jcb"
 SUBNET = "10.200"  # cluster K gets 10.200.K.0/24
-MODES = ("classic", "standard-manager", "standard-agent")
+MODES = ("classic", "standard-manager", "standard-agent", "standard")
+# `standard`: MG and AG installed on every node, two failover groups (the MG one described by the
+# BedRecord's group fields, the AG one by its agent_* fields).
 START_STATES = ("fresh", "local-running", "site-exists", "no-vhost-dns")
 
 # Node-private product trees: bind-mounted from the node's folder, so the host side can seed
@@ -79,6 +81,28 @@ class BedRecord:
     python: str = sys.executable
     repo: str = str(REPO_ROOT)
     clusterd_pid: int = 0
+    # mode `standard` only: the agent's own failover group (disk, exec, no floating IP)
+    agent_group: str = ""
+    agent_exec_resource: str = ""
+    agent_database_path: str = ""
+
+    @property
+    def has_manager(self) -> bool:
+        return self.mode != "standard-agent"
+
+    @property
+    def has_agent(self) -> bool:
+        return self.mode in ("standard-agent", "standard")
+
+    @property
+    def agent_data_path(self) -> str:
+        """Where the agent instance keeps its data (its group's switched disk)."""
+        return self.agent_database_path if self.mode == "standard" else self.database_path
+
+    @property
+    def disk_name(self) -> str:
+        """The disk resource of the bed's (first) group; its shared folder is ``shared/disk``."""
+        return "disk-jcmg" if self.mode == "standard" else "disk-jc"
 
     # --- paths -------------------------------------------------------------------------------
     @property

@@ -39,12 +39,23 @@ def _tool_host_path(bed: BedRecord, node: str, inside: str) -> Path:
     raise ValueError(inside)
 
 
-def initial_clp_conf(bed: BedRecord) -> str:
+def initial_groups(bed: BedRecord) -> list[clpconf.InitialGroup]:
+    """The failover groups a fresh bed starts with (mode `standard`: the MG group, then the AG one)."""
     agent = bed.mode == "standard-agent"
-    return clpconf.build_initial(
-        servers=[(n.name, n.address) for n in bed.nodes], group=bed.group,
-        fip=None if agent else bed.floating_ip, fip_name="fip-jc", disk_name="disk-jc",
-        mount_point=bed.database_path, exec_name=bed.exec_resource)
+    suffix = "jcmg" if bed.mode == "standard" else "jc"
+    groups = [clpconf.InitialGroup(name=bed.group, fip=None if agent else bed.floating_ip,
+                                   fip_name=f"fip-{suffix}", disk_name=bed.disk_name,
+                                   mount_point=bed.database_path, exec_name=bed.exec_resource)]
+    if bed.mode == "standard":
+        groups.append(clpconf.InitialGroup(name=bed.agent_group, fip=None, fip_name="", disk_name="disk-jcag",
+                                           mount_point=bed.agent_database_path,
+                                           exec_name=bed.agent_exec_resource))
+    return groups
+
+
+def initial_clp_conf(bed: BedRecord) -> str:
+    return clpconf.build_initial_groups(servers=[(n.name, n.address) for n in bed.nodes],
+                                        groups=initial_groups(bed))
 
 
 def hosts_file(bed: BedRecord) -> str:
@@ -57,7 +68,7 @@ def hosts_file(bed: BedRecord) -> str:
 
 def populate(bed: BedRecord) -> None:
     clp_conf = initial_clp_conf(bed)
-    agent = bed.mode == "standard-agent"
+    groups = initial_groups(bed)
     shared_disk_dir(bed).mkdir(parents=True, exist_ok=True)
     for n in bed.nodes:
         nd = node_dir(bed, n.name)
@@ -77,16 +88,17 @@ def populate(bed: BedRecord) -> None:
         _install(nd / "etc" / "hostname", n.name + "\n")
         # CLUSTERPRO
         _install(node_private(bed, n.name, "/opt/nec/clusterpro/etc/clp.conf"), clp_conf)
-        sdir = f"/opt/nec/clusterpro/scripts/{bed.group}/{bed.exec_resource}"
-        for kind in ("start", "stop"):
-            _install(node_private(bed, n.name, f"{sdir}/{kind}.sh"), exec_template(kind), 0o755)
+        for g in groups:
+            sdir = f"/opt/nec/clusterpro/scripts/{g.name}/{g.exec_name}"
+            for kind in ("start", "stop"):
+                _install(node_private(bed, n.name, f"{sdir}/{kind}.sh"), exec_template(kind), 0o755)
         node_private(bed, n.name, "/opt/nec/clusterpro/log").mkdir(parents=True, exist_ok=True)
         node_private(bed, n.name, "/opt/nec/clusterpro/work").mkdir(parents=True, exist_ok=True)
         # JobCenter
         tools = [*list(CLP_TOOLS), "clplogcmd", "systemctl"]
-        if agent:
+        if bed.has_agent:
             tools += ["jcagctrl"]
-        else:
+        if bed.has_manager:
             tools += ["cjcmksite", "cjcpw", "cjcls", "nqsstart", "nqsstop"]
             _install(node_private(bed, n.name, guesses.LOCAL_DAEMON_CONF), guesses.DEFAULT_DAEMON_CONF)
         for t in tools:
@@ -94,11 +106,11 @@ def populate(bed: BedRecord) -> None:
         _install(node_private(bed, n.name, guesses.VERSION_FILE),
                  f"PRODUCT=WebSAM JobCenter\nVERSION={guesses.VERSION}\n"
                  f"MODE={guesses.INSTALL_MODE[bed.mode]}\n")
-        if agent:
+        if bed.has_agent:
             unit = guesses.unit_name(bed.agent_instance_id)
             _install(node_private(bed, n.name, guesses.AG_REGISTRY), json.dumps([{
                 "id": bed.agent_instance_id, "name": bed.agent_instance_name, "agent": bed.agent_name,
-                "enable": True, "data": bed.database_path}], indent=2) + "\n")
+                "enable": True, "data": bed.agent_data_path}], indent=2) + "\n")
             etc = overlay_upper(bed, n.name, "etc")
             unit_file = etc / guesses.AG_UNIT_DIR[len("/etc/"):] / unit
             _install(unit_file, f"[Unit]\nDescription=JobCenter agent instance {bed.agent_instance_name}\n\n"

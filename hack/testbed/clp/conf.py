@@ -249,6 +249,26 @@ def build_initial(*, servers: list[tuple[str, str]], group: str, fip: str | None
                   disk_name: str, mount_point: str, exec_name: str) -> str:
     """A freshly built cluster: one failover group (fip?) + disk + exec (default templates,
     sync start/stop), no monitor except userw. ``servers`` = [(name, address)] by priority."""
+    return build_initial_groups(servers=servers, groups=[InitialGroup(
+        name=group, fip=fip, fip_name=fip_name, disk_name=disk_name, mount_point=mount_point,
+        exec_name=exec_name)])
+
+
+@dataclass
+class InitialGroup:
+    """One failover group of a freshly built cluster: fip (optional) + disk + exec."""
+
+    name: str
+    fip: str | None
+    fip_name: str
+    disk_name: str
+    mount_point: str
+    exec_name: str
+
+
+def build_initial_groups(*, servers: list[tuple[str, str]], groups: list[InitialGroup]) -> str:
+    """A freshly built cluster with one or more failover groups (gid in list order), each with its
+    own resources; every group's policy is the servers' priority order."""
     root = ET.Element("root")
     allel = _sub(root, "all")
     _sub(allel, "charset", "ASCII")
@@ -268,44 +288,48 @@ def build_initial(*, servers: list[tuple[str, str]], group: str, fip: str | None
     lk = _sub(hb, "lankhb", name="lankhb1")
     _sub(lk, "priority", "0")
     _sub(lk, "device", "0")
-    g = _sub(root, "group", name=group)
-    _sub(g, "comment")
-    _sub(g, "gid", "0")
-    if fip:
-        _sub(g, "resource", name=f"fip@{fip_name}")
-    _sub(g, "resource", name=f"disk@{disk_name}")
-    _sub(g, "resource", name=f"exec@{exec_name}")
-    for prio, (name, _a) in enumerate(servers):
-        p = _sub(g, "policy", name=name)
-        _sub(p, "order", str(prio))
+    for gid, spec in enumerate(groups):
+        g = _sub(root, "group", name=spec.name)
+        _sub(g, "comment")
+        _sub(g, "gid", str(gid))
+        if spec.fip:
+            _sub(g, "resource", name=f"fip@{spec.fip_name}")
+        _sub(g, "resource", name=f"disk@{spec.disk_name}")
+        _sub(g, "resource", name=f"exec@{spec.exec_name}")
+        for prio, (name, _a) in enumerate(servers):
+            p = _sub(g, "policy", name=name)
+            _sub(p, "order", str(prio))
     res = _sub(root, "resource")
-    if fip:
+    if any(spec.fip for spec in groups):
         _sub(res, "types", name="fip")
     _sub(res, "types", name="disk")
     _sub(res, "types", name="exec")
-    if fip:
-        f = _sub(res, "fip", name=fip_name)
-        _sub(f, "comment")
-        _sub(_sub(f, "parameters"), "ip", fip)
-    d = _sub(res, "disk", name=disk_name)
-    _sub(d, "comment")
-    dp = _sub(d, "parameters")
-    _sub(dp, "disktype", "disk")
-    _sub(dp, "device", "/dev/sdb2")
-    _sub(dp, "fs", "ext4")
-    _sub(_sub(dp, "mount"), "point", mount_point)
-    e = _sub(res, "exec", name=exec_name)
-    _sub(e, "comment")
-    ep = _sub(e, "parameters")
-    act = _sub(ep, "act")
-    _sub(act, "path", "start.sh")
-    _sub(act, "sync", "1")
-    deact = _sub(ep, "deact")
-    _sub(deact, "path", "stop.sh")
-    _sub(deact, "sync", "1")
-    _sub(e, "depend", name=disk_name)
-    if fip:
-        _sub(e, "depend", name=fip_name)
+    for spec in groups:
+        if spec.fip:
+            f = _sub(res, "fip", name=spec.fip_name)
+            _sub(f, "comment")
+            _sub(_sub(f, "parameters"), "ip", spec.fip)
+    for spec in groups:
+        d = _sub(res, "disk", name=spec.disk_name)
+        _sub(d, "comment")
+        dp = _sub(d, "parameters")
+        _sub(dp, "disktype", "disk")
+        _sub(dp, "device", "/dev/sdb2")
+        _sub(dp, "fs", "ext4")
+        _sub(_sub(dp, "mount"), "point", spec.mount_point)
+    for spec in groups:
+        e = _sub(res, "exec", name=spec.exec_name)
+        _sub(e, "comment")
+        ep = _sub(e, "parameters")
+        act = _sub(ep, "act")
+        _sub(act, "path", "start.sh")
+        _sub(act, "sync", "1")
+        deact = _sub(ep, "deact")
+        _sub(deact, "path", "stop.sh")
+        _sub(deact, "sync", "1")
+        _sub(e, "depend", name=spec.disk_name)
+        if spec.fip:
+            _sub(e, "depend", name=spec.fip_name)
     mon = _sub(root, "monitor")
     _sub(mon, "types", name="userw")
     u = _sub(mon, "userw", name="userw")

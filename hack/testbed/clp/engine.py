@@ -157,7 +157,8 @@ class Engine:
         elif r.type == "disk":
             mp = r.get("parameters/mount/point")
             # the bed's own disk resource uses shared/disk; any other disk resource gets its own folder
-            src = shared_disk_dir(self.bed) if r.name == "disk-jc" else self.bed.dir / "shared" / f"disk-{r.name}"
+            own = r.name == self.bed.disk_name
+            src = shared_disk_dir(self.bed) if own else self.bed.dir / "shared" / f"disk-{r.name}"
             src.mkdir(parents=True, exist_ok=True)
             rc, _ = await self.node_run(node, ["/bin/sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh",
                                                mp, str(src)])

@@ -9,7 +9,9 @@ from __future__ import annotations
 # GUESS: the installed version and operating mode are readable from a small key=value file.
 VERSION_FILE = "/usr/lib/nqs/VERSION"
 VERSION = "R16.2"
-INSTALL_MODE = {"classic": "CLASSIC", "standard-manager": "STANDARD", "standard-agent": "STANDARD-AGENT"}
+INSTALL_MODE = {"classic": "CLASSIC", "standard-manager": "STANDARD", "standard-agent": "STANDARD-AGENT",
+                # MG and AG on the same node: GUESS the install file names the manager's mode
+                "standard": "STANDARD"}
 
 # --- process sets (node-protocol 2.5) --------------------------------------------------------
 # (ps -ef CMD title, short name for comm / pgrep -x). Titles are VERIFIED S1, the PPID model is GUESS.
