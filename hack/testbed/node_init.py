@@ -27,14 +27,28 @@ def mount(src: str, target: str, fstype: str | None, flags: int = 0, data: str |
         raise OSError(err, f"mount {src} on {target} ({fstype}): {os.strerror(err)}")
 
 
+def _hidden_by_tmpfs(*paths: Path) -> list[Path]:
+    """Those of ``paths`` a private tmpfs would hide, without ones nested in another."""
+    hidden = sorted({p.resolve() for p in paths if any(p.resolve().is_relative_to(f"/{d}") for d in TMPFS_DIRS)})
+    return [p for p in hidden if not any(p != q and p.is_relative_to(q) for q in hidden)]
+
+
 def main() -> None:
     cluster_dir, node = Path(sys.argv[1]), sys.argv[2]
     reboot = len(sys.argv) > 3 and sys.argv[3] == "reboot"
     bed = BedRecord.load_dir(cluster_dir)
     nd = node_dir(bed, node)
     socket.sethostname(node)
+    # The repository (code, .venv) and the bed's state must stay visible in the node even when they
+    # live under a directory that gets a private tmpfs (a CI clone in /tmp): hold them by a file
+    # descriptor, mount the tmpfs, then bind them back at the same path.
+    held = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in _hidden_by_tmpfs(Path(bed.repo), cluster_dir)]
     for d in TMPFS_DIRS:
         mount("tmpfs", f"/{d}", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" if d == "tmp" else "mode=755")
+    for path, fd in held:
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", str(path), None, MS_BIND)
+        os.close(fd)
     os.makedirs("/run/sshd", mode=0o755)  # sshd's privilege-separation dir (absent on the host)
     for d in OVERLAY_DIRS:
         ovl = nd / "ovl" / d.replace("/", "_")
