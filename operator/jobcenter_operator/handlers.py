@@ -111,7 +111,9 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
 def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], Any]:
-    return {(kwargs["namespace"], kwargs["name"]): dict(kwargs["spec"])}
+    status = kwargs.get("status") or {}
+    known = {n["name"]: n["hostKeyFingerprint"] for n in status.get("nodes") or [] if n.get("hostKeyFingerprint")}
+    return {(kwargs["namespace"], kwargs["name"]): {"spec": dict(kwargs["spec"]), "hostKeys": known}}
 
 
 @kopf.index("", "v1", "secrets", when=lambda body, **_: any(k in (body.get("data") or {}) for k in SECRET_KEYS))
@@ -186,6 +188,17 @@ def _raise_for(error: OperatorError | None, memo: kopf.Memo, key: tuple[str, str
     raise kopf.PermanentError(f"{error.reason}: {error.message}")
 
 
+def _pin_recorded_host_keys(memo: kopf.Memo, access: ClusterAccess, recorded: Mapping[str, str]) -> None:
+    """AcceptNew trusts a node's key once; the fingerprint recorded in the ClusterproCluster's status
+    keeps that trust across operator restarts (a restarted operator must not accept a new key)."""
+    if access.creds.host_key_policy != "AcceptNew":
+        return
+    for node in access.nodes:
+        fp = recorded.get(node.name)
+        if fp and memo.pool.host_key_fingerprint(node.name) is None:
+            memo.pool.pin_host_key(node, fp)
+
+
 # --------------------------------------------------------------------------- JobCenterSite
 
 
@@ -236,7 +249,7 @@ async def _reconcile_site(
         finish(None, TransientError(f"ClusterproCluster {site.cluster_ref.name} not found"))
         raise kopf.TemporaryError("ClusterproCluster not found", delay=_backoff(memo, key))
     try:
-        cluster_spec = ClusterproClusterSpec.model_validate(cluster)
+        cluster_spec = ClusterproClusterSpec.model_validate(cluster["spec"])
     except ValidationError as exc:
         raise kopf.TemporaryError(f"ClusterproCluster {site.cluster_ref.name} is invalid: {exc}", delay=60) from exc
     secret_name = cluster_spec.ssh.credentials_secret_ref.name
@@ -255,6 +268,7 @@ async def _reconcile_site(
         finish(None, exc)
         _raise_for(exc, memo, key, stall_key, timer=drift_check)
         return
+    _pin_recorded_host_keys(memo, access, cluster["hostKeys"])
 
     enforce = site.management_policy == "Enforce" and not (drift_check and site.drift_policy == "Report")
     async with _lock(memo, (namespace, site.cluster_ref.name)):
@@ -309,11 +323,12 @@ async def site_deleted(**kwargs: Any) -> None:
     cluster = _one(cluster_by_name, (meta["namespace"], site.cluster_ref.name))
     if cluster is None:
         raise kopf.PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed")
-    cluster_spec = ClusterproClusterSpec.model_validate(cluster)
+    cluster_spec = ClusterproClusterSpec.model_validate(cluster["spec"])
     secret = _one(secret_by_name, (meta["namespace"], cluster_spec.ssh.credentials_secret_ref.name))
     if secret is None:
         raise kopf.TemporaryError("Unconfigure needs the credentials Secret", delay=30)
     access = access_from(cluster_spec, secret["data"])
+    _pin_recorded_host_keys(memo, access, cluster["hostKeys"])
     async with _lock(memo, (meta["namespace"], site.cluster_ref.name)):
         try:
             await unconfigure_site(memo.pool, access, site)
@@ -349,6 +364,9 @@ async def cluster_observed(**kwargs: Any) -> None:
     else:
         try:
             access = access_from(cluster_spec, secret["data"])
+            recorded = {n["name"]: n["hostKeyFingerprint"] for n in old_status.get("nodes") or []
+                        if n.get("hostKeyFingerprint")}
+            _pin_recorded_host_keys(memo, access, recorded)
             result = await observe_cluster(memo.pool, access)
             result.fingerprints.update({n: memo.pool.host_key_fingerprint(n) for n in names})
             error = result.gathered.first_error()

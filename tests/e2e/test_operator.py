@@ -187,3 +187,29 @@ def test_observe_suspend_and_group_claims(site_setup: Callable[..., dict[str, An
     after = op.get("jcs", SITE)["status"]
     assert after["conditions"] == conditions
     assert after.get("lastHandledReconcileAt") != "while-suspended"
+
+
+def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[..., dict[str, Any]],
+                                                          operator_env: Operator) -> None:
+    op = operator_env
+    bed = site_setup(start_operator=False)
+    # Trust on first use: no known_hosts in the Secret, hostKeyPolicy AcceptNew.
+    secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        f"--from-file=ssh-privatekey={bed['privateKeyFile']}", "--dry-run=client", "-o", "yaml")
+    assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0
+    op.kubectl("patch", "cpc", "jc-cluster", "--type=merge", "-p", '{"spec":{"ssh":{"hostKeyPolicy":"AcceptNew"}}}')
+    op.start()
+    wait_for("Ready with AcceptNew", lambda: _ready(op), timeout=120)
+    nodes = wait_for("fingerprints recorded", lambda: (ns := op.get("cpc", "jc-cluster")["status"].get("nodes"))
+                     and all(n.get("hostKeyFingerprint") for n in ns) and ns, timeout=30)
+    assert all(n["hostKeyFingerprint"].startswith("SHA256:") for n in nodes)
+
+    # The operator restarts, then a node presents another key: refused, not trusted anew.
+    op.stop()
+    testbed.fault(bed["name"], "rekey-host", bed["activeNode"])
+    op.start()
+    op.kubectl("annotate", "jcs", SITE, "--overwrite", "jobcenter.clusterpro.io/requested-at=after-rekey")
+    stalled = wait_for("Stalled=HostKeyMismatch", lambda: (c := op.condition(SITE, "Stalled"))
+                       and c["status"] == "True" and c, timeout=60)
+    assert stalled["reason"] == "HostKeyMismatch"
+    assert op.condition(SITE, "Ready")["status"] == "False"  # type: ignore[index]
