@@ -51,11 +51,12 @@ class Operator:
     audit: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *extra_args: str) -> subprocess.Popen[bytes]:
         env = dict(self.standin.env, JCOP_TIMER_INTERVAL=str(TIMER), JCOP_SETTLE_TIMEOUT="60",
                    JCOP_BACKOFF_CAP="5", JCOP_AUDIT_LOG=str(self.audit), PYTHONPATH=str(REPO / "operator"))
         log = (self.workdir / f"operator-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace", "default"],
+        proc = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace", "default",
+                                 *extra_args],
                                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc

@@ -213,3 +213,30 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
                        and c["status"] == "True" and c, timeout=60)
     assert stalled["reason"] == "HostKeyMismatch"
     assert op.condition(SITE, "Ready")["status"] == "False"  # type: ignore[index]
+
+
+def test_json_logs_and_liveness_endpoint(site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    import json
+    import socket
+    import urllib.request
+
+    op = operator_env
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site_setup(start_operator=False)
+    op.start("--log-format", "json", "--liveness", f"http://127.0.0.1:{port}/healthz")
+    wait_for("Ready", lambda: _ready(op), timeout=120)
+
+    def probe() -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                return json.loads(r.read()) if r.status == 200 else None  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    health = wait_for("the liveness endpoint", probe, timeout=30)
+    assert health["ssh"]["commands_total"] > 0, health
+    lines = [line for line in op.log().splitlines() if line.strip()]
+    assert lines and all(json.loads(line) for line in lines if line.startswith("{"))
+    assert sum(line.startswith("{") for line in lines) >= len(lines) * 0.9, lines[:5]
