@@ -25,6 +25,30 @@ def _agent_active(info: dict[str, Any], node: str) -> bool:
     return out[1].split()[-2] == "true"
 
 
+async def _configure_agent_group(c: Any, unit: str) -> None:
+    """The AG group as the vendor guide configures it: systemctl scripts and a genw custom monitor;
+    only the AG group is stopped for the push, the MG group stays online."""
+    d = "/root/agcfg"
+    assert (await run(c, f"mkdir {d} && clpcfctrl --pull -x {d}"))[0] == 0
+    xml = await sftp_read(c, f"{d}/clp.conf")
+    mon = "monitor/genw@genw-jcag"
+    for path, value in [(f"{mon}/parameters/path", "genw.sh"), (f"{mon}/parameters/sync", "1"),
+                        (f"{mon}/parameters/normalval", "0"), (f"{mon}/polling/timing", "1"),
+                        (f"{mon}/polling/interval", "1"), (f"{mon}/target", "exec-jcag"),
+                        (f"{mon}/relation/type", "grp"), (f"{mon}/relation/name", AG),
+                        (f"{mon}/emergency/threshold/restart", "0")]:
+        xml = edit.set_path(xml, path, value)
+    await sftp_write(c, f"{d}/clp.conf", xml, 0o644)
+    await sftp_write(c, f"{d}/scripts/{AG}/exec-jcag/start.sh", f"#! /bin/sh\nsystemctl start {unit}\n")
+    await sftp_write(c, f"{d}/scripts/{AG}/exec-jcag/stop.sh", f"#! /bin/sh\nsystemctl stop {unit}\n")
+    await sftp_write(c, f"{d}/scripts/monitor.s/genw-jcag/genw.sh", f"#! /bin/sh\nsystemctl -q is-active {unit}\n")
+    assert (await run(c, f"clpgrp -t {AG}"))[0] == 0
+    rc, _, err = await run(c, f"clpcfctrl --push -x {d}")
+    assert rc == 0, err
+    rc, _, err = await run(c, f"clpgrp -s {AG}")
+    assert rc == 0, err
+
+
 async def test_standard_two_groups_and_agent_failover(testbed_cluster: Any) -> None:
     info = testbed_cluster(mode="standard")
     name = info["name"]
@@ -60,29 +84,7 @@ async def test_standard_two_groups_and_agent_failover(testbed_cluster: Any) -> N
     assert (await run(c, "echo mg > /mnt/jobmgdb/which && echo ag > /mnt/jobagdb/which"))[0] == 0
     assert (await run(c, "cat /mnt/jobmgdb/which /mnt/jobagdb/which"))[1].split() == ["mg", "ag"]
 
-    # the AG group as the vendor guide configures it: systemctl scripts and a genw custom monitor
-    d = "/root/agcfg"
-    assert (await run(c, f"mkdir {d} && clpcfctrl --pull -x {d}"))[0] == 0
-    xml = await sftp_read(c, f"{d}/clp.conf")
-    mon = "monitor/genw@genw-jcag"
-    for path, value in [(f"{mon}/parameters/path", "genw.sh"), (f"{mon}/parameters/sync", "1"),
-                        (f"{mon}/parameters/normalval", "0"), (f"{mon}/polling/timing", "1"),
-                        (f"{mon}/polling/interval", "1"), (f"{mon}/target", "exec-jcag"),
-                        (f"{mon}/relation/type", "grp"), (f"{mon}/relation/name", AG),
-                        (f"{mon}/emergency/threshold/restart", "0")]:
-        xml = edit.set_path(xml, path, value)
-    await sftp_write(c, f"{d}/clp.conf", xml, 0o644)
-    await sftp_write(c, f"{d}/scripts/{AG}/exec-jcag/start.sh", f"#! /bin/sh\nsystemctl start {unit}\n")
-    await sftp_write(c, f"{d}/scripts/{AG}/exec-jcag/stop.sh", f"#! /bin/sh\nsystemctl stop {unit}\n")
-    await sftp_write(c, f"{d}/scripts/monitor.s/genw-jcag/genw.sh", f"#! /bin/sh\nsystemctl -q is-active {unit}\n")
-    # only the AG group is stopped for the push; the MG group stays online
-    assert (await run(c, f"clpgrp -t {AG}"))[0] == 0
-    rc, _, err = await run(c, f"clpcfctrl --push -x {d}")
-    assert rc == 0, err
-    rc, _, err = await run(c, f"clpgrp -s {AG}")
-    assert rc == 0, err
-    assert _agent_active(info, "clu1") and not _agent_active(info, "clu2")
-
+    await _configure_agent_group(c, unit)
     async def genw_normal() -> bool:
         return bool(api.cluster_status(name)["monitors"]["genw-jcag"]["status"] == "Normal")
 
@@ -102,3 +104,32 @@ async def test_standard_two_groups_and_agent_failover(testbed_cluster: Any) -> N
     assert api.status(name)["floatingIPHolder"] == "clu1"
     for conn in conns.values():
         conn.close()
+
+
+async def test_push_for_one_group_leaves_the_other_monitor_alone(testbed_cluster: Any) -> None:
+    """Pushes that change the (stopped) MG group while the AG group's genw polls: the scripts tree
+    is replaced file by file, so the genw never finds its script missing and never fails over."""
+    info = testbed_cluster(mode="standard")
+    name, unit = info["name"], info["groups"][1]["agent"]["unit"]
+    c = await connect(info, "clu1")
+    await _configure_agent_group(c, unit)
+
+    async def genw_normal() -> bool:
+        return bool(api.cluster_status(name)["monitors"]["genw-jcag"]["status"] == "Normal")
+
+    await wait_for(genw_normal, 10, "genw to report Normal")
+    assert (await run(c, f"clpgrp -t {MG}"))[0] == 0
+    d = "/root/mgcfg"
+    assert (await run(c, f"mkdir {d} && clpcfctrl --pull -x {d}"))[0] == 0
+    for i in range(30):
+        await sftp_write(c, f"{d}/scripts/{MG}/exec-jcmg/start.sh", f"#! /bin/sh\n# revision {i}\nexit 0\n")
+        rc, _, err = await run(c, f"clpcfctrl --push -x {d}")
+        assert rc == 0, err
+    groups = api.cluster_status(name)["groups"]
+    assert (groups[AG]["status"], groups[AG]["current"]) == ("Online", "clu1")
+    assert await genw_normal()
+    log = api.exec_on(name, "clu1", ["cat", "/opt/nec/clusterpro/log/genw-jcag.log"])["stdout"]
+    assert "not found" not in log and "No such file" not in log, log[-2000:]
+    delivered = api.exec_on(name, "clu2", ["cat", f"/opt/nec/clusterpro/scripts/{MG}/exec-jcmg/start.sh"])
+    assert "# revision 29" in delivered["stdout"]
+    c.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -322,17 +321,30 @@ class Engine:
 
     # ------------------------------------------------------------------ configuration delivery
     def deliver_to(self, node: str, files: dict[str, tuple[bytes, int]] | None = None) -> None:
-        """Install the configuration on one node (clp.conf + the scripts tree, replaced as a whole)."""
+        """Install the configuration on one node (clp.conf + the scripts tree, replaced as a whole).
+
+        Each file is replaced atomically (temporary file + rename) and files no longer delivered are
+        removed afterwards, so a monitor script of another group that runs meanwhile (a genw of an
+        online group while a push changes an offline one) never finds its script missing."""
         files = self.files if files is None else files
         base = node_private(self.bed, node, "/opt/nec/clusterpro")
         scripts = base / "scripts"
-        if scripts.exists():
-            shutil.rmtree(scripts)
+        wanted: set[Path] = set()
         for rel, (data, mode) in files.items():
             dst = base / "etc" / "clp.conf" if rel == "clp.conf" else base / rel
+            wanted.add(dst)
             dst.parent.mkdir(parents=True, exist_ok=True)
-            dst.write_bytes(data)
-            os.chmod(dst, mode)
+            tmp = dst.with_name(f".{dst.name}.jcb-new")
+            tmp.write_bytes(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, dst)
+        if scripts.exists():
+            for path in sorted(scripts.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir() and not path.is_symlink():
+                    if not any(path.iterdir()):
+                        path.rmdir()
+                elif path not in wanted:
+                    path.unlink()
 
     # ------------------------------------------------------------------ monitors
     def effective_interval(self, m: clpconf.Monitor) -> float:
