@@ -165,13 +165,15 @@ def _write_status(patch: kopf.Patch, old: Mapping[str, Any], new: dict[str, Any]
 
 
 def _post_transitions(body: kopf.Body, old: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """One Event per condition flip worth telling: Ready and Stalled either way, any other domain
+    condition turning False or Unknown (its recovery shows as Ready=True). Reconciling is left out:
+    it flips on every retry."""
     for t in st.transitions(list(old.get("conditions") or []), new.get("conditions", [])):
-        if t.type in ("Reconciling",) and t.status == "False":
-            continue  # the Ready/Stalled events say it
-        if t.type == "Ready" or t.type == "Stalled" or t.status != "True":
-            kopf.event(body, type="Warning" if t.warning else "Normal",
-                       reason=t.reason if t.type != "Ready" or t.status != "True" else "Ready",
-                       message=f"{t.type}={t.status}: {t.message}")
+        if t.type == "Reconciling" or (t.type not in ("Ready", "Stalled") and t.status == "True"):
+            continue
+        reason = "Ready" if t.type == "Ready" and t.status == "True" else t.reason
+        kopf.event(body, type="Warning" if t.warning else "Normal", reason=reason,
+                   message=f"{t.type}={t.status}: {t.message}")
 
 
 def _raise_for(error: OperatorError | None, memo: kopf.Memo, key: tuple[str, str], stall_key: Any, *,
@@ -312,7 +314,7 @@ async def site_deleted(**kwargs: Any) -> None:
     body, spec, meta, memo = kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["memo"]
     cluster_by_name, secret_by_name = kwargs["cluster_by_name"], kwargs["secret_by_name"]
     key = (meta["namespace"], meta["name"])
-    for registry in (memo.failures, memo.stalled, memo.locks):
+    for registry in (memo.failures, memo.stalled):
         registry.pop(key, None)
     try:
         site = JobCenterSiteSpec.model_validate(dict(spec))
