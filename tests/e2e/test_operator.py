@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from conftest import TIMER, Operator, is_probe, step_name, wait_for
@@ -206,13 +207,26 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
 
     # The operator restarts, then a node presents another key: refused, not trusted anew.
     op.stop()
-    testbed.fault(bed["name"], "rekey-host", bed["activeNode"])
+    rekeyed = testbed.fault(bed["name"], "rekey-host", bed["activeNode"])
     op.start()
     op.kubectl("annotate", "jcs", SITE, "--overwrite", "jobcenter.clusterpro.io/requested-at=after-rekey")
     stalled = wait_for("Stalled=HostKeyMismatch", lambda: (c := op.condition(SITE, "Stalled"))
                        and c["status"] == "True" and c, timeout=60)
     assert stalled["reason"] == "HostKeyMismatch"
     assert op.condition(SITE, "Ready")["status"] == "False"  # type: ignore[index]
+
+    # An administrator checks the new key and puts it into the Secret: Stalled clears by itself.
+    address = next(n["address"] for n in bed["nodes"] if n["name"] == bed["activeNode"])
+    keytype, key = rekeyed["hostKey"].split()[:2]
+    known = Path(bed["knownHostsFile"]).read_text().splitlines()
+    known = [line for line in known if address not in line.split()[0].split(",")] + [f"{address} {keytype} {key}"]
+    (op.workdir / "known_hosts").write_text("\n".join(known) + "\n")
+    secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
+                        f"--from-file=known_hosts={op.workdir / 'known_hosts'}", "--dry-run=client", "-o", "yaml")
+    assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0
+    wait_for("Stalled cleared by the changed Secret", lambda: _ready(op)
+             and op.condition(SITE, "Stalled")["status"] == "False", timeout=TIMER * 4 + 30)  # type: ignore[index]
 
 
 def test_json_logs_and_liveness_endpoint(site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
