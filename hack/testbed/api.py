@@ -362,7 +362,9 @@ def fault(name: str, kind: str, node: str, arg: str | None = None) -> dict[str, 
     elif kind == "kill-process":
         if not arg:
             raise ValueError("kill-process needs the exact process name")
-        r = exec_on(name, node, ["pkill", "-KILL", "-e", "-x", arg])
+        # comm is cut at 15 characters (jcexecutor_agent -> jcexecutor_agen); pkill -x compares
+        # against comm, so a longer name would match nothing
+        r = exec_on(name, node, ["pkill", "-KILL", "-e", "-x", arg[:15]])
         result["killed"] = [line for line in r["stdout"].splitlines() if line]
         if r["exitStatus"] not in (0, 1):
             raise RuntimeError(f"pkill failed: {r['stderr']}")

@@ -132,4 +132,13 @@ async def test_push_for_one_group_leaves_the_other_monitor_alone(testbed_cluster
     assert "not found" not in log and "No such file" not in log, log[-2000:]
     delivered = api.exec_on(name, "clu2", ["cat", f"/opt/nec/clusterpro/scripts/{MG}/exec-jcmg/start.sh"])
     assert "# revision 29" in delivered["stdout"]
+    # the bed's own fault: the agent process killed (name longer than a comm: cut to 15 characters)
+    assert api.fault(name, "kill-process", "clu1", "jcexecutor_agent")["killed"]
+
+    async def moved() -> bool:
+        g = api.cluster_status(name)["groups"][AG]
+        return g["current"] == "clu2" and g["status"] == "Online" and _agent_active(info, "clu2")
+
+    await wait_for(moved, 20, "the AG group to fail over to clu2 after the agent was killed")
+    assert api.cluster_status(name)["groups"][MG]["status"] == "Offline"  # stopped above, left alone
     c.close()
