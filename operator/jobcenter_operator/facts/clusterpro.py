@@ -63,6 +63,14 @@ class ClusterStatus(_Frozen):
     local_server: str | None = None  # the server clpstat ran on (marked with *)
     servers: dict[str, str] = {}  # server -> Online/Offline/...
     groups: dict[str, GroupState] = {}
+    monitors: dict[str, str] = {}  # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+
+    def monitor_state(self, name: str) -> str | None:
+        """The state of monitor ``name``; clpstat cuts names of 16+ characters to 16."""
+        if name in self.monitors:
+            return self.monitors[name]
+        cut = name[:16]
+        return self.monitors.get(cut) if len(name) > 16 else None
 
 
 def _name_and_value(line: str) -> tuple[str, str]:
@@ -78,6 +86,7 @@ def parse_clpstat(out: SectionOutput) -> ClusterStatus:
     local = None
     servers: dict[str, str] = {}
     groups: dict[str, GroupState] = {}
+    monitors: dict[str, str] = {}
     block = ""
     group: str | None = None
     for line in out.stdout.splitlines():
@@ -105,8 +114,12 @@ def parse_clpstat(out: SectionOutput) -> ClusterStatus:
             elif group is not None and name == "current":
                 current = value.split()[0] if value else "None"
                 groups[group] = groups[group].model_copy(update={"current": None if current == "None" else current})
+        elif block == "<monitor>" and ":" in line:
+            name, value = _name_and_value(stripped)
+            monitors[name] = _status_word(value)
     running = any(state == "Online" for state in servers.values())
-    return ClusterStatus(running=running, cluster_name=cluster_name, local_server=local, servers=servers, groups=groups)
+    return ClusterStatus(running=running, cluster_name=cluster_name, local_server=local, servers=servers,
+                         groups=groups, monitors=monitors)
 
 
 def _status_word(value: str) -> str:

@@ -43,8 +43,21 @@ def expected_processes(spec: JobCenterSiteSpec) -> Counter[str]:
 def assess_processes(
     spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str | None
 ) -> ProcessHealth:
-    if spec.mode == "StandardAgent":
-        return _assess_agent(spec, nodes, facts, active)
+    health = _assess_agent(spec, nodes, facts, active) if spec.mode == "StandardAgent" else _assess_site(
+        spec, nodes, facts, active)
+    if health.healthy and active is not None:
+        # The processes look fine, but CLUSTERPRO's own monitor of the site disagrees: say so.
+        state = facts[active].cluster.monitor_state(spec.monitor_resource)
+        if state == "Error":
+            return health.model_copy(update={
+                "healthy": False, "reason": "MonitorError",
+                "message": f"monitor {spec.monitor_resource} reports Error on {active}; {health.message}"})
+    return health
+
+
+def _assess_site(
+    spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str | None
+) -> ProcessHealth:
     expected = expected_processes(spec)
     # The guide counts process *names* (8 classic, 11 standard, cjcpw included); jnwcaster must
     # also run twice, so a name counts as found only with all its instances.

@@ -59,6 +59,8 @@ def test_clpstat_running_cluster() -> None:
     assert status.groups["failover-jc"].current == "clu1"
     assert status.groups["failover-other"].state == "Offline"
     assert status.groups["failover-other"].current is None
+    assert status.monitors == {"pidw-jc": "Normal", "userw": "Normal"}
+    assert status.monitor_state("pidw-jc") == "Normal" and status.monitor_state("genw-x") is None
 
 
 def test_clpstat_stopped_cluster_and_daemon_down() -> None:
@@ -193,3 +195,9 @@ def test_jcagctrl_by_header_names() -> None:
 
 def test_agent_unit() -> None:
     assert agent.parse_agent_unit(ok("inactive\ndisabled\n")) == ("inactive", "disabled")
+
+
+def test_clpstat_monitor_names_cut_to_16_characters() -> None:
+    text = CLPSTAT_RUNNING.replace("    pidw-jc          : Normal", "    genw-jcag-cluste : Error")
+    status = clusterpro.parse_clpstat(ok(text))
+    assert status.monitor_state("genw-jcag-clusterinstance") == "Error"

@@ -209,3 +209,13 @@ def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start()
 def test_a_group_offline_without_the_operators_marker_is_left_alone() -> None:
     plan = plan_site(CLASSIC, NODES, _offline(cluster(), None))
     assert [f.reason for f in plan.preflight] == ["GroupOffline"] and plan.actions == ()
+
+
+def test_a_monitor_in_error_makes_the_site_unhealthy() -> None:
+    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
+    active = converged["clu1"]
+    broken = active.cluster.model_copy(update={"monitors": {"pidw-jc": "Error", "userw": "Normal"}})
+    facts = {**converged, "clu1": active.model_copy(update={"cluster": broken})}
+    health = assess_processes(CLASSIC, NODES, facts, "clu1")
+    assert (health.healthy, health.reason) == (False, "MonitorError")
+    assert "pidw-jc" in health.message
