@@ -253,6 +253,8 @@ async def _reconcile_site(
     try:
         cluster_spec = ClusterproClusterSpec.model_validate(cluster["spec"])
     except ValidationError as exc:
+        # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
+        finish(None, TransientError(f"ClusterproCluster {site.cluster_ref.name} is invalid"))
         raise kopf.TemporaryError(f"ClusterproCluster {site.cluster_ref.name} is invalid: {exc}", delay=60) from exc
     secret_name = cluster_spec.ssh.credentials_secret_ref.name
     secret = _one(secret_by_name, (namespace, secret_name))
