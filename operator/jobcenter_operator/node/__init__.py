@@ -6,7 +6,7 @@ connections, bounded concurrency and timeouts; failures surface as the domain er
 CommandFailed).
 """
 
-from .command import check_argv, effective_argv, remote_command, sudo_refusal, write_file_argv
+from .command import check_argv, effective_argv, remote_command, sudo_refusal
 from .pool import NodePool, Observer
 from .redact import redact, trim
 from .types import Become, CommandResult, HostKeyPolicy, NodeAddress, SSHCredentials, Timeouts
@@ -26,5 +26,4 @@ __all__ = [
     "remote_command",
     "sudo_refusal",
     "trim",
-    "write_file_argv",
 ]

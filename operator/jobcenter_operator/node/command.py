@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 
 from .types import Become
 
 SUDO_PREFIX: tuple[str, ...] = ("sudo", "-n", "--")
-
-_MODE = re.compile(r"^[0-7]{3,4}$")
-_OWNER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$")
-
-# Writes stdin atomically to "$1" with mode "$2" (and owner "$3" if given): temp file in the same
-# directory, then rename. The script is constant; the path, mode and owner are separate arguments.
-_WRITE_SCRIPT = (
-    'set -e; t=$(mktemp "$1.tmp.XXXXXX"); trap \'rm -f "$t"\' EXIT; '
-    'cat > "$t"; chmod "$2" "$t"; '
-    'if [ -n "$3" ]; then chown "$3" "$t"; fi; '
-    'mv -f "$t" "$1"; trap - EXIT'
-)
 
 
 def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
@@ -49,21 +36,6 @@ def effective_argv(argv: Sequence[str], *, become: Become, user: str) -> tuple[s
 def remote_command(argv: Sequence[str], *, become: Become = "None", user: str = "root") -> str:
     """The exact string sent in the SSH exec request: ``shlex.join`` of the effective argv."""
     return shlex.join(effective_argv(argv, become=become, user=user))
-
-
-def write_file_argv(path: str, mode: str = "0644", owner: str | None = None) -> list[str]:
-    """argv that writes its stdin to ``path`` atomically with ``mode`` (and ``owner``).
-
-    Use with ``NodePool.run(..., input=content)``. The path is passed as an argument, never
-    spliced into the script.
-    """
-    if not path.startswith("/") or "\x00" in path or path.endswith("/"):
-        raise ValueError(f"path must be an absolute file path: {path!r}")
-    if not _MODE.match(mode):
-        raise ValueError(f"mode must be octal like 0644: {mode!r}")
-    if owner is not None and not _OWNER.match(owner):
-        raise ValueError(f"owner must be user or user:group: {owner!r}")
-    return ["sh", "-c", _WRITE_SCRIPT, "sh", path, mode, owner or ""]
 
 
 # sudo's own refusals (English messages; a non-English remote locale is not recognised and the

@@ -29,7 +29,6 @@ from jobcenter_operator.node import (
     NodePool,
     SSHCredentials,
     Timeouts,
-    write_file_argv,
 )
 
 # Remote sleeps get a unique duration, so a test cleaning up by command line can never hit
@@ -103,21 +102,6 @@ async def test_stdin_is_delivered_exactly_and_closed(
     assert result.stdout == ""
     result = await pool.run(node, creds, timeouts, ["cat"], input="")
     assert result.stdout == ""
-
-
-async def test_write_file_argv_writes_content_and_mode(
-    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, tmp_path: Path
-) -> None:
-    target = tmp_path / "dir with 'quotes' and $(x)" / "start.sh"
-    target.parent.mkdir()
-    content = "#!/bin/sh\necho \"$CLP_EVENT\" '$(x)'\n"
-    await pool.run(node, creds, timeouts, write_file_argv(str(target), "0755"), input=content)
-    assert target.read_text() == content
-    assert oct(target.stat().st_mode & 0o777) == "0o755"
-    await pool.run(node, creds, timeouts, write_file_argv(str(target), "0640"), input="v2\n")
-    assert target.read_text() == "v2\n"
-    assert oct(target.stat().st_mode & 0o777) == "0o640"
-    assert sorted(p.name for p in target.parent.iterdir()) == ["start.sh"]  # no temp file left
 
 
 async def test_connection_is_reused(

@@ -23,7 +23,6 @@ from jobcenter_operator.node import (
     remote_command,
     sudo_refusal,
     trim,
-    write_file_argv,
 )
 from jobcenter_operator.node.classify import classify, is_handshake_reset
 from jobcenter_operator.node.hostkeys import HostKeyStore, fingerprint, parse_known_hosts
@@ -74,30 +73,6 @@ def test_sudo_prefix_only_for_non_root_with_become_sudo() -> None:
 def test_check_argv_rejects_bad_input(argv: object, exc: type[Exception]) -> None:
     with pytest.raises(exc):
         check_argv(argv)  # type: ignore[arg-type]
-
-
-def test_write_file_argv_passes_path_as_an_argument() -> None:
-    path = "/opt/nec/clusterpro/scripts/failover/exec-jc/start.sh"
-    argv = write_file_argv(path, "0755")
-    assert argv[:2] == ["sh", "-c"]
-    assert path not in argv[2]  # the script is constant
-    assert argv[3:] == ["sh", path, "0755", ""]
-    assert write_file_argv("/etc/x", "0600", owner="root:root")[-1] == "root:root"
-
-
-@pytest.mark.parametrize(
-    ("path", "mode", "owner"),
-    [
-        ("rel/path", "0644", None),
-        ("/x/", "0644", None),
-        ("/x", "rwx", None),
-        ("/x", "0644", "a b"),
-        ("/x\0", "0644", None),
-    ],
-)
-def test_write_file_argv_validates(path: str, mode: str, owner: str | None) -> None:
-    with pytest.raises(ValueError):
-        write_file_argv(path, mode, owner)
 
 
 # --------------------------------------------------------------------------- redaction
