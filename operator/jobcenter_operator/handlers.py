@@ -69,6 +69,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.failures = {}
     memo.stalled = {}
     memo.suspended = set()
+    memo.written = {}  # (kind, namespace, name, uid) -> the status this process last wrote
 
 
 def _audit_observer() -> Any:
@@ -153,14 +154,28 @@ def _lock(memo: kopf.Memo, key: tuple[str, str]) -> asyncio.Lock:
     return lock
 
 
-def _write_status(patch: kopf.Patch, old: Mapping[str, Any], new: dict[str, Any]) -> bool:
-    if not st.differs(dict(old), new):
+def _known_status(memo: kopf.Memo, key: tuple[Any, ...], body_status: Mapping[str, Any]) -> dict[str, Any]:
+    """The status as it stands: what this process last wrote, else what the body shows.
+
+    Only the operator writes status, so its own last write is authoritative; the body a timer gets
+    can predate it (a watch event still in flight), and computing from that stale copy would flip
+    conditions back and forth and move their lastTransitionTime for nothing.
+    """
+    written: dict[str, Any] | None = memo.written.get(key)
+    return dict(written) if written is not None else dict(body_status or {})
+
+
+def _write_status(memo: kopf.Memo, key: tuple[Any, ...], patch: kopf.Patch, body_status: Mapping[str, Any],
+                  known: Mapping[str, Any], new: dict[str, Any]) -> bool:
+    """Patch ``new`` in if it differs from the known status; remember it as written."""
+    if not st.differs(dict(known), new):
         return False
-    for key in old:
-        if key not in new:
-            patch.status[key] = None  # merge-patch null removes the field
-    for key, value in new.items():
-        patch.status[key] = value
+    for field in set(body_status or {}) | set(known):
+        if field not in new:
+            patch.status[field] = None  # merge-patch null removes the field
+    for field, value in new.items():
+        patch.status[field] = value
+    memo.written[key] = new
     return True
 
 
@@ -212,14 +227,15 @@ async def _reconcile_site(
     namespace, name = meta["namespace"], meta["name"]
     key = (namespace, name)
     generation = meta.get("generation")
-    old_status = dict(status or {})
+    status_key = (SITES, namespace, name, meta.get("uid"))
+    old_status = _known_status(memo, status_key, status)
     if requested_at is None:
         requested_at = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
 
     def finish(result: SiteResult | None, error: OperatorError | None) -> None:
         new = st.site_status(spec=site, generation=generation, previous=old_status, result=result, error=error,
                              requested_at=requested_at)
-        if _write_status(patch, old_status, new):
+        if _write_status(memo, status_key, patch, status, old_status, new):
             _post_transitions(body, old_status, new)
 
     try:
@@ -318,6 +334,7 @@ async def site_deleted(**kwargs: Any) -> None:
     key = (meta["namespace"], meta["name"])
     for registry in (memo.failures, memo.stalled):
         registry.pop(key, None)
+    memo.written.pop((SITES, *key, meta.get("uid")), None)
     try:
         site = JobCenterSiteSpec.model_validate(dict(spec))
     except ValidationError:
@@ -354,7 +371,8 @@ async def cluster_observed(**kwargs: Any) -> None:
     body, spec, meta, status = kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"]
     patch, memo, secret_by_name = kwargs["patch"], kwargs["memo"], kwargs["secret_by_name"]
     key = (meta["namespace"], meta["name"])
-    old_status = dict(status or {})
+    status_key = (CLUSTERS, *key, meta.get("uid"))  # uid: a re-created object starts afresh
+    old_status = _known_status(memo, status_key, status)
     try:
         cluster_spec = ClusterproClusterSpec.model_validate(dict(spec))
     except ValidationError as exc:
@@ -378,7 +396,7 @@ async def cluster_observed(**kwargs: Any) -> None:
             error = exc
     new = st.cluster_status(generation=meta.get("generation"), previous=old_status, result=result,
                             node_names=names, error=error)
-    if _write_status(patch, old_status, new):
+    if _write_status(memo, status_key, patch, status, old_status, new):
         _post_transitions(body, old_status, new)
     if error is not None and error.transient:
         raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=_backoff(memo, key))
