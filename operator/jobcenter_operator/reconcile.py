@@ -24,7 +24,7 @@ from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
-from .errors import CommandFailed, InvalidSpec, NodeError, OperatorError, TransientError
+from .errors import CommandFailed, InvalidSpec, OperatorError, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
@@ -243,18 +243,17 @@ async def reconcile_site(
     return result
 
 
-async def observe_cluster(runner: Runner, access: ClusterAccess,
-                          fingerprint: Mapping[str, str | None] | None = None) -> ClusterResult:
-    """Reachability, versions, groups: the ClusterproCluster's status (read-only)."""
+async def observe_cluster(runner: Runner, access: ClusterAccess) -> ClusterResult:
+    """Reachability, versions, groups: the ClusterproCluster's status (read-only). The caller adds
+    the host key fingerprints its pool saw."""
     gathered = await gather(runner, access, ProbeTarget())
-    return ClusterResult(gathered=gathered, fingerprints=dict(fingerprint or {}))
+    return ClusterResult(gathered=gathered, fingerprints={})
 
 
 __all__ = [
     "ClusterAccess",
     "ClusterResult",
     "Gathered",
-    "NodeError",
     "NotConverged",
     "Runner",
     "SiteResult",
