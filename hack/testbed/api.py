@@ -61,15 +61,51 @@ def _state_lock() -> Iterator[None]:
         yield
 
 
-def _free_number() -> int:
-    used = set()
-    for name in list_beds():
-        with contextlib.suppress(Exception):
-            used.add(BedRecord.load(name).number)
-    for k in range(1, 255):
-        if k not in used and not network.link_exists(f"{NETNS_PREFIX}{k}-br"):
+# Subnets, bridges and network namespaces are machine-wide, while state folders are per checkout:
+# two clones (CI beside a developer, parallel worktrees) must never pick the same K. A reservation
+# file per K under one machine-wide folder, taken under one machine-wide lock, names the bed that
+# holds it; a reservation whose bed folder no longer records that K is stale and reclaimed.
+RESERVATIONS = Path("/run/jcop-testbed")
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    RESERVATIONS.mkdir(parents=True, exist_ok=True)
+    with open(RESERVATIONS / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _reservation_live(k: int) -> bool:
+    try:
+        bed_dir = Path((RESERVATIONS / str(k)).read_text().strip())
+        return bool(json.loads((bed_dir / "bed.json").read_text()).get("number") == k)
+    except (OSError, ValueError):
+        return False
+
+
+def _reserve_number(bed_dir: Path) -> int:
+    """Pick a free 10.200.K.0/24 for the bed that will live in ``bed_dir`` and record it machine-wide."""
+    with _machine_lock():
+        used = set()
+        for name in list_beds():
+            with contextlib.suppress(Exception):
+                used.add(BedRecord.load(name).number)
+        for k in range(1, 255):
+            if k in used or network.link_exists(f"{NETNS_PREFIX}{k}-br"):
+                continue
+            if (RESERVATIONS / str(k)).exists() and (
+                    _reservation_live(k) or time.time() - (RESERVATIONS / str(k)).stat().st_mtime < 120):
+                continue  # held by a bed of another checkout, or being built right now
+            (RESERVATIONS / str(k)).write_text(str(bed_dir))
             return k
     raise RuntimeError("no free 10.200.K.0/24 subnet left")
+
+
+def _release_number(k: int, bed_dir: Path) -> None:
+    with _machine_lock(), contextlib.suppress(OSError):
+        if (RESERVATIONS / str(k)).read_text().strip() == str(bed_dir):
+            (RESERVATIONS / str(k)).unlink()
 
 
 def _agent_doc(bed: BedRecord) -> dict[str, Any]:
@@ -162,11 +198,11 @@ def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str |
     with _state_lock():
         if (state_root() / name / "bed.json").exists():
             raise FileExistsError(f"cluster {name!r} is already up (run `down --name {name}` first)")
-        k = _free_number()
+        k = _reserve_number((state_root() / name).resolve())
         bed = BedRecord(
             name=name, number=k, mode=mode,
             nodes=[NodeRecord(name=f"clu{i}", address=f"10.200.{k}.{10 + i}",
-                              netns=f"{NETNS_PREFIX}-{name}-clu{i}", veth=f"{NETNS_PREFIX}{k}-clu{i}")
+                              netns=f"{NETNS_PREFIX}{k}-clu{i}-ns", veth=f"{NETNS_PREFIX}{k}-clu{i}")
                    for i in range(1, nodes + 1)],
             bridge=f"{NETNS_PREFIX}{k}-br", floating_ip="" if agent else f"10.200.{k}.100",
             database_path=database_path.rstrip("/"), virtual_host="" if agent else virtual_host,
@@ -270,6 +306,7 @@ def down(name: str) -> dict[str, Any]:
     leftover = [p for p in _our_pids(bed) if is_alive(p)]
     network.destroy(bed)
     shutil.rmtree(bed.dir, ignore_errors=True)
+    _release_number(bed.number, bed.dir.resolve())
     return {"name": name, "removed": True, "leftoverPids": leftover,
             "seconds": round(time.monotonic() - t0, 3)}
 

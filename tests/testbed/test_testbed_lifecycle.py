@@ -53,7 +53,7 @@ def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
         assert cp.returncode == 0, cp.stderr
         info = json.loads(cp.stdout)
         k = info["nodes"][0]["address"].split(".")[2]
-        ours_ns = {ns for ns in _netns() if ns.startswith(f"jcb-{name}-")}
+        ours_ns = {ns for ns in _netns() if ns.startswith(f"jcb{k}-")}
         ours_links = {ln for ln in _links() if ln.startswith(f"jcb{k}-")}
         assert len(ours_ns) == 2 and len(ours_links) == 3  # other users' clusters may come and go meanwhile
         assert set(info) >= {"name", "nodes", "floatingIP", "user", "privateKeyFile", "knownHostsFile",
@@ -82,8 +82,10 @@ def test_cli_up_down_leaves_nothing(testbed_required: None) -> None:
 
 def test_ten_clusters_at_once(testbed_required: None) -> None:
     names = [f"pt-{uuid.uuid4().hex[:6]}-{i}" for i in range(10)]
+    ks: list[str] = []
     try:
         infos = [api.up(n) for n in names]
+        ks += [i["floatingIP"].split(".")[2] for i in infos]
         subnets = {i["floatingIP"].rsplit(".", 1)[0] for i in infos}
         assert len(subnets) == 10
         assert all(i["activeNode"] == "clu1" for i in infos)
@@ -92,8 +94,8 @@ def test_ten_clusters_at_once(testbed_required: None) -> None:
     finally:
         for n in names:
             api.down(n)
-    for n in names:
-        assert not any(ns.startswith(f"jcb-{n}-") for ns in _netns())
+    for k in ks:
+        assert not any(ns.startswith(f"jcb{k}-") for ns in _netns())
 
 
 async def test_rekey_and_network_cut_are_seen_by_ssh_clients(testbed_cluster: object) -> None:
