@@ -29,8 +29,9 @@ from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
+import jsonschema.validators
 
-from hack.standin import cel
+from hack.standin import cel, regex
 
 Schema = Mapping[str, Any]
 
@@ -174,9 +175,10 @@ def _check_int32(value: int) -> bool:
 
 
 _LABEL = r'[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?'
-_HOSTNAME = re.compile(rf'^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$', re.IGNORECASE)
-_DURATION = re.compile(r'^[-+]?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$|^0$')
-_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
+# \Z, not $: Go's $ matches only at the very end, Python's also before a final newline.
+_HOSTNAME = re.compile(rf'^(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*\Z', re.IGNORECASE)
+_DURATION = re.compile(r'^[-+]?([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+\Z|^0\Z')
+_EMAIL = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+\Z')
 
 # Formats kube-openapi checks for CRDs (others are accepted as documentation only).
 # Each checker receives the instance and raises or returns False when invalid.
@@ -209,17 +211,34 @@ def _format_checker() -> jsonschema.FormatChecker:
 _CHECKER = _format_checker()
 
 
+def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any,
+                 ) -> Iterator[jsonschema.exceptions.ValidationError]:
+    """``pattern`` as kube-openapi checks it: Go's RE2, where ``$`` matches only at the very end."""
+    if not isinstance(instance, str):
+        return
+    try:
+        matched = regex.search(pattern, instance)
+    except regex.PatternError as exc:
+        yield jsonschema.exceptions.ValidationError(f'{pattern!r} is not a valid RE2 pattern: {exc}')
+        return
+    if not matched:
+        yield jsonschema.exceptions.ValidationError(f'{instance!r} does not match {pattern!r}')
+
+
+# Draft 2020-12 with Go's regexp semantics for `pattern` (jsonschema's own uses Python's re).
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {'pattern': _re2_pattern})
+
 # Validators by schema identity: translating and checking a schema costs more than validating an object.
 # The schema itself is kept in the value, so its id cannot be reused by another object meanwhile.
-_VALIDATORS: dict[int, tuple[Schema, jsonschema.Draft202012Validator]] = {}
+_VALIDATORS: dict[int, tuple[Schema, Any]] = {}
 
 
-def _validator(schema: Schema) -> jsonschema.Draft202012Validator:
+def _validator(schema: Schema) -> Any:
     cached = _VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
         if len(_VALIDATORS) > 256:
             _VALIDATORS.clear()
-        cached = (schema, jsonschema.Draft202012Validator(to_json_schema(schema), format_checker=_CHECKER))
+        cached = (schema, _Validator(to_json_schema(schema), format_checker=_CHECKER))
         _VALIDATORS[id(schema)] = cached
     return cached[1]
 
@@ -484,4 +503,4 @@ def status_message(kind: str, group: str, name: str, errors: list[FieldError]) -
     if len(errors) > 1:
         details = f'[{details}]'
     qualified = f'{kind}.{group}' if group else kind
-    return f'{qualified} "{name}" is invalid: {details}'
+    return f'{qualified} {json.dumps(name, ensure_ascii=False)} is invalid: {details}'  # Go's %q

@@ -20,6 +20,8 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
+from hack.standin import regex
+
 Schema = Mapping[str, Any]
 
 
@@ -50,6 +52,14 @@ def _sum(values: celtypes.ListType) -> Any:
     return total
 
 
+def _matches(text: celtypes.StringType, pattern: celtypes.StringType) -> celtypes.BoolType:
+    """CEL's ``matches`` is RE2 (cel-go): ``'a\\n'.matches('^a$')`` is false, as in the API server."""
+    try:
+        return celtypes.BoolType(regex.search(str(pattern), str(text)))
+    except regex.PatternError as exc:
+        raise CELEvalError(str(exc)) from exc
+
+
 # Kubernetes CEL library extensions (k8s.io/apiserver/pkg/cel/library + cel-go ext/strings) that
 # rules commonly use. Method-call syntax (``self.name.lowerAscii()``) maps to ``fn(self.name)``.
 EXTENSIONS: dict[str, Callable[..., Any]] = {
@@ -65,6 +75,7 @@ EXTENSIONS: dict[str, Callable[..., Any]] = {
     'sum': _sum,
     'min': lambda values: min(values),
     'max': lambda values: max(values),
+    'matches': _matches,
 }
 
 @functools.cache

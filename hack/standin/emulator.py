@@ -32,7 +32,18 @@ from kmock._internal import dsl, enums, parsing, rendering
 from kmock._internal.apps import KMockError
 from kmock._internal.rendering import Response
 
-from hack.standin import admission, crds, objects, openapi, paths, selectors, tables
+from hack.standin import (
+    admission,
+    builtins,
+    crds,
+    events,
+    objects,
+    openapi,
+    paths,
+    protobuf,
+    selectors,
+    tables,
+)
 from hack.standin.objects import api_error
 
 ObjectKey = tuple[kmock.resource, str | None, str]
@@ -40,7 +51,6 @@ ObjectKey = tuple[kmock.resource, str | None, str]
 NAMESPACES = kmock.resource('', 'v1', 'namespaces')
 EVENT_RESOURCES = (kmock.resource('', 'v1', 'events'), kmock.resource('events.k8s.io', 'v1', 'events'))
 DEFAULT_NAMESPACES = ('default', 'kube-system', 'kube-public', 'kube-node-lease')
-_DNS_SUBDOMAIN = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 _CAUSE_REASONS = {'Required value': 'FieldValueRequired', 'Unsupported value': 'FieldValueNotSupported',
                   'Too long': 'FieldValueTooLong', 'Too many': 'FieldValueTooMany',
                   'Duplicate value': 'FieldValueDuplicate', 'Forbidden': 'FieldValueForbidden'}
@@ -172,7 +182,12 @@ class KubeStandIn(kmock.KubernetesEmulator):
         text = body.decode('utf-8', errors='replace')
         content_type = raw_request.headers.get('Content-Type', '')
         data: Any = None
-        if body and 'protobuf' not in content_type:
+        if body and 'protobuf' in content_type:
+            try:
+                data = protobuf.decode(body)  # kubectl create secret|configmap|namespace
+            except (protobuf.ProtobufError, UnicodeDecodeError):
+                data = None  # answered 415 in _handle
+        elif body:
             try:
                 data = objects.decode_body(text, content_type)
             except (kmock.KubernetesError, yaml.YAMLError):
@@ -218,12 +233,12 @@ class KubeStandIn(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if self._is_object_request(request):
             content_type = self._header(request, 'Content-Type')
-            if request.body and 'protobuf' in content_type:
+            if request.body and 'protobuf' in content_type and request.data is None:
                 raise api_error(415, 'UnsupportedMediaType',
                                 'the body of the request was in an unknown format - accepted media types '
                                 f'include: application/json, application/yaml (got {content_type}); this '
-                                'stand-in does not speak protobuf, use e.g. `kubectl create ... '
-                                '--dry-run=client -o yaml | kubectl apply -f -`')
+                                'stand-in decodes protobuf only for v1 Secret, ConfigMap and Namespace, use '
+                                'e.g. `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`')
             if request.method in (enums.method.POST, enums.method.PUT, enums.method.PATCH, enums.method.DELETE):
                 self._results[id(request)] = self._write(request)
         try:
@@ -325,18 +340,17 @@ class KubeStandIn(kmock.KubernetesEmulator):
             meta.pop('namespace', None)
         if meta.get('resourceVersion'):
             raise api_error(400, 'BadRequest', 'resourceVersion should not be set on objects to be created')
-        if not meta.get('name') and meta.get('generateName'):
+        generated = not meta.get('name') and bool(meta.get('generateName'))
+        if generated:
             meta['name'] = objects.generate_name(str(meta['generateName']))
         name = meta.get('name')
         kind = info.kind or str(res.plural).capitalize()
         if not name or not isinstance(name, str):
             raise self._invalid(res, kind, '', [admission.FieldError(
                 'metadata.name', 'Required value: name or generateName is required')])
-        if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
-            raise self._invalid(res, kind, name, [admission.FieldError(
-                'metadata.name', f'Invalid value: {json.dumps(name)}: a lowercase RFC 1123 subdomain must '
-                                 "consist of lower case alphanumeric characters, '-' or '.', and must start "
-                                 'and end with an alphanumeric character')])
+        name_errors = builtins.name_errors(res, meta, generated=generated)
+        if name_errors:
+            raise self._invalid(res, kind, name, name_errors)
         objects.stamp_new(obj, api_version=self._api_version(res), kind=kind)
         if 'status' in info.subresources:
             obj.pop('status', None)  # status is written through /status only
@@ -539,15 +553,25 @@ class KubeStandIn(kmock.KubernetesEmulator):
 
     def _admit(self, res: kmock.resource, kind: str, obj: dict[str, Any], old: dict[str, Any] | None, *,
                strict: bool) -> tuple[dict[str, Any], list[str]]:
+        """Decode (unknown fields: 400 when strict, else dropped with a warning), convert, validate."""
+        cannot = f'{kind} in version "{res.version}" cannot be handled as a {kind}'
+        unknown = builtins.unknown_fields(res, obj)
         served = self._served_versions.get(res)
-        if served is None:
-            return obj, []  # built-in kinds: no schema here (see README)
-        admitted, errors = admission.admit(dict(served.crd), obj, old)
-        unknown = admission.unknown_fields(obj, admitted)
+        if served is not None:
+            admitted, errors = admission.admit(dict(served.crd), obj, old)
+            unknown += [f for f in admission.unknown_fields(obj, admitted) if not f.startswith('metadata.')]
         if unknown and strict:
             listed = ', '.join(f'unknown field "{field}"' for field in unknown)
-            raise api_error(400, 'BadRequest', f'{kind} in version "{res.version}" cannot be handled as a '
-                                               f'{kind}: strict decoding error: {listed}')
+            raise api_error(400, 'BadRequest', f'{cannot}: strict decoding error: {listed}')
+        if served is None:  # built-in kinds: the few server-side rules users rely on (see README)
+            admitted = obj
+            builtins.drop_fields(admitted, unknown)
+            try:
+                errors = builtins.normalize(res, admitted)
+            except builtins.DecodeError as exc:
+                raise api_error(400, 'BadRequest', f'{cannot}: {exc}') from exc
+        else:
+            builtins.drop_fields(admitted, [f for f in unknown if f.startswith('metadata.')])
         if errors:
             raise self._invalid(res, kind, obj.get('metadata', {}).get('name', ''), errors)
         return admitted, [f'unknown field "{field}"' for field in unknown]
@@ -617,11 +641,18 @@ class KubeStandIn(kmock.KubernetesEmulator):
         # event can fall into a gap between them.
         self._watchers.setdefault(res, set()).add(watcher)
         try:
-            initial, gone = self._initial_events(res, watcher, params.get('resourceVersion'))
+            watch_list = params.get('sendInitialEvents') == 'true'
+            # A watch-list (kubectl >= 1.35 `wait`, client-go's WatchListClient) wants the current state as
+            # ADDED events whatever resourceVersion it names, then a bookmark marking their end.
+            since = None if watch_list else params.get('resourceVersion')
+            initial, gone = self._initial_events(res, watcher, since)
+            snapshot_rv = str(self._rv)
             as_table = self._wants_table(request)
             yield b''  # sends the headers: clients wait for them before reading events
             for event in initial:
                 yield self._table_event(res, event, request) if as_table else event
+            if watch_list:
+                yield self._initial_events_end(res, snapshot_rv)
             if gone:
                 yield self._gone_event(params.get('resourceVersion'))
                 return
@@ -652,15 +683,23 @@ class KubeStandIn(kmock.KubernetesEmulator):
         since_rv = int(since)
         if since_rv < self._evicted_rv:
             return [], True  # too old: the events in between are no longer kept
-        events = []
+        replay = []
         for rv, event_res, event in self._event_log:
             if rv > since_rv and event_res == res:
                 obj = event['object']
                 if watcher.namespace is not None and obj['metadata'].get('namespace') != watcher.namespace:
                     continue
                 if watcher.matches(obj):
-                    events.append(event)
-        return events, False
+                    replay.append(event)
+        return replay, False
+
+    def _initial_events_end(self, res: kmock.resource, resource_version: str) -> dict[str, Any]:
+        """The BOOKMARK that ends a watch-list's initial events (annotation k8s.io/initial-events-end)."""
+        info = self.resources[res]
+        return {'type': 'BOOKMARK', 'object': {
+            'apiVersion': self._api_version(res), 'kind': info.kind or str(res.plural).capitalize(),
+            'metadata': {'resourceVersion': resource_version,
+                         'annotations': {'k8s.io/initial-events-end': 'true'}}}}
 
     @staticmethod
     def _gone_event(since: str | None) -> dict[str, Any]:
@@ -675,6 +714,9 @@ class KubeStandIn(kmock.KubernetesEmulator):
 
     def _table(self, res: kmock.resource, items: list[dict[str, Any]], request: rendering.Request,
                ) -> dict[str, Any]:
+        if res in EVENT_RESOURCES:  # kube-apiserver's own event printer (LAST SEEN, TYPE, REASON, ...)
+            return events.make_table(items, resource_version=str(self._rv),
+                                     include_object=request.params.get('includeObject', 'Metadata'))
         served = self._served_versions.get(res)
         columns = served.printer_columns if served is not None else []
         return tables.make_table(items, columns, resource_version=str(self._rv),
