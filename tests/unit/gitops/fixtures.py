@@ -1,0 +1,262 @@
+"""One table of status fixtures: every situation a JobCenterSite or ClusterproCluster can be in, with the
+verdict all three GitOps views must give (Argo CD health, Flux healthCheckExprs, kstatus).
+
+A fixture's status comes from ``jobcenter_operator.status`` itself wherever status.py produces the
+situation today. Where it does not produce the intended status yet, the fixture is written as data and
+``gap`` names the status.py (or CRD) change needed; those are reported to whoever owns status.py.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'plan'))  # plan_factory: NodeFacts builders
+
+from plan_factory import CLASSIC, NODES, apply, cluster
+
+from hack.standin import admission
+from jobcenter_operator.errors import (
+    AuthenticationFailed,
+    HostKeyMismatch,
+    TransientError,
+    Unreachable,
+)
+from jobcenter_operator.outcome import ClusterResult, Gathered, SiteResult
+from jobcenter_operator.plan import assess_processes, plan_site
+from jobcenter_operator.status import cluster_status, site_status
+
+REPO = pathlib.Path(__file__).resolve().parents[3]
+CRDS = REPO / 'crds'
+SAMPLES = REPO / 'manifests' / 'samples'
+NOW = '2026-01-01T00:00:00Z'
+GROUP_VERSION = 'jobcenter.clusterpro.io/v1alpha1'
+
+# Argo CD's vocabulary -> kstatus's: what a waiter does (proceed, wait, give up). Suspended is Argo CD's
+# own state for a site a person froze while it was healthy: nothing is pending, so kstatus says Current.
+ARGO_TO_KSTATUS = {'Healthy': 'Current', 'Suspended': 'Current', 'Progressing': 'InProgress',
+                   'Degraded': 'Failed'}
+
+
+@dataclass(frozen=True)
+class Fixture:
+    name: str
+    kind: str
+    build: Callable[[], dict[str, Any]]  # the whole object as a client reads it
+    argo: str  # the intended Argo CD health; kstatus and Flux must give ARGO_TO_KSTATUS[argo]
+    gap: str | None = None  # status.py/CRD change needed before the operator writes this status
+    xfail: str | None = None  # today's CRD/status.py cannot give the intended verdict: why
+    notes: list[str] = field(default_factory=list)
+
+
+def _site(status: dict[str, Any] | None, *, generation: int = 1, **spec: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        'apiVersion': GROUP_VERSION, 'kind': 'JobCenterSite',
+        'metadata': {'name': 'cluv', 'namespace': 'default', 'generation': generation, 'uid': 'u-1',
+                     'resourceVersion': '7'},
+        'spec': {**CLASSIC.model_dump(mode='json', by_alias=True, exclude_none=True), **spec},
+    }
+    if status is not None:
+        obj['status'] = status
+    return obj
+
+
+def _cluster(status: dict[str, Any] | None, *, generation: int = 1) -> dict[str, Any]:
+    manifest = yaml.safe_load((SAMPLES / 'clusterprocluster.yaml').read_text())
+    obj = {**manifest, 'metadata': {**manifest['metadata'], 'namespace': 'default', 'generation': generation}}
+    if status is not None:
+        obj['status'] = status
+    return obj
+
+
+def _result(facts: dict[str, Any], *, enforced: bool = True, errors: dict[str, Any] | None = None) -> SiteResult:
+    plan = plan_site(CLASSIC, NODES, facts)
+    return SiteResult(gathered=Gathered(facts=facts, errors=errors or {}), plan=plan, active_node=plan.active_node,
+                      health=assess_processes(CLASSIC, NODES, facts, plan.active_node), enforced=enforced)
+
+
+def _converged_facts() -> dict[str, Any]:
+    facts = cluster()
+    return apply(CLASSIC, facts, plan_site(CLASSIC, NODES, facts).actions)
+
+
+def converged_status(generation: int = 1) -> dict[str, Any]:
+    return site_status(spec=CLASSIC, generation=generation, previous=None, result=_result(_converged_facts()),
+                       now=NOW)
+
+
+def _conditions(*conds: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+    return [{'type': t, 'status': s, 'reason': r, 'message': m, 'lastTransitionTime': NOW} for t, s, r, m in conds]
+
+
+def served_fresh(kind: str, manifest: str) -> Callable[[], dict[str, Any]]:
+    """The object as the API server serves it before the operator wrote anything: the sample admitted
+    (defaults applied, as on create and on every read) against the generated CRD."""
+    def build() -> dict[str, Any]:
+        crd = next(yaml.safe_load(p.read_text()) for p in CRDS.glob('*.yaml')
+                   if yaml.safe_load(p.read_text())['spec']['names']['kind'] == kind)
+        sample = yaml.safe_load((SAMPLES / manifest).read_text())
+        sample['metadata'].update(namespace='default', generation=1)
+        admitted, errors = admission.admit(crd, sample)
+        assert errors == []
+        return admitted
+    return build
+
+
+# ------------------------------------------------------------------------------ JobCenterSite situations
+
+def site_converged() -> dict[str, Any]:
+    return _site(converged_status())
+
+
+def site_generation_not_observed() -> dict[str, Any]:
+    obj = _site(converged_status(generation=1), generation=2)  # spec edited, the operator has not looked yet
+    obj['spec']['processMonitoring'] = False
+    return obj
+
+
+def site_progressing() -> dict[str, Any]:
+    status = converged_status()
+    status['conditions'] = _conditions(
+        ('Ready', 'False', 'Progressing', 'step 2/7: stop the local site on clu2'),
+        ('Reconciling', 'True', 'Progressing', 'step 2/7: stop the local site on clu2'),
+        ('Stalled', 'False', 'Succeeded', 'no blocking problem'))
+    return _site(status)
+
+
+def site_transient_error() -> dict[str, Any]:
+    down = Unreachable('clu1', 'connection refused')
+    result = SiteResult(gathered=Gathered(facts={}, errors={'clu1': down}), error=down)
+    return _site(site_status(spec=CLASSIC, generation=1, previous=None, result=result, now=NOW))
+
+
+def site_permanent_error() -> dict[str, Any]:
+    refused = AuthenticationFailed('clu1', 'the node refused the key')
+    result = SiteResult(gathered=Gathered(facts={}, errors={'clu1': refused}), error=refused)
+    return _site(site_status(spec=CLASSIC, generation=1, previous=None, result=result, now=NOW))
+
+
+def site_secret_missing() -> dict[str, Any]:
+    error = TransientError('Secret jc-cluster-ssh (SSH credentials) not found')
+    return _site(site_status(spec=CLASSIC, generation=1, previous=None, result=None, error=error, now=NOW))
+
+
+def site_observe_with_drift() -> dict[str, Any]:
+    status = site_status(spec=CLASSIC, generation=1, previous=None, result=_result(cluster(), enforced=False),
+                         now=NOW)
+    # Target (issue 14): the operator will not act in Observe mode, so only a person can end the drift.
+    status['conditions'] = [c for c in status['conditions'] if c['type'] not in ('Ready', 'Reconciling', 'Stalled')]
+    status['conditions'][:0] = _conditions(
+        ('Ready', 'False', 'ObservedDrift', 'the nodes differ from the spec; managementPolicy Observe does not change '
+                                            'them (see status.plan)'),
+        ('Reconciling', 'False', 'ObservedDrift', 'nothing to do in Observe mode'),
+        ('Stalled', 'True', 'ObservedDrift', 'the nodes differ from the spec; managementPolicy Observe does not '
+                                             'change them (see status.plan)'))
+    return _site(status, managementPolicy='Observe')
+
+
+def site_suspended_not_acknowledged() -> dict[str, Any]:
+    # Today: suspend returns before any status write, so the old status stays with the old generation.
+    return _site(converged_status(generation=1), generation=2, suspend=True)
+
+
+def site_suspended() -> dict[str, Any]:
+    status = converged_status(generation=2)
+    for cond in status['conditions']:
+        if cond['type'] == 'Reconciling':
+            cond.update(reason='Suspended', message='reconciliation suspended (spec.suspend)')
+    return _site(status, generation=2, suspend=True)
+
+
+def site_waiting_for_window() -> dict[str, Any]:
+    status = converged_status()
+    for cond in status['conditions']:
+        if cond['type'] == 'Reconciling':
+            cond.update(reason='AwaitingMaintenanceWindow',
+                        message='1 disruptive change waits for the maintenance window')
+        if cond['type'] == 'InSync':
+            cond.update(status='False', reason='ChangePending', message='pending: ApplyClusterConfig on clu1')
+    return _site(status)
+
+
+# ------------------------------------------------------------------------------ ClusterproCluster situations
+
+def _cluster_result(errors: dict[str, Any] | None = None) -> ClusterResult:
+    facts = {n: f for n, f in cluster().items() if n not in (errors or {})}
+    return ClusterResult(gathered=Gathered(facts=facts, errors=errors or {}),
+                         fingerprints=dict.fromkeys(facts, 'SHA256:x'))
+
+
+def cluster_reachable() -> dict[str, Any]:
+    return _cluster(cluster_status(generation=1, previous=None, result=_cluster_result(), node_names=list(NODES),
+                                   now=NOW))
+
+
+def cluster_node_down() -> dict[str, Any]:
+    result = _cluster_result({'clu2': Unreachable('clu2', 'connection refused')})
+    return _cluster(cluster_status(generation=1, previous=None, result=result, node_names=list(NODES), now=NOW))
+
+
+def cluster_host_key_mismatch() -> dict[str, Any]:
+    result = _cluster_result({'clu2': HostKeyMismatch('clu2', 'the host key changed')})
+    return _cluster(cluster_status(generation=1, previous=None, result=result, node_names=list(NODES), now=NOW))
+
+
+def cluster_secret_missing() -> dict[str, Any]:
+    error = TransientError('Secret jc-cluster-ssh (SSH credentials) not found')
+    return _cluster(cluster_status(generation=1, previous=None, result=None, node_names=list(NODES), error=error,
+                                   now=NOW))
+
+
+def cluster_generation_not_observed() -> dict[str, Any]:
+    return _cluster(cluster_status(generation=1, previous=None, result=_cluster_result(), node_names=list(NODES),
+                                   now=NOW), generation=2)
+
+
+FRESH_GAP = ('CRD (api/ models): give the top-level `status` property `default: {observedGeneration: 0}`, '
+             'so the API server serves a fresh object with status.observedGeneration 0 != generation 1: kstatus '
+             'then says InProgress (today: Current, "Resource is current"), and Flux expressions have a `status` '
+             'to select from (today cel-go fails with "no such attribute(s): status", the resource shows Unknown)')
+
+FIXTURES = [
+    Fixture('site: fresh object, nothing written yet', 'JobCenterSite',
+            served_fresh('JobCenterSite', 'jobcentersite-classic.yaml'), 'Progressing', gap=FRESH_GAP,
+            xfail=FRESH_GAP),
+    Fixture('site: converged, Ready', 'JobCenterSite', site_converged, 'Healthy'),
+    Fixture('site: generation not yet observed', 'JobCenterSite', site_generation_not_observed, 'Progressing'),
+    Fixture('site: reconciling (step k/n running)', 'JobCenterSite', site_progressing, 'Progressing',
+            gap='status.py: while a step runs, Reconciling=True reason Progressing "step k/n: <what> on <node>" '
+                'and Ready=False reason Progressing (today Reconciling=True is only written for retries)'),
+    Fixture('site: transient error, retrying', 'JobCenterSite', site_transient_error, 'Progressing'),
+    Fixture('site: permanent error (authentication)', 'JobCenterSite', site_permanent_error, 'Degraded'),
+    Fixture('site: waiting for a missing Secret', 'JobCenterSite', site_secret_missing, 'Progressing'),
+    Fixture('site: Observe mode with drift', 'JobCenterSite', site_observe_with_drift, 'Degraded',
+            gap='status.py: in Observe mode with pending actions, Stalled=True reason ObservedDrift (today '
+                'Stalled=False, Reconciling=False, Ready=False: every tool says InProgress and waits forever); '
+                'Ready=False reason ObservedDrift, Reconciling=False reason ObservedDrift'),
+    Fixture('site: suspended, not yet acknowledged', 'JobCenterSite', site_suspended_not_acknowledged,
+            'Progressing'),
+    Fixture('site: suspended, acknowledged', 'JobCenterSite', site_suspended, 'Suspended',
+            gap='handlers.py/status.py: when spec.suspend is true, write status once with observedGeneration = '
+                'generation, Reconciling=False reason Suspended, Ready and Stalled kept (today nothing is written, '
+                'so observedGeneration lags and every tool says InProgress until its timeout)'),
+    Fixture('site: change waits for a maintenance window/approval', 'JobCenterSite', site_waiting_for_window,
+            'Healthy',
+            gap='status.py: a site that serves while a disruptive change waits for a window/approval keeps '
+                'Ready=True (reason Succeeded), Reconciling=False reason AwaitingMaintenanceWindow, InSync=False '
+                'reason ChangePending; there is no maintenance window in the API yet'),
+    Fixture('cluster: fresh object, nothing written yet', 'ClusterproCluster',
+            served_fresh('ClusterproCluster', 'clusterprocluster.yaml'), 'Progressing', gap=FRESH_GAP,
+            xfail=FRESH_GAP),
+    Fixture('cluster: every node reachable', 'ClusterproCluster', cluster_reachable, 'Healthy'),
+    Fixture('cluster: generation not yet observed', 'ClusterproCluster', cluster_generation_not_observed,
+            'Progressing'),
+    Fixture('cluster: a node unreachable, retrying', 'ClusterproCluster', cluster_node_down, 'Progressing'),
+    Fixture('cluster: host key mismatch', 'ClusterproCluster', cluster_host_key_mismatch, 'Degraded'),
+    Fixture('cluster: waiting for a missing Secret', 'ClusterproCluster', cluster_secret_missing, 'Progressing'),
+]
