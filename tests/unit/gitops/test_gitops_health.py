@@ -1,8 +1,8 @@
 """Argo CD's health Lua, Flux's healthCheckExprs and kstatus agree on every situation of the operator.
 
 The Lua and the CEL are read from the shipped files under manifests/gitops/ and run as the tools run
-them (engines.py); kstatus is a port of cli-utils' rules (kstatus.py); the situations come from
-status.py (fixtures.py). The mapping is documented in manifests/gitops/README.md.
+them (health_engines.py); kstatus is a port of cli-utils' rules (kstatus_port.py); the situations come from
+status.py (health_fixtures.py). The mapping is documented in manifests/gitops/README.md.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import shutil
 import subprocess
 from typing import Any
 
-import engines
-import kstatus
+import health_engines as engines
+import kstatus_port as kstatus
 import pytest
 import yaml
-from fixtures import ARGO_TO_KSTATUS, FIXTURES, Fixture
+from health_fixtures import ARGO_TO_KSTATUS, FIXTURES, Fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 GITOPS = REPO / 'manifests' / 'gitops'
