@@ -2,7 +2,8 @@
 
 * Argo CD: the Lua from ``manifests/gitops/argocd/argocd-cm-health.yaml`` on Lua 5.1 (lupa's ``lua51``,
   the language version of the gopher-lua Argo CD embeds), with the object as the global ``obj``, JSON
-  arrays as 1-based tables and nulls as nil, as Argo CD converts it.
+  arrays as 1-based tables and nulls as nil, as Argo CD converts it, and only the libraries Argo CD opens
+  for health scripts (base, table, package and a safe os: no string, math, io or debug library).
 * Flux: ``healthCheckExprs`` from ``manifests/gitops/flux-kustomization.yaml`` as fluxcd/pkg's
   ``runtime/cel.StatusEvaluator`` does it: status.observedGeneration != metadata.generation is
   InProgress before any expression; then inProgress, failed, current, the first true one decides; none
@@ -47,6 +48,15 @@ def flux_exprs(kind: str) -> dict[str, str]:
     return {k: found[0][k] for k in ('inProgress', 'failed', 'current') if k in found[0]}
 
 
+# util/lua (runLua) opens package, base, table and a safe os (time, date, clock, difftime) only; string
+# methods ("x":upper()) do not exist there either, so the string metatable loses its __index too.
+_ARGO_SANDBOX = """
+local safe_os = {time = os.time, date = os.date, clock = os.clock, difftime = os.difftime}
+debug.getmetatable("").__index = nil
+string, math, io, debug, coroutine, os = nil, nil, nil, nil, nil, safe_os
+"""
+
+
 def _to_lua(runtime: Any, value: Any) -> Any:
     if isinstance(value, Mapping):
         table = runtime.table()
@@ -66,6 +76,7 @@ def argo_health(obj: Mapping[str, Any], lua: str) -> tuple[str, str]:
     """(status, message) as Argo CD's custom health check computes it."""
     runtime = lua51.LuaRuntime(register_eval=False, unpack_returned_tuples=False)
     assert runtime.eval('_VERSION') == 'Lua 5.1'
+    runtime.execute(_ARGO_SANDBOX)
     runtime.globals().obj = _to_lua(runtime, obj)
     try:
         result = runtime.execute(lua)

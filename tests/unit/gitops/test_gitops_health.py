@@ -122,3 +122,13 @@ def test_the_proposed_status_default_makes_a_fresh_object_agree(kind: str, sampl
     assert engines.argo_health(obj, engines.argo_lua(kind))[0] == 'Progressing'
     assert engines.flux_health(obj, engines.flux_exprs(kind)) == 'InProgress'
     assert kstatus.compute(obj).status == 'InProgress'
+
+
+def test_the_lua_engine_has_only_argo_cds_libraries() -> None:
+    """A health Lua using the string or math library would pass on plain Lua and fail in Argo CD."""
+    for lua in ('return {status = "Healthy", message = string.upper("x")}',
+                'local s = "x"; return {status = "Healthy", message = s:upper()}',
+                'return {status = "Healthy", message = tostring(math.floor(1.5))}'):
+        with pytest.raises(engines.EngineError, match='attempt to index'):
+            engines.argo_health({}, lua)
+    assert engines.argo_health({}, 'return {status = "Healthy", message = tostring(1) .. "x"}') == ('Healthy', '1x')
