@@ -225,6 +225,25 @@ def _re2_pattern(validator: Any, pattern: str, instance: Any, schema: Any,
         yield jsonschema.exceptions.ValidationError(f'{instance!r} does not match {pattern!r}')
 
 
+def invalid_patterns(schema: Schema, path: str = '') -> Iterator[tuple[str, str, str]]:
+    """(path, pattern, problem) for every ``pattern`` in a schema that RE2 refuses, paths as the API server
+    writes them (``.properties[spec].properties[name]``)."""
+    pattern = schema.get('pattern')
+    if isinstance(pattern, str):
+        try:
+            regex.compile_pattern(pattern)
+        except regex.PatternError as exc:
+            yield path, pattern, str(exc)
+    for name, sub in (schema.get('properties') or {}).items():
+        yield from invalid_patterns(sub, f'{path}.properties[{name}]')
+    for key in ('items', 'additionalProperties'):
+        if isinstance(schema.get(key), Mapping):
+            yield from invalid_patterns(schema[key], f'{path}.{key}')
+    for key in ('allOf', 'anyOf', 'oneOf'):
+        for index, sub in enumerate(schema.get(key) or []):
+            yield from invalid_patterns(sub, f'{path}.{key}[{index}]')
+
+
 # Draft 2020-12 with Go's regexp semantics for `pattern` (jsonschema's own uses Python's re).
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {'pattern': _re2_pattern})
 

@@ -550,6 +550,14 @@ class KubeStandIn(kmock.KubernetesEmulator):
         if not names.get('kind') or not spec.get('versions'):
             raise self._invalid(crds.CRDS, 'CustomResourceDefinition', crd['metadata']['name'], [
                 admission.FieldError('spec', 'Required value: names.kind and versions are required')])
+        bad_patterns = [admission.FieldError(f'spec.versions[{i}].schema.openAPIV3Schema{path}.pattern',
+                                             f'Invalid value: {json.dumps(pattern)}: must be a valid regular '
+                                             f"expression, but isn't: {problem}")
+                        for i, version in enumerate(spec['versions'])
+                        for path, pattern, problem in admission.invalid_patterns(
+                            ((version.get('schema') or {}).get('openAPIV3Schema') or {}))]
+        if bad_patterns:  # Go's regexp (RE2) refuses lookarounds and backreferences, so does the server
+            raise self._invalid(crds.CRDS, 'CustomResourceDefinition', crd['metadata']['name'], bad_patterns)
 
     def _admit(self, res: kmock.resource, kind: str, obj: dict[str, Any], old: dict[str, Any] | None, *,
                strict: bool) -> tuple[dict[str, Any], list[str]]:

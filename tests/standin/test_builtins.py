@@ -203,3 +203,15 @@ async def test_watch_list_sends_initial_events_then_a_bookmark(api: KubeStandIn)
     bookmark = lines[1]['object']['metadata']
     assert bookmark['annotations'] == {'k8s.io/initial-events-end': 'true'}
     assert bookmark['resourceVersion'] == str(api.resource_version)
+
+
+async def test_crd_with_a_pattern_re2_refuses_is_invalid(api: KubeStandIn) -> None:
+    crd = json.loads(json.dumps(WIDGETS_CRD).replace('"widgets', '"gadgets').replace('"Widget', '"Gadget')
+                     .replace('"widget"', '"gadget"'))
+    spec_schema = crd['spec']['versions'][0]['schema']['openAPIV3Schema']['properties']['spec']
+    spec_schema['properties']['clusterName']['pattern'] = '^(?!kube-).*$'  # a lookahead: Python has it, Go not
+    status, body, _ = await call(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)
+    assert status == 422, body
+    cause = body['details']['causes'][0]
+    assert cause['field'].endswith('.properties[spec].properties[clusterName].pattern')
+    assert "must be a valid regular expression, but isn't: error parsing regexp" in cause['message']
