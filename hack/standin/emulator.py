@@ -555,7 +555,7 @@ class KubeStandIn(kmock.KubernetesEmulator):
                                              f"expression, but isn't: {problem}")
                         for i, version in enumerate(spec['versions'])
                         for path, pattern, problem in admission.invalid_patterns(
-                            ((version.get('schema') or {}).get('openAPIV3Schema') or {}))]
+                            (version.get('schema') or {}).get('openAPIV3Schema') or {})]
         if bad_patterns:  # Go's regexp (RE2) refuses lookarounds and backreferences, so does the server
             raise self._invalid(crds.CRDS, 'CustomResourceDefinition', crd['metadata']['name'], bad_patterns)
 
