@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _plan(files: list[Path], bed: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "jobcenter_operator", "plan", "--ssh-key", bed["privateKeyFile"],
+    argv = [sys.executable, "-m", "jobcenter_operator", "plan", "-o", "json", "--ssh-key", bed["privateKeyFile"],
             "--known-hosts", bed["knownHostsFile"]]
     for f in files:
         argv += ["-f", str(f)]
