@@ -130,9 +130,12 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 
 def validate(model: type[Model], body: Mapping[str, Any], where: str) -> Model:
-    """The object as a model, or one line naming every field that is wrong."""
+    """The object's desired state as a model, or one line naming every field that is wrong.
+
+    ``status`` is left out: plan does not read it, and an object saved by `kubectl get -o yaml`
+    may carry status fields of another operator version."""
     try:
-        return model.model_validate(body)
+        return model.model_validate({k: v for k, v in body.items() if k != "status"})
     except ValidationError as exc:
         name = body.get("metadata", {}).get("name", "?") if isinstance(body.get("metadata"), dict) else "?"
         raise ManifestError(f"invalid {model.__name__} {name!r} ({where}): {describe_errors(exc)}") from None

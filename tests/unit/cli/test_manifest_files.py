@@ -115,6 +115,13 @@ def test_invalid_spec_names_every_bad_field_on_one_line() -> None:
     assert "spec.virtualHost: invalid value 'cluv;reboot'" in message
 
 
+def test_status_is_not_read() -> None:
+    site, cluster = _docs("jobcentersite-classic.yaml", "clusterprocluster.yaml")
+    site["status"] = {"fieldOfANewerOperator": 1, "conditions": "not even a list"}
+    chosen = select(parse_documents(yaml.safe_dump_all([site, cluster]), "saved.yaml"))
+    assert chosen.site.status is None
+
+
 def test_invalid_cluster_is_named() -> None:
     site, cluster = _docs("jobcentersite-classic.yaml", "clusterprocluster.yaml")
     cluster["spec"]["nodes"][1]["name"] = "CLU1"  # type: ignore[index]
