@@ -347,7 +347,29 @@ ADMISSION_CRDS = CRDS if STANDIN_RE2 else {kind: _with_re2_anchors(crd) for kind
 
 
 def test_table_is_large_enough() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 800
+
+
+def _spec_leaves(kind: str, schema: dict[str, Any], path: str = "spec") -> set[str]:
+    if schema.get("type") == "object" and "properties" in schema:
+        props = schema["properties"].items()
+        return {leaf for name, sub in props for leaf in _spec_leaves(kind, sub, f"{path}.{name}")}
+    if schema.get("type") == "array" and schema["items"].get("type") == "object":
+        return _spec_leaves(kind, schema["items"], f"{path}[]")
+    return {f"{kind}:{path}"}
+
+
+def test_table_covers_every_field_a_user_writes() -> None:
+    leaves = {
+        leaf
+        for kind, crd in CRDS.items()
+        for leaf in _spec_leaves(kind, crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"])
+    }
+    covered = {
+        f"{base['kind']}:{'.'.join('[]' if p.isdigit() else p for p in path.split('.')).replace('.[]', '[]')}"
+        for _, base, path, *_ in (*STRING_FIELDS, *ENUM_FIELDS, *INT_FIELDS, *BOOL_FIELDS)
+    }
+    assert leaves == covered
 
 
 def _pydantic_error_names(exc: ValidationError, field: str) -> bool:
