@@ -1,78 +1,188 @@
-"""Command line: ``run`` (the operator) and ``plan`` (a dry run against real nodes). No kopf here:
-``run`` hands over to handlers.run_operator."""
+"""Command line: ``run`` (the operator) and ``plan`` (a dry run against the real nodes).
+
+Thin on purpose: manifests come from ``manifest_files``, live objects from ``cluster_reader``, the
+output and exit codes from ``plan_report``. Every expected failure is one line on stderr; kopf is
+only imported by ``run`` (through handlers).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-import yaml
-from pydantic import ValidationError
-
-from .api import ClusterproCluster, JobCenterSite
+from .api import ClusterproCluster, ClusterproClusterSpec, JobCenterSite, JobCenterSiteSpec
 from .errors import OperatorError
+from .manifest_files import ManifestError, read_documents, secret_data, select, validate
 from .node import NodePool
+from .plan_report import EXIT_CONVERGED, EXIT_ERROR, EXIT_PENDING, EXIT_USAGE, build_report, render_table
 from .reconcile import access_from, reconcile_site
 
-EXIT_CONVERGED, EXIT_ERROR, EXIT_PENDING = 0, 1, 2
+PROG = "jobcenter-operator"
+PASSPHRASE_ENV = "JCOP_SSH_PASSPHRASE"  # noqa: S105 (the variable's name)
+PASSWORD_ENV = "JCOP_SSH_PASSWORD"  # noqa: S105 (the variable's name, not a password)
+
+DESCRIPTION = "Keeps WebSAM JobCenter cluster sites in CLUSTERPRO X failover clusters, over SSH."
+EXIT_CODES = f"""exit codes:
+  {EXIT_CONVERGED}   converged: nothing to change
+  {EXIT_PENDING}   changes pending (plan only; nothing was changed)
+  {EXIT_ERROR}   error: unreadable or invalid input, unreachable node, failed preflight check
+  {EXIT_USAGE}  usage: unknown option, missing argument"""
+
+PLAN_DESCRIPTION = f"""Gather facts from the nodes and print what the operator would change there. Changes nothing.
+
+The site, its ClusterproCluster and (optionally) their credentials Secret come from -f (files,
+directories or - for stdin), or, without -f, from the live cluster: `plan NAME -n NAMESPACE` reads
+them with the current kubeconfig context. Credentials on the command line are only ever file names:
+a key passphrase comes from --passphrase-file or ${PASSPHRASE_ENV}, a password from --password-file
+or ${PASSWORD_ENV}; they override the Secret's keys of the same name."""
 
 
-def _load(paths: list[Path]) -> tuple[JobCenterSite, ClusterproCluster]:
-    site = cluster = None
-    for path in paths:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict):
-                continue
-            if doc.get("kind") == "JobCenterSite":
-                site = JobCenterSite.model_validate(doc)
-            elif doc.get("kind") == "ClusterproCluster":
-                cluster = ClusterproCluster.model_validate(doc)
-    if site is None or cluster is None:
-        raise SystemExit("plan: give one JobCenterSite and one ClusterproCluster with -f")
-    if site.spec.cluster_ref.name != cluster.metadata.name:
-        raise SystemExit(f"plan: the site refers to ClusterproCluster {site.spec.cluster_ref.name}, "
-                         f"not {cluster.metadata.name}")
-    return site, cluster
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors and exit code 64 (argparse's own 2 means "pending" here)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            # Only the options: a mistyped `--password SECRET` must not echo the secret.
+            options = [word for word in message.split(":", 1)[1].split() if word.startswith("-")]
+            message = f"unrecognized arguments: {' '.join(options) or '(positional values)'}"
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version(PROG)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EXIT_CODES, allow_abbrev=False,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan}")
+
+    run = sub.add_parser("run", help="run the operator", allow_abbrev=False)
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", help="namespace to watch (repeatable)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    run.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--verbose", "-v", action="store_true")
+
+    plan = sub.add_parser("plan", help="dry run: print what would change on the nodes (exit 0 converged, 2 pending)",
+                          description=PLAN_DESCRIPTION, epilog=EXIT_CODES, allow_abbrev=False,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    plan.add_argument("name", nargs="?", metavar="NAME",
+                      help="the JobCenterSite: read from the live cluster, or picked among the -f manifests")
+    plan.add_argument("-f", "--filename", dest="files", action="append", metavar="PATH",
+                      help="a manifest file, a directory of them, or - for stdin (repeatable)")
+    plan.add_argument("-n", "--namespace", help="namespace of NAME (default: the kubeconfig context's)")
+    plan.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    plan.add_argument("--context", help="kubeconfig context (default: the current one)")
+    plan.add_argument("--ssh-key", type=Path, metavar="FILE", help="private key file (overrides ssh-privatekey)")
+    plan.add_argument("--known-hosts", type=Path, metavar="FILE", help="known_hosts file (overrides known_hosts)")
+    plan.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                      help=f"file holding the key's passphrase (or set ${PASSPHRASE_ENV})")
+    plan.add_argument("--password-file", type=Path, metavar="FILE",
+                      help=f"file holding the login password (or set ${PASSWORD_ENV})")
+    plan.add_argument("-o", "--output", choices=["table", "json"], default="table", help="output format")
+    plan.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    return parser
+
+
+def _read_secret_file(path: Path, what: str, *, one_line: bool = False) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"{what} {path}: {exc.strerror or exc}") from None
+    # A passphrase or password file made with `echo` ends in a newline that is not part of it.
+    return data.removesuffix(b"\n") if one_line else data
+
+
+def credentials(args: argparse.Namespace, from_secret: dict[str, bytes] | None) -> dict[str, bytes]:
+    """The Secret's keys (if any) overridden by the files and variables given to plan."""
+    secret = dict(from_secret or {})
+    if args.ssh_key:
+        secret["ssh-privatekey"] = _read_secret_file(args.ssh_key, "--ssh-key")
+    if args.known_hosts:
+        secret["known_hosts"] = _read_secret_file(args.known_hosts, "--known-hosts")
+    for key, option, env in (("passphrase", args.passphrase_file, PASSPHRASE_ENV),
+                             ("password", args.password_file, PASSWORD_ENV)):
+        if option:
+            secret[key] = _read_secret_file(option, f"--{key}-file", one_line=True)
+        elif os.environ.get(env):
+            secret[key] = os.environ[env].encode()
+    if not secret.get("ssh-privatekey") and not secret.get("password"):
+        raise ManifestError("no credentials: give --ssh-key or --password-file (or $"
+                            f"{PASSWORD_ENV}), or include the cluster's Secret in the manifests")
+    for key in ("known_hosts", "passphrase", "password"):
+        try:
+            secret.get(key, b"").decode()
+        except UnicodeDecodeError:
+            raise ManifestError(f"InvalidSpec: the credentials' {key} is not UTF-8 text") from None
+    return secret
+
+
+def _inputs(args: argparse.Namespace) -> tuple[str, JobCenterSiteSpec, ClusterproClusterSpec, dict[str, bytes]]:
+    """(site name, site spec, cluster spec, credentials) from the files or the live cluster."""
+    if args.files:
+        chosen = select(read_documents(args.files, sys.stdin), args.name)
+        return chosen.site.metadata.name, chosen.site.spec, chosen.cluster.spec, credentials(args, chosen.secret)
+    # The kubernetes client is imported only when the live cluster is read.
+    from .cluster_reader import ClusterReadError, read_live_site
+
+    try:
+        live = read_live_site(args.name, args.namespace, args.kubeconfig, args.context)
+    except ClusterReadError as exc:
+        raise ManifestError(str(exc)) from None
+    where = f"namespace {live.namespace}"
+    site = validate(JobCenterSite, live.site, where)
+    cluster = validate(ClusterproCluster, live.cluster, where)
+    secret = secret_data(live.secret, f"Secret {live.namespace}/{cluster.spec.ssh.credentials_secret_ref.name}")
+    return site.metadata.name, site.spec, cluster.spec, credentials(args, secret)
 
 
 async def _plan(args: argparse.Namespace) -> int:
-    try:
-        site, cluster = _load(args.file)
-    except ValidationError as exc:
-        print(f"invalid manifest: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    secret: dict[str, bytes] = {"ssh-privatekey": args.ssh_key.read_bytes()}
-    if args.known_hosts:
-        secret["known_hosts"] = args.known_hosts.read_bytes()
+    name, site_spec, cluster_spec, secret = _inputs(args)
+    access = access_from(cluster_spec, secret)
     pool = NodePool()
     try:
-        access = access_from(cluster.spec, secret)
-        result = await reconcile_site(pool, access, site.spec, enforce=False)
-    except OperatorError as exc:
-        print(f"{exc.reason}: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        result = await reconcile_site(pool, access, site_spec, enforce=False)
     finally:
         await pool.close()
-    report: dict[str, Any] = {"site": site.metadata.name, "activeNode": result.active_node}
-    if result.error is not None:
-        report["error"] = {"reason": result.error.reason, "message": result.error.message}
-    if result.plan is not None:
-        report["preflight"] = [{"reason": f.reason, "node": f.node, "message": f.message}
-                               for f in result.plan.preflight]
-        report["actions"] = [{"node": a.node, "action": a.kind, "reason": a.reason, "message": a.message}
-                             for a in result.plan.actions]
-    if result.health is not None:
-        report["processes"] = {"healthy": result.health.healthy, "found": result.health.found,
-                               "expected": result.health.expected, "message": result.health.message}
-    print(json.dumps(report, indent=2))
-    if result.error is not None or (result.plan is not None and result.plan.preflight):
-        return EXIT_ERROR
-    return EXIT_PENDING if result.plan is not None and result.plan.actions else EXIT_CONVERGED
+    report = build_report(name, result)
+    if args.output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_table(report), end="")
+    return int(report["exitCode"])
+
+
+def plan_main(args: argparse.Namespace) -> int:
+    # The report carries every node error; the node layer's own warnings would say it twice.
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_plan(args))
+    except ManifestError as exc:
+        message = str(exc)
+    except OperatorError as exc:
+        message = f"{exc.reason}: {exc.message}"
+    except KeyboardInterrupt:
+        message = "interrupted"
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())} (--debug shows the traceback)"
+    print(f"{PROG} plan: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -86,22 +196,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="jobcenter-operator", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the operator")
-    scope = run.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", action="append", help="namespace to watch (repeatable)")
-    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
-    run.add_argument("--log-format", choices=["plain", "json"], default="plain")
-    run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-    run.add_argument("--verbose", "-v", action="store_true")
-    plan = sub.add_parser("plan", help="dry run: gather facts and print the plan; exit 0 converged, 2 pending")
-    plan.add_argument("-f", "--file", type=Path, action="append", required=True,
-                      help="a manifest with the JobCenterSite and/or its ClusterproCluster (repeatable)")
-    plan.add_argument("--ssh-key", type=Path, required=True, help="private key file")
-    plan.add_argument("--known-hosts", type=Path, help="known_hosts file (required with hostKeyPolicy Strict)")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "plan":
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        return asyncio.run(_plan(args))
+        if not args.files and not args.name:
+            parser.exit(EXIT_USAGE, f"{PROG} plan: give -f PATH (a file, a directory or -) or the NAME of a site "
+                                    "in the cluster (see plan --help)\n")
+        return plan_main(args)
     return _run(args)  # kopf configures logging

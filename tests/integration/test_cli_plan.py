@@ -1,23 +1,29 @@
 """`python -m jobcenter_operator plan`: a dry run against real (simulated) nodes that changes nothing.
-Exit 2 while changes are pending, 0 once converged."""
+Exit 2 while changes are pending, 0 once converged; with the manifests in files, or read from the
+cluster (the stand-in) by name, with a passphrase-protected key."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncssh
 import pytest
 import yaml
 
 from hack.demo import manifests
+from hack.standin.pytest_fixtures import KUBECTL, StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 from hack.testbed import api as testbed
 from hack.testbed.pytest_fixtures import testbed_cluster, testbed_required  # noqa: F401
 from jobcenter_operator.api import ClusterproCluster, JobCenterSite
+from jobcenter_operator.cli import PASSPHRASE_ENV
 from jobcenter_operator.node import NodePool
 from jobcenter_operator.reconcile import access_from, reconcile_site
 
@@ -25,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _plan(files: list[Path], bed: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "jobcenter_operator", "plan", "--ssh-key", bed["privateKeyFile"],
+    argv = [sys.executable, "-m", "jobcenter_operator", "plan", "-o", "json", "--ssh-key", bed["privateKeyFile"],
             "--known-hosts", bed["knownHostsFile"]]
     for f in files:
         argv += ["-f", str(f)]
@@ -86,3 +92,52 @@ def test_plan_refuses_an_unknown_host_key(testbed_cluster: Callable[..., dict[st
     result = _plan([tmp_path / "all.yaml"], {**bed, "knownHostsFile": str(empty)})
     assert result.returncode == 1
     assert "HostKeyMismatch" in result.stdout + result.stderr
+
+
+PASSPHRASE = "correct horse"  # noqa: S105 (a test key's passphrase)
+
+
+def _secret(key: bytes, known_hosts: bytes) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "jc-cluster-ssh"}, "type": "Opaque",
+            "data": {"ssh-privatekey": base64.b64encode(key).decode(),
+                     "known_hosts": base64.b64encode(known_hosts).decode()}}
+
+
+@pytest.mark.root
+@pytest.mark.skipif(shutil.which(KUBECTL) is None, reason="kubectl is not installed")
+def test_plan_by_name_from_the_cluster_with_a_passphrase(testbed_cluster: Callable[..., dict[str, Any]],  # noqa: F811
+                                                         standin_server: StandInProcess,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    bed = testbed_cluster(mode="classic")
+    cluster_doc, site_doc = yaml.safe_load_all(manifests(bed))
+    # The Secret holds the bed's key encrypted; the passphrase stays with the administrator.
+    key = asyncssh.read_private_key(bed["privateKeyFile"]).export_private_key(passphrase=PASSPHRASE)
+    secret = _secret(key, Path(bed["knownHostsFile"]).read_bytes())
+    applied = standin_server.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([cluster_doc, site_doc, secret]))
+    assert applied.returncode == 0, applied.stderr
+    name = site_doc["metadata"]["name"]
+    before = _node_state(bed)
+
+    def plan(*args: str, passphrase: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**standin_server.env, **({PASSPHRASE_ENV: passphrase} if passphrase else {})}
+        return subprocess.run([sys.executable, "-m", "jobcenter_operator", "plan", name, "-n", "default", *args],
+                              capture_output=True, text=True, timeout=120, check=False, cwd=REPO, env=env)
+
+    by_env = plan(passphrase=PASSPHRASE)
+    assert by_env.returncode == 2, by_env.stdout + by_env.stderr
+    lines = by_env.stdout.splitlines()
+    assert lines[0] == f"Site {name}: active node {bed['activeNode']}"
+    assert any(line.split()[2:3] == ["CreateSite"] for line in lines if line[:1].isdigit()), by_env.stdout
+    assert "pending (exit 2)" in lines[-1]
+
+    phrase = tmp_path / "passphrase"
+    phrase.write_text(PASSPHRASE + "\n")
+    by_file = plan("--passphrase-file", str(phrase), "-o", "json")
+    assert by_file.returncode == 2, by_file.stderr
+    assert json.loads(by_file.stdout)["activeNode"] == bed["activeNode"]
+
+    wrong = plan("-o", "json", passphrase="wrong horse")  # noqa: S106
+    assert wrong.returncode == 1
+    assert json.loads(wrong.stdout)["error"]["reason"] == "AuthenticationFailed"
+    assert PASSPHRASE not in wrong.stdout + wrong.stderr and "wrong horse" not in wrong.stdout + wrong.stderr
+    assert _node_state(bed) == before, "the dry run changed a node"

@@ -11,33 +11,39 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
-from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, conditions_field
-from .fields import HostName, Port, ServerName, UserName
+from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, SpecModel, conditions_field
+from .fields import NodeAddress, Port, ServerName, UserName, lower_ascii
 
+# Case never tells two nodes apart: CLUSTERPRO server names and DNS names are case-insensitive,
+# so clu1/CLU1 or node1.example.com/NODE1.example.com are one node written twice. (Leading zeros,
+# the other way to spell one address twice, are refused by the address pattern itself.) Not
+# caught: one IPv6 address with `::` in two places (fd00::1 and fd00:0::1); CEL has no portable
+# way to expand `::`, and the models refuse exactly what the CRD refuses.
 _UNIQUE_NODE_NAMES: JsonDict = {
-    "rule": "self.all(n, self.exists_one(m, m.name == n.name))",
-    "message": "node names must be unique",
+    "rule": "self.all(n, self.exists_one(m, m.name.lowerAscii() == n.name.lowerAscii()))",
+    "message": "node names must be unique (ignoring case)",
 }
 _UNIQUE_NODE_ADDRESSES: JsonDict = {
-    "rule": "self.all(n, self.exists_one(m, m.address == n.address && m.port == n.port))",
-    "message": "node addresses must be unique",
+    "rule": "self.all(n, self.exists_one(m, m.address.lowerAscii() == n.address.lowerAscii() && m.port == n.port))",
+    "message": "node addresses must be unique (ignoring case)",
 }
 
 
-class ClusterNode(ApiModel):
+class ClusterNode(SpecModel):
     """One CLUSTERPRO server of the cluster."""
 
     name: ServerName = Field(
         description="The node's CLUSTERPRO server name (as in clp.conf and `clpgrp -n`), e.g. clu1.",
     )
-    address: HostName = Field(
-        description="Host name or IPv4 address the operator connects to over SSH. Use the node's own "
-        "address, not the floating IP.",
+    address: NodeAddress = Field(
+        description="Address the operator connects to over SSH: a dotted-quad IPv4 address, an IPv6 "
+        "address (hex groups without leading zeros), or a DNS name whose last label starts with a letter. "
+        "Loopback addresses and names are refused. Use the node's own address, not the floating IP.",
     )
     port: Port = Field(default=22, description="SSH port of the node.")
 
 
-class SSHTimeouts(ApiModel):
+class SSHTimeouts(SpecModel):
     """Bounds on every SSH step, so a lost node surfaces as an error instead of a hang."""
 
     connect_seconds: int = Field(default=10, ge=1, le=300, description="TCP connect and SSH handshake timeout.")
@@ -55,7 +61,7 @@ class SSHTimeouts(ApiModel):
     )
 
 
-class SSHAccess(ApiModel):
+class SSHAccess(SpecModel):
     """How the operator logs in to the nodes."""
 
     user: UserName = Field(default="root", description="Login user on every node.")
@@ -77,13 +83,14 @@ class SSHAccess(ApiModel):
     timeouts: SSHTimeouts = Field(default=SSHTimeouts(), description="SSH timeouts.")
 
 
-class ClusterproClusterSpec(ApiModel):
+class ClusterproClusterSpec(SpecModel):
     """Desired state of a ClusterproCluster: its nodes and how to reach them."""
 
     nodes: list[ClusterNode] = Field(
         min_length=2,
         max_length=16,
-        description="The cluster's servers (at least two). Names must be unique.",
+        description="The cluster's servers (at least two). Names, and addresses with their ports, must be "
+        "unique ignoring case.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
@@ -96,12 +103,12 @@ class ClusterproClusterSpec(ApiModel):
     @classmethod
     def _unique_nodes(cls, nodes: list[ClusterNode]) -> list[ClusterNode]:
         # Mirrors the CEL rules _UNIQUE_NODE_NAMES and _UNIQUE_NODE_ADDRESSES.
-        names = [n.name for n in nodes]
+        names = [lower_ascii(n.name) for n in nodes]
         if len(set(names)) != len(names):
-            raise ValueError("node names must be unique")
-        endpoints = [(n.address, n.port) for n in nodes]
+            raise ValueError("node names must be unique (ignoring case)")
+        endpoints = [(lower_ascii(n.address), n.port) for n in nodes]
         if len(set(endpoints)) != len(endpoints):
-            raise ValueError("node addresses must be unique")
+            raise ValueError("node addresses must be unique (ignoring case)")
         return nodes
 
 

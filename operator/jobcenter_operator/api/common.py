@@ -41,7 +41,18 @@ class ApiModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-class LocalObjectReference(ApiModel):
+class SpecModel(ApiModel):
+    """Base of the models users write (the specs): strict about types, like the API server.
+
+    Lax pydantic would turn `port: "22"` into 22 and `suspend: "false"` into False; the CRD
+    refuses both, and so must the CLI and the reconciler. Status models stay lax: they read
+    timestamps as strings from the API server.
+    """
+
+    model_config = ConfigDict(**ApiModel.model_config, strict=True)
+
+
+class LocalObjectReference(SpecModel):
     """A reference to an object in the same namespace."""
 
     name: K8sName = Field(description="Name of the referenced object, in the same namespace.")

@@ -51,10 +51,12 @@ _HANDLED = {"properties", "required", "items", "additionalProperties", "default"
             "title", "const", "exclusiveMinimum", "exclusiveMaximum"}
 _FORMATS = {"date-time", "int32", "int64", "double", "float", "byte", "date"}
 
-# Root-level rule: a site's name is also used on the nodes; keep it a DNS label (63 chars).
+# Root-level rule: a site's name is also used on the nodes; keep it a DNS label (63 chars, no
+# dots). The API server has already checked it is a DNS subdomain, so these two are all that is
+# left of the models' label pattern (ObjectMeta.name).
 NAME_RULE = {
-    "rule": "size(self.metadata.name) <= 63",
-    "message": "metadata.name must be at most 63 characters",
+    "rule": "size(self.metadata.name) <= 63 && !self.metadata.name.contains('.')",
+    "message": "metadata.name must be a DNS label: at most 63 characters, no dots",
     "fieldPath": ".metadata.name",
     "reason": "FieldValueInvalid",
 }

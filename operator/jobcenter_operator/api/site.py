@@ -14,12 +14,30 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
-from pydantic.config import JsonValue
+from pydantic.config import JsonDict, JsonValue
 
-from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, conditions_field
+from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, SpecModel, conditions_field
 from .fields import AbsolutePath, AgentId, ClpName, HostName, IPv4Address, MachineId
 
 Mode = Literal["Classic", "StandardManager", "StandardAgent"]
+
+def _not_on_agent(field: str) -> JsonDict:
+    # An agent site has no virtual host, machine ID or floating IP of its own (the manager has).
+    return {
+        "rule": f"self.mode != 'StandardAgent' || !has(self.{field})",
+        "message": f"{field} may only be set when mode is Classic or StandardManager",
+        "fieldPath": f".{field}",
+        "reason": "FieldValueForbidden",
+    }
+
+
+def _immutable(field: str) -> JsonDict:
+    return {
+        "rule": f"self.{field} == oldSelf.{field}",
+        "message": f"{field} is immutable: delete the site and create it again",
+        "fieldPath": f".{field}",
+    }
+
 
 # CEL rules on the spec. Each names the field it is about (fieldPath) so the API server's
 # error points at it. Transition rules (oldSelf) only run on update.
@@ -54,6 +72,7 @@ SITE_SPEC_RULES: list[JsonValue] = [
         "fieldPath": ".agent",
         "reason": "FieldValueForbidden",
     },
+    *(_not_on_agent(field) for field in ("virtualHost", "machineId", "floatingIP")),
     {
         "rule": "self.mode == oldSelf.mode",
         "message": "mode is immutable",
@@ -76,10 +95,23 @@ SITE_SPEC_RULES: list[JsonValue] = [
         "message": "virtualHost is immutable once set",
         "fieldPath": ".virtualHost",
     },
+    # Fields that move the site to another cluster or group: changing one would leave the old
+    # group's scripts and monitor behind. Delete the site and create a new one instead.
+    {
+        "rule": "self.clusterRef.name == oldSelf.clusterRef.name",
+        "message": "clusterRef is immutable: delete the site and create it in the other cluster",
+        "fieldPath": ".clusterRef",
+    },
+    *(_immutable(field) for field in ("failoverGroup", "execResource", "monitorResource")),
+    {
+        "rule": "!has(self.agent) || !has(oldSelf.agent) || self.agent.instanceId == oldSelf.agent.instanceId",
+        "message": "agent.instanceId is immutable: delete the site and create it again",
+        "fieldPath": ".agent.instanceId",
+    },
 ]
 
 
-class AgentInstance(ApiModel):
+class AgentInstance(SpecModel):
     """The JobCenter standard-mode agent instance CLUSTERPRO starts and stops."""
 
     instance_id: AgentId = Field(
@@ -94,10 +126,10 @@ class AgentInstance(ApiModel):
     )
 
 
-class JobCenterSiteSpec(ApiModel):
+class JobCenterSiteSpec(SpecModel):
     """Desired state of a JobCenter cluster site."""
 
-    model_config = ConfigDict(**ApiModel.model_config, json_schema_extra={"x-kubernetes-validations": SITE_SPEC_RULES})
+    model_config = ConfigDict(**SpecModel.model_config, json_schema_extra={"x-kubernetes-validations": SITE_SPEC_RULES})
 
     cluster_ref: LocalObjectReference = Field(
         description="The ClusterproCluster (same namespace) whose nodes run this site.",
@@ -182,6 +214,19 @@ class JobCenterSiteSpec(ApiModel):
         if self.mode == "StandardAgent":
             if self.agent is None:
                 raise ValueError("agent is required when mode is StandardAgent")
+            # An agent site has no virtual host of its own; a stray one would be taken for the
+            # manager's identity by whoever reads the manifest.
+            present = [
+                wire
+                for wire, value in (
+                    ("virtualHost", self.virtual_host),
+                    ("machineId", self.machine_id),
+                    ("floatingIP", self.floating_ip),
+                )
+                if value is not None
+            ]
+            if present:
+                raise ValueError(f"{', '.join(present)} may only be set when mode is Classic or StandardManager")
         else:
             missing = [
                 wire
@@ -266,9 +311,30 @@ IMMUTABLE_FIELDS: tuple[tuple[str, str], ...] = (
     ("database_path", "databasePath"),
     ("machine_id", "machineId"),
     ("virtual_host", "virtualHost"),
+    ("cluster_ref.name", "clusterRef"),
+    ("failover_group", "failoverGroup"),
+    ("exec_resource", "execResource"),
+    ("monitor_resource", "monitorResource"),
+    ("agent.instance_id", "agent.instanceId"),
 )
 
 
+def _lookup(spec: JobCenterSiteSpec, dotted: str) -> object:
+    value: object = spec
+    for attr in dotted.split("."):
+        value = getattr(value, attr, None)
+    return value
+
+
 def immutable_field_changes(old: JobCenterSiteSpec, new: JobCenterSiteSpec) -> list[str]:
-    """Wire names of the immutable fields that differ between ``old`` and ``new``."""
-    return [wire for attr, wire in IMMUTABLE_FIELDS if getattr(old, attr) != getattr(new, attr)]
+    """Wire names of the immutable fields that differ between ``old`` and ``new``.
+
+    Same semantics as the transition rules: agent.instanceId only counts when both have an agent
+    (mode, which decides whether there is one, is immutable on its own)."""
+    changes = []
+    for attr, wire in IMMUTABLE_FIELDS:
+        if attr.startswith("agent.") and (old.agent is None or new.agent is None):
+            continue
+        if _lookup(old, attr) != _lookup(new, attr):
+            changes.append(wire)
+    return changes

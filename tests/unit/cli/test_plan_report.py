@@ -1,0 +1,76 @@
+"""plan_report: the JSON report, the human table and the exit code from a reconcile result."""
+
+from __future__ import annotations
+
+from jobcenter_operator.errors import HostKeyMismatch
+from jobcenter_operator.outcome import Gathered, SiteResult
+from jobcenter_operator.plan.assess import ProcessHealth
+from jobcenter_operator.plan.model import Action, Plan, PreflightFailure
+from jobcenter_operator.plan_report import (
+    EXIT_CONVERGED,
+    EXIT_ERROR,
+    EXIT_PENDING,
+    build_report,
+    render_table,
+    table,
+)
+
+NOTHING = Gathered(facts={}, errors={})
+
+
+def _pending() -> SiteResult:
+    actions = (
+        Action(kind="SetLocalDaemon", node="clu1", reason="LocalDaemonDiffers", message="local_daemon=OFF -> SITE"),
+        Action(kind="CreateSite", node="clu1", reason="SiteMissing",
+               message="cjcmksite cluv 114 /mnt/sdb2\n(on the active node)", disruptive=True),
+    )
+    return SiteResult(gathered=NOTHING, plan=Plan(actions=actions, active_node="clu1"), active_node="clu1")
+
+
+def test_pending_changes_are_listed_in_order_and_exit_2() -> None:
+    report = build_report("cluv", _pending())
+    assert report["exitCode"] == EXIT_PENDING
+    assert [a["action"] for a in report["actions"]] == ["SetLocalDaemon", "CreateSite"]
+    text = render_table(report)
+    lines = text.splitlines()
+    assert lines[0] == "Site cluv: active node clu1"
+    header = next(i for i, line in enumerate(lines) if line.startswith("#"))
+    assert lines[header].split() == ["#", "NODE", "ACTION", "REASON", "MESSAGE"]
+    assert lines[header + 1].split()[:4] == ["1", "clu1", "SetLocalDaemon", "LocalDaemonDiffers"]
+    # A message with a newline stays on its row.
+    assert lines[header + 2].endswith("cjcmksite cluv 114 /mnt/sdb2 (on the active node)")
+    # Columns line up: every row's ACTION starts where the header's does.
+    column = lines[header].index("ACTION")
+    assert lines[header + 1][column:].startswith("SetLocalDaemon")
+    assert lines[header + 2][column:].startswith("CreateSite")
+    assert lines[-1].startswith("2 changes pending (exit 2)")
+
+
+def test_converged_exits_0() -> None:
+    health = ProcessHealth(healthy=True, reason="Running", message="8 processes", expected=8, found=8)
+    result = SiteResult(gathered=NOTHING, plan=Plan(active_node="clu2"), health=health, active_node="clu2")
+    report = build_report("cluv", result)
+    assert report["exitCode"] == EXIT_CONVERGED
+    assert report["actions"] == [] and report["processes"]["found"] == 8
+    text = render_table(report)
+    assert "Processes: 8/8 healthy" in text
+    assert text.splitlines()[-1] == "Converged: nothing to change (exit 0)."
+
+
+def test_an_error_or_a_preflight_failure_exits_1() -> None:
+    error = SiteResult(gathered=NOTHING, error=HostKeyMismatch("clu1", "the host key differs from known_hosts"))
+    report = build_report("cluv", error)
+    assert report["exitCode"] == EXIT_ERROR and report["error"]["reason"] == "HostKeyMismatch"
+    assert "Error: HostKeyMismatch: clu1: the host key differs from known_hosts" in render_table(report)
+
+    failure = PreflightFailure(reason="JobCenterMissing", node="clu2", message="no /usr/lib/nqs")
+    blocked = SiteResult(gathered=NOTHING, plan=Plan(preflight=(failure,), actions=_pending().plan.actions))
+    report = build_report("cluv", blocked)
+    assert report["exitCode"] == EXIT_ERROR
+    text = render_table(report)
+    assert "Preflight failures:" in text and "JobCenterMissing" in text
+    assert "(exit 1)" in text.splitlines()[-1]
+
+
+def test_table_pads_every_column_but_the_last() -> None:
+    assert table(["A", "LONGER"], [["xxxx", "y"], ["z", None]]) == ["A     LONGER", "xxxx  y", "z     -"]
