@@ -31,7 +31,7 @@ from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .errors import InvalidSpec, OperatorError, PermanentError, TransientError
 from .node import NodePool
-from .outcome import SiteResult
+from .outcome import SiteResult, run_error
 from .reconcile import ClusterAccess, access_from, observe_cluster, reconcile_site
 from .unconfigure import unconfigure_site
 
@@ -257,8 +257,8 @@ async def _reconcile_site(
     claims = sorted(site_by_group.get((namespace, site.cluster_ref.name, site.failover_group)) or [])
     if claims and claims[0][1] != name:
         claimed = PermanentError(
-            f"failover group {site.failover_group} is already managed by JobCenterSite {claims[0][1]}")
-        claimed.reason = "GroupClaimed"
+            f"failover group {site.failover_group} is already managed by JobCenterSite {claims[0][1]}",
+            reason="GroupClaimed")
         finish(None, claimed)
         return  # re-checked on every timer tick: the claim ends when the other site goes
 
@@ -297,12 +297,7 @@ async def _reconcile_site(
         if step.ok and step.action.disruptive:
             kopf.event(body, type="Normal", reason=step.action.kind, message=step.action.message)
     finish(result, None)
-    error: OperatorError | None = result.error
-    if error is None and result.plan is not None and result.plan.preflight:
-        first = result.plan.preflight[0]
-        error = (PermanentError if first.permanent else TransientError)(first.message)
-        error.reason = first.reason
-    _raise_for(error, memo, key, stall_key, timer=drift_check)
+    _raise_for(run_error(result), memo, key, stall_key, timer=drift_check)
 
 
 @kopf.on.create(GROUP, VERSION, SITES)

@@ -1,7 +1,7 @@
 """deletionPolicy Unconfigure: put the exec resource and monitor back as they were. No kopf here.
 
 The configuration as it was before the operator's first push is kept on the node that pushed
-(plan.commands.BACKUP_ROOT/<group>, written by ApplyClusterConfig). Unconfigure stops the group
+(paths.BACKUP_ROOT/<group>, written by ApplyClusterConfig). Unconfigure stops the group
 (stop.sh stops the cluster site), pushes the current configuration with the site's exec
 settings, monitor and scripts taken from that backup, and starts the group again on the node
 that held it, with the original scripts (so the cluster site stays stopped). It never touches
@@ -16,8 +16,9 @@ from .api.site import JobCenterSiteSpec
 from .errors import PermanentError
 from .facts import NodeFacts
 from .outcome import StepReport
-from .plan import Action, Plan, active_node
-from .plan.commands import BACKUP_ROOT, CLPCFCTRL
+from .paths import BACKUP_ROOT, CLPCFCTRL
+from .plan import Action, active_node, commands
+from .plan.steps import stop_group
 from .reconcile import ClusterAccess, Runner, execute, gather, probe_target
 from .render.clp_restore import restore_site
 
@@ -65,9 +66,8 @@ async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCente
     restored = restore_site(facts[backup_node].clp_conf.text, backup_xml, spec)
     actions: list[Action] = []
     if active is not None:
-        actions.append(Action(kind="StopGroup", node=active, reason="Unconfigure", disruptive=True,
-                              message=f"clpgrp -t {spec.failover_group} (stops the cluster site)"))
-    reports, failure = await execute(runner, access, spec, Plan(actions=tuple(actions), active_node=active))
+        actions.append(stop_group(spec.failover_group, active, "Unconfigure"))
+    reports, failure = await execute(runner, access, actions)
     if failure is not None:
         raise failure
     try:
@@ -78,9 +78,9 @@ async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCente
     finally:
         if active is not None:
             # Back online where it was, with the original scripts: the site itself stays stopped.
-            start = Action(kind="StartGroup", node=active, reason="Unconfigure", disruptive=True,
-                           message=f"clpgrp -s {spec.failover_group}")
-            started, failure = await execute(runner, access, spec, Plan(actions=(start,), active_node=active))
+            start = Action(kind="StartGroup", node=active, reason="Unconfigure", message=f"start {spec.failover_group}",
+                           command=commands.start_group(spec.failover_group))
+            started, failure = await execute(runner, access, [start])
             reports += started
             if failure is not None:
                 raise failure

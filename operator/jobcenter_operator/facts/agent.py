@@ -10,21 +10,22 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
+from ..paths import JCAGCTRL, agent_unit
 from .sections import Section, SectionOutput
 
-JCAGCTRL = Section(
+AGENT_LIST = Section(
     "jcagctrl",
-    """\
+    f"""\
     [ -n "$agent_id" ] || return 3
-    /usr/bin/jcagctrl list""",
+    {JCAGCTRL} list""",
 )
 # "<is-active>\n<is-enabled>" of the instance's unit; systemctl prints a word even on non-zero exit.
 AGENT_UNIT = Section(
     "agent_unit",
-    """\
+    f"""\
     [ -n "$agent_id" ] || return 3
-    systemctl is-active "jcexecutor_agent_$agent_id.service"
-    systemctl is-enabled "jcexecutor_agent_$agent_id.service"
+    systemctl is-active "{agent_unit("$agent_id")}"
+    systemctl is-enabled "{agent_unit("$agent_id")}"
     return 0""",
 )
 

@@ -10,37 +10,34 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict
 
+from ..paths import CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
 from .sections import Section, SectionOutput
-
-CLP_CONF = "/opt/nec/clusterpro/etc/clp.conf"
-SCRIPTS_ROOT = "/opt/nec/clusterpro/scripts"
 
 CLPSTAT = Section("clpstat", "    clpstat")
 # clpgrp -n prints the server where the group is online; empty (any exit) when it is offline.
-CLPGRP = Section(
+GROUP_NODE = Section(
     "clpgrp",
-    """\
+    f"""\
     [ -n "$group" ] || return 3
-    clpgrp -n "$group\"""",
+    {CLPGRP} -n "$group\"""",
 )
-CLP_CONF_SECTION = Section("clp_conf", "    cat /opt/nec/clusterpro/etc/clp.conf")
+CLP_CONF_SECTION = Section("clp_conf", f"    cat {CLP_CONF}")
 # The operator writes this marker (the node's name) before it stops a group and removes it once the
 # group is started again: a group found offline with the marker was stopped by an interrupted run.
-STOP_MARKER_DIR = "/var/lib/jobcenter-operator/stopped"
 STOP_MARKER = Section(
     "stop_marker",
-    """\
+    f"""\
     case "$group" in ""|*/*) return 3 ;; esac
-    cat "/var/lib/jobcenter-operator/stopped/$group\"""",
+    cat "{STOP_MARKER_DIR}/$group\"""",
 )
 # sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
 SCRIPT_HASHES = Section(
     "script_hashes",
-    """\
+    f"""\
     [ -n "$group" ] && [ -n "$exec_rsc" ] || return 3
-    for f in "/opt/nec/clusterpro/scripts/$group/$exec_rsc/start.sh" \\
-             "/opt/nec/clusterpro/scripts/$group/$exec_rsc/stop.sh" \\
-             "/opt/nec/clusterpro/scripts/monitor.s/$monitor/genw.sh"; do
+    for f in "{SCRIPTS_ROOT}/$group/$exec_rsc/start.sh" \\
+             "{SCRIPTS_ROOT}/$group/$exec_rsc/stop.sh" \\
+             "{SCRIPTS_ROOT}/monitor.s/$monitor/genw.sh"; do
         [ -f "$f" ] && sha256sum "$f"
     done
     return 0""",

@@ -18,7 +18,7 @@ SECTIONS = (
     jobcenter.SITE_CONF,
     processes.PS,
     clusterpro.CLPSTAT,
-    clusterpro.CLPGRP,
+    clusterpro.GROUP_NODE,
     clusterpro.CLP_CONF_SECTION,
     clusterpro.STOP_MARKER,
     clusterpro.SCRIPT_HASHES,
@@ -26,7 +26,7 @@ SECTIONS = (
     network.MOUNTS,
     network.RESOLVE_FORWARD,
     network.RESOLVE_REVERSE,
-    agent.JCAGCTRL,
+    agent.AGENT_LIST,
     agent.AGENT_UNIT,
 )
 SCRIPT = build_script(SECTIONS)

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ..paths import CJCMKSITE, CJCPW, JOBCENTER_VERSION, LOCAL_DAEMON_CONF
 from .sections import Section, SectionOutput
 
-VERSION_FILE = "/usr/lib/nqs/VERSION"
-LOCAL_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
 SITE_KEY_VHOST = "site_name"
 SITE_KEY_MACHINE_ID = "machine_id"
 
 JC_INSTALL = Section(
     "jc_install",
-    """\
-    [ -x /usr/lib/nqs/cluster/cjcpw ] && [ -x /usr/lib/nqs/cluster/cjcmksite ] || return 3
-    cat /usr/lib/nqs/VERSION 2>/dev/null
+    f"""\
+    [ -x {CJCPW} ] && [ -x {CJCMKSITE} ] || return 3
+    cat {JOBCENTER_VERSION} 2>/dev/null
     return 0""",
 )
-DAEMON_CONF = Section("daemon_conf", "    cat /usr/lib/nqs/rc/daemon.conf")
+DAEMON_CONF = Section("daemon_conf", f"    cat {LOCAL_DAEMON_CONF}")
 # 3: no database path asked for; 4: no <dbpath>/nqs (no site, or the disk is not here).
 SITE_CONF = Section(
     "site_conf",

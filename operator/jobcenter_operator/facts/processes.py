@@ -11,11 +11,10 @@ from collections import Counter
 
 from pydantic import BaseModel, ConfigDict
 
+from ..paths import CJCPW
 from .sections import Section, SectionOutput
 
 PS = Section("ps", "    ps -eo pid=,ppid=,args=")
-
-CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 
 # Required resident processes of a cluster site besides cjcpw itself, with their counts.
 CLASSIC_SITE = Counter(

@@ -18,7 +18,6 @@ from .clp_conf import (
 from .clp_restore import restore_site
 from .daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
 from .scripts import (
-    SCRIPT_MODE,
     agent_monitor_script,
     agent_start_script,
     agent_stop_script,
@@ -28,7 +27,6 @@ from .scripts import (
 )
 
 __all__ = [
-    "SCRIPT_MODE",
     "ClpConfError",
     "GroupResources",
     "SiteSettings",
