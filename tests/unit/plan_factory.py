@@ -121,7 +121,7 @@ def node(name: str, *, active: str = "clu1", spec: JobCenterSiteSpec = CLASSIC, 
     addresses = {ADDRESSES[name], "127.0.0.1"} | ({"10.200.1.100"} if is_active and not agent else set())
     base: dict[str, Any] = {
         "node": name,
-        "jobcenter": JobCenterInstall(installed=not agent, version="R16.2",
+        "jobcenter": JobCenterInstall(installed=not agent, version=None if agent else "R16.2",
                                       mode="STANDARD" if standard else ("CLASSIC" if not agent else None)),
         "daemon_conf": DaemonConf(present=True, text=DEFAULT_DAEMON_CONF, local_daemon=None),
         "site": ClusterSite(present=False),
