@@ -346,12 +346,11 @@ async def site_deleted(**kwargs: Any) -> None:
     access = access_from(cluster_spec, secret["data"])
     _pin_recorded_host_keys(memo, access, cluster["hostKeys"])
     async with _lock(memo, (meta["namespace"], site.cluster_ref.name)):
-        try:
-            await unconfigure_site(memo.pool, access, site)
-        except OperatorError as exc:
-            if exc.transient:
-                raise kopf.TemporaryError(f"{exc.reason}: {exc.message}", delay=30) from exc
-            raise kopf.PermanentError(f"{exc.reason}: {exc.message}") from exc
+        error = (await unconfigure_site(memo.pool, access, site)).error
+    if error is not None:
+        if error.transient:
+            raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=30) from error
+        raise kopf.PermanentError(f"{error.reason}: {error.message}") from error
     kopf.event(body, type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
 
 

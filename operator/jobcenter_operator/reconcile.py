@@ -95,7 +95,8 @@ def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> Clu
     )
 
 
-def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
+def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarget:
+    """What the probe looks at for ``spec``; ``backup``: also the pre-operator clp.conf (deletion)."""
     return ProbeTarget(
         database_path=spec.database_path,
         virtual_host=spec.virtual_host or "",
@@ -104,6 +105,7 @@ def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
         exec_resource=spec.exec_resource,
         monitor_resource=spec.monitor_resource,
         agent_instance_id=spec.agent.instance_id if spec.agent else "",
+        backup="yes" if backup else "",
     )
 
 

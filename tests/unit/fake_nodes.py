@@ -18,7 +18,8 @@ from plan_factory import apply
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.errors import CommandFailed, OperatorError
 from jobcenter_operator.facts import NodeFacts
-from jobcenter_operator.facts.gather import SECTIONS
+from jobcenter_operator.facts.clusterpro import ClpConf
+from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
 from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
 from jobcenter_operator.plan.model import Action, Command
@@ -50,7 +51,7 @@ def _clpstat(f: NodeFacts) -> tuple[str, int]:
     return _section(0, "\n".join(lines) + "\n")
 
 
-def _sections(f: NodeFacts) -> dict[str, tuple[str, int]]:
+def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
     jc, site, res, agent = f.jobcenter, f.site, f.resolution, f.agent
     version = "".join(f"{k}={v}\n" for k, v in (("VERSION", jc.version), ("MODE", jc.mode)) if v)
     rows = "".join(f"{r.instance_id}  {r.name}  {r.agent_name or '-'}  {str(r.active).lower()}  "
@@ -64,6 +65,8 @@ def _sections(f: NodeFacts) -> dict[str, tuple[str, int]]:
         "clpstat": _clpstat(f),
         "clpgrp": _section(0, f"{f.group_node}\n") if f.group_node else _section(1),
         "clp_conf": _section(0, f.clp_conf.text) if f.clp_conf.present else _section(1),
+        "backup_conf": _section(3) if not backup else _section(0, f.backup_clp_conf) if f.backup_clp_conf
+        else _section(1),
         "stop_marker": _section(0, f"{f.stopped_by_operator}\n") if f.stopped_by_operator else _section(1),
         "script_hashes": _section(0, "".join(f"{h}  {SCRIPTS_ROOT}/{p}\n" for p, h in f.script_hashes.items())),
         "ip_addr": _section(0, "".join(f"2: eth0    inet {a}/24 scope global\n" for a in sorted(f.addresses))),
@@ -80,9 +83,10 @@ def _sections(f: NodeFacts) -> dict[str, tuple[str, int]]:
     }
 
 
-def probe_stdout(facts: NodeFacts, nonce: str) -> str:
-    """What the facts probe prints on a node in the state ``facts`` describes."""
-    sections = _sections(facts)
+def probe_stdout(facts: NodeFacts, nonce: str, *, backup: bool = False) -> str:
+    """What the facts probe prints on a node in the state ``facts`` describes (``backup``: the probe
+    was asked for the pre-operator clp.conf)."""
+    sections = _sections(facts, backup=backup)
     assert set(sections) == {s.name for s in SECTIONS}, "a section the fake cannot answer"
     return "".join(f"@@JCOP {nonce} BEGIN {s.name}@@\n{sections[s.name][0]}\n"
                    f"@@JCOP {nonce} END {s.name} {sections[s.name][1]}@@\n" for s in SECTIONS)
@@ -184,14 +188,12 @@ class FakeCluster:
 
     spec: JobCenterSiteSpec
     facts: dict[str, NodeFacts]
-    files: dict[tuple[str, str], str] = field(default_factory=dict)  # (node, path) -> content, for ``cat``
+    backup_scripts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> script hashes backed up
 
     def __call__(self, sent: Sent) -> Answer:
         if sent.is_probe:
-            return result(sent, stdout=probe_stdout(self.facts[sent.node], sent.argv[4]))
-        if sent.argv[0] == "cat" and len(sent.argv) == 2:
-            content = self.files.get((sent.node, sent.argv[1]))
-            return result(sent, 0, content) if content is not None else result(sent, 1, stderr="No such file")
+            asked = dict(zip(PARAMETERS, sent.argv[5:], strict=True))
+            return result(sent, stdout=probe_stdout(self.facts[sent.node], sent.argv[4], backup=bool(asked["backup"])))
         kind = kind_of(sent)
         if kind is None:
             return result(sent, 127, stderr=f"{sent.argv[0]}: not found")
@@ -216,6 +218,22 @@ class FakeCluster:
         self._apply(sent, kind)
         self._group_online_on(None)
         self.facts[sent.node] = self.facts[sent.node].model_copy(update={"stopped_by_operator": sent.node})
+
+    def _ApplyClusterConfig(self, sent: Sent, kind: str) -> None:
+        """The first push keeps a backup of the configuration as it was, on the pushing node."""
+        before = self.facts[sent.node]
+        self._apply(sent, kind)
+        if before.backup_clp_conf is None:
+            self.facts[sent.node] = self.facts[sent.node].model_copy(update={"backup_clp_conf": before.clp_conf.text})
+            self.backup_scripts[sent.node] = dict(before.script_hashes)
+
+    def _RestoreClusterConfig(self, sent: Sent, kind: str) -> None:
+        """clp.conf from stdin and the scripts from the backup, on every node."""
+        assert sent.input is not None
+        backup = self.backup_scripts.get(sent.node, {})
+        for name, f in self.facts.items():
+            self.facts[name] = f.model_copy(update={"clp_conf": ClpConf(present=True, text=sent.input),
+                                                    "script_hashes": dict(backup)})
 
     def _StartGroup(self, sent: Sent, kind: str) -> None:
         """Online on this node, every marker of the group removed."""

@@ -10,7 +10,7 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict
 
-from ..paths import CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
+from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
 from .sections import Section, SectionOutput
 
 CLPSTAT = Section("clpstat", "    clpstat")
@@ -41,6 +41,16 @@ SCRIPT_HASHES = Section(
         [ -f "$f" ] && sha256sum "$f"
     done
     return 0""",
+)
+
+
+# clp.conf as it was before the operator's first push (kept by ApplyClusterConfig), when asked for.
+BACKUP_CONF = Section(
+    "backup_conf",
+    f"""\
+    [ -n "$backup" ] || return 3
+    case "$group" in ""|*/*) return 3 ;; esac
+    cat "{BACKUP_ROOT}/$group/clp.conf\"""",
 )
 
 
@@ -163,3 +173,8 @@ def parse_stop_marker(out: SectionOutput) -> str | None:
         return None
     words = out.stdout.split()
     return words[0] if len(words) == 1 else None
+
+
+def parse_backup_conf(out: SectionOutput) -> str | None:
+    """The backed-up clp.conf, or None when there is none here (or it was not asked for)."""
+    return out.stdout if out.exit_status == 0 and out.stdout.strip() else None

@@ -29,6 +29,7 @@ class NodeFacts(BaseModel):
     stopped_by_operator: str | None = None  # node named by the operator's stop marker (interrupted run)
     clp_conf: ClpConf
     script_hashes: dict[str, str]
+    backup_clp_conf: str | None = None  # clp.conf before the operator's first push (only when asked)
     addresses: frozenset[str]
     mounts: frozenset[str]
     resolution: Resolution

@@ -91,6 +91,23 @@ trap - EXIT
 """
 
 
+# Deletion: pull the whole configuration, put back the site's original scripts from the backup,
+# drop a genw.sh the original did not have, replace clp.conf (stdin), push.
+# $1 = backup dir, $2 = group, $3 = exec resource, $4 = monitor.
+_RESTORE_CONFIG = f"""\
+set -e
+d=$(mktemp -d /tmp/jcop-restore.XXXXXX)
+trap 'rm -rf "$d"' EXIT
+{CLPCFCTRL} --pull -x "$d" >/dev/null
+cat >"$d/clp.conf"
+for f in start.sh stop.sh; do
+    if [ -f "$1/scripts/$2/$3/$f" ]; then cp -p "$1/scripts/$2/$3/$f" "$d/scripts/$2/$3/$f"; fi
+done
+if [ ! -e "$1/scripts/monitor.s/$4" ]; then rm -rf "$d/scripts/monitor.s/$4"; fi
+{CLPCFCTRL} --push -x "$d"
+"""
+
+
 def backup_dir(group: str) -> str:
     """Where ApplyClusterConfig keeps the configuration as it was before the operator's first push."""
     return f"{BACKUP_ROOT}/{group}"
@@ -127,6 +144,12 @@ def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str]) -> Comma
     """Push clp.conf and the scripts (config-dir relative path -> content) with clpcfctrl."""
     return Command(argv=("sh", "-c", _APPLY_CONFIG, "apply", backup_dir(group)),
                    input=config_archive(clp_conf, scripts))
+
+
+def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str) -> Command:
+    """Push ``clp_conf`` with the exec resource's scripts and the monitor's as the backup has them."""
+    return Command(argv=("sh", "-c", _RESTORE_CONFIG, "restore", backup_dir(group), group, exec_resource, monitor),
+                   input=clp_conf)
 
 
 def disable_agent_unit(instance_id: str) -> Command:

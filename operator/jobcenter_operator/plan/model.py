@@ -28,6 +28,7 @@ ActionKind = Literal[
     "ApplyClusterConfig",  # clpcfctrl --push -x DIR with the edited clp.conf and scripts
     "StartGroup",  # clpgrp -s GROUP on the node that held it
     "StartLocalSite",  # /usr/lib/nqs/nqsstart
+    "RestoreClusterConfig",  # deletion: clpcfctrl --push with the site's exec and monitor as the backup had them
 ]
 
 
