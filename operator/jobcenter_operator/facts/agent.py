@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
 from ..paths import JCAGCTRL, agent_unit
 from .sections import Section, SectionOutput
 
@@ -33,11 +32,7 @@ _COLUMNS = {"instance id": "instance_id", "name": "name", "agent name": "agent_n
             "enable": "enable", "enabled": "enable"}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class AgentInstanceRow(_Frozen):
+class AgentInstanceRow(Frozen):
     instance_id: str
     name: str
     agent_name: str | None = None
@@ -45,7 +40,7 @@ class AgentInstanceRow(_Frozen):
     enable: bool = False
 
 
-class AgentFacts(_Frozen):
+class AgentFacts(Frozen):
     installed: bool
     instances: tuple[AgentInstanceRow, ...] = ()
     unit_active: str | None = None  # systemctl is-active word: active, inactive, failed, ...

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
+from ..frozen import Frozen
 from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
 from .sections import Section, SectionOutput
 
@@ -54,23 +55,20 @@ BACKUP_CONF = Section(
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class GroupState(_Frozen):
+class GroupState(Frozen):
     name: str
     state: str  # Online, Offline, Online Pending, ...
     current: str | None  # server the group is on, None when offline
 
 
-class ClusterStatus(_Frozen):
+class ClusterStatus(Frozen):
     running: bool  # clpstat answered and the servers are not all Offline
     cluster_name: str | None = None
     local_server: str | None = None  # the server clpstat ran on (marked with *)
-    servers: dict[str, str] = {}  # server -> Online/Offline/...
-    groups: dict[str, GroupState] = {}
-    monitors: dict[str, str] = {}  # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+    servers: dict[str, str] = Field(default_factory=dict)  # server -> Online/Offline/...
+    groups: dict[str, GroupState] = Field(default_factory=dict)
+    # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+    monitors: dict[str, str] = Field(default_factory=dict)
 
     def monitor_state(self, name: str) -> str | None:
         """The state of monitor ``name``; clpstat cuts names of 16+ characters to 16."""
@@ -142,7 +140,7 @@ def parse_clpgrp(out: SectionOutput) -> str | None:
     return words[0] if len(words) == 1 else None
 
 
-class ClpConf(_Frozen):
+class ClpConf(Frozen):
     present: bool
     text: str = ""
     sha256: str | None = None

@@ -10,8 +10,7 @@ the only places to correct when a real node says otherwise.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
 from ..paths import CJCMKSITE, CJCPW, JOBCENTER_VERSION, LOCAL_DAEMON_CONF
 from .sections import Section, SectionOutput
 
@@ -37,10 +36,6 @@ SITE_CONF = Section(
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
 def parse_key_values(text: str) -> dict[str, str]:
     """``name=value`` lines; ``#`` comments and blank lines skipped; later lines win."""
     out: dict[str, str] = {}
@@ -53,7 +48,7 @@ def parse_key_values(text: str) -> dict[str, str]:
     return out
 
 
-class JobCenterInstall(_Frozen):
+class JobCenterInstall(Frozen):
     installed: bool
     version: str | None = None
     mode: str | None = None  # CLASSIC | STANDARD | STANDARD-AGENT as the install file says
@@ -66,7 +61,7 @@ def parse_install(out: SectionOutput) -> JobCenterInstall:
     return JobCenterInstall(installed=True, version=values.get("VERSION"), mode=values.get("MODE"))
 
 
-class DaemonConf(_Frozen):
+class DaemonConf(Frozen):
     present: bool
     text: str = ""
     local_daemon: str | None = None  # the effective value, upper-case; None when no active line
@@ -79,7 +74,7 @@ def parse_daemon_conf(out: SectionOutput) -> DaemonConf:
     return DaemonConf(present=True, text=out.stdout, local_daemon=value.upper() if value else None)
 
 
-class ClusterSite(_Frozen):
+class ClusterSite(Frozen):
     """What is at ``<databasePath>/nqs`` on this node (only visible where the disk is mounted)."""
 
     present: bool

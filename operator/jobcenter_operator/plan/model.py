@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
+from ..frozen import Frozen
 
 ActionKind = Literal[
     "DisableAgentUnit",  # systemctl disable jcexecutor_agent_<id>.service (CLUSTERPRO alone starts it)
@@ -32,11 +31,7 @@ ActionKind = Literal[
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Command(_Frozen):
+class Command(Frozen):
     """One argv run on a node. User values are separate argv elements (the node layer quotes the
     argv once); file contents travel on stdin (``input``), which is never logged or audited."""
 
@@ -46,7 +41,7 @@ class Command(_Frozen):
     disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite)
 
 
-class Action(_Frozen):
+class Action(Frozen):
     kind: ActionKind
     node: str  # where the command runs
     reason: str  # stable CamelCase: why this action is needed
@@ -67,7 +62,7 @@ class Action(_Frozen):
 PREFLIGHT = "PreflightPassed"  # the condition of the checks that stop the plan when they fail
 
 
-class Finding(_Frozen):
+class Finding(Frozen):
     """What a check concluded about one condition of the site's status."""
 
     condition: str  # the status condition it decides, e.g. PreflightPassed, DaemonConfigured
@@ -102,7 +97,7 @@ class Context:
     active: str | None
 
 
-class Plan(_Frozen):
+class Plan(Frozen):
     findings: tuple[Finding, ...] = ()
     actions: tuple[Action, ...] = ()
     active_node: str | None = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
@@ -52,10 +51,6 @@ def _stopped_local(planned: tuple[Action, ...]) -> set[str]:
     return {a.node for a in planned if a.kind == "StopLocalSite"}
 
 
-def _wanted_local_daemon(spec: JobCenterSiteSpec) -> Literal["SITE", "OFF"]:
-    return "SITE" if spec.local_daemon == "Site" else "OFF"
-
-
 def config_changes(
     spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str
 ) -> tuple[str, dict[str, str], list[str]] | None:
@@ -79,7 +74,7 @@ def config_changes(
 
 def local_daemon(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     """local_daemon in daemon.conf on every node; a running local site is stopped to take it."""
-    wanted = _wanted_local_daemon(ctx.spec)
+    wanted = daemon_conf.local_daemon_value(ctx.spec.local_daemon)
     wrong = [n for n in ctx.nodes if ctx.facts[n].daemon_conf.local_daemon != wanted]
     finding = (
         Finding(condition="DaemonConfigured", status="False", reason="LocalDaemonNotSet",
@@ -162,7 +157,7 @@ def local_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     """The local site runs on every node with local_daemon=SITE, on none with OFF."""
     if ctx.active is None:
         return Outcome()
-    wanted = _wanted_local_daemon(ctx.spec)
+    wanted = daemon_conf.local_daemon_value(ctx.spec.local_daemon)
     stopped = _stopped_local(planned)
     actions = []
     for name in _ordered(ctx.nodes, ctx.active):

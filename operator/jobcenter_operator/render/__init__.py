@@ -7,16 +7,12 @@ planner can compare desired and observed state and the node layer only copies by
 from .clp_conf import (
     ClpConfError,
     GroupResources,
-    SiteSettings,
     configure_site,
-    desired_settings,
     group_names,
     group_resources,
-    needs_change,
-    site_settings,
 )
 from .clp_restore import restore_site
-from .daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
+from .daemon_conf import local_daemon_value, set_local_daemon
 from .scripts import (
     agent_monitor_script,
     agent_start_script,
@@ -29,21 +25,16 @@ from .scripts import (
 __all__ = [
     "ClpConfError",
     "GroupResources",
-    "SiteSettings",
     "agent_monitor_script",
     "agent_start_script",
     "agent_stop_script",
     "configure_site",
-    "desired_settings",
     "group_names",
     "group_resources",
     "local_daemon_value",
-    "needs_change",
-    "read_local_daemon",
     "restore_site",
     "scripts_for",
     "set_local_daemon",
-    "site_settings",
     "site_start_script",
     "site_stop_script",
 ]

@@ -2,8 +2,8 @@
 
 Pure module. Edits go through :mod:`.xml_spans`, so everything the operator does not own (other
 groups, resources, monitors, comments, the declaration, attribute order, indentation) comes back
-byte for byte, and a file that already matches comes back identical: ``needs_change`` is a
-plain comparison.
+byte for byte, and a file that already matches comes back identical: whether a push is needed
+is a plain comparison.
 
 What the operator owns, per mode (node-protocol 4.2, vendor guide 2.2 and 3.2):
 
@@ -28,7 +28,7 @@ Elements the operator creates are written in this order: ``parameters`` (genw), 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 
@@ -46,32 +46,6 @@ FINAL_ACTION_NONE = 1
 
 class ClpConfError(ValueError):
     """clp.conf cannot hold this site: invalid XML, or a missing or conflicting object."""
-
-
-@dataclass(frozen=True)
-class SiteSettings:
-    """The settings of a site's exec resource and monitor as clp.conf states them.
-
-    None means the element is absent (the product default then applies; the operator always
-    writes explicit values, so absent never matches what it wants).
-    """
-
-    exec_act_path: str | None
-    exec_act_sync: int | None
-    exec_deact_path: str | None
-    exec_deact_sync: int | None
-    monitor_type: str | None = None
-    monitor_target: str | None = None
-    monitor_interval: int | None = None
-    monitor_timing: int | None = None
-    recovery_type: str | None = None
-    recovery_target: str | None = None
-    max_restart: int | None = None
-    max_failover: int | None = None
-    final_action: int | None = None
-    custom_path: str | None = None
-    custom_sync: int | None = None
-    custom_normal_value: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,47 +71,6 @@ def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
     if kind is None:
         return _remove_monitor(xml, PID_MONITOR, spec.monitor_resource)
     return _ensure_monitor(xml, kind, spec.monitor_resource, _monitor_leaves(spec))
-
-
-def needs_change(xml: str, spec: JobCenterSiteSpec) -> bool:
-    """Whether :func:`configure_site` would change ``xml`` (it is byte-stable on a match)."""
-    return configure_site(xml, spec) != xml
-
-
-def desired_settings(spec: JobCenterSiteSpec) -> SiteSettings:
-    """The :class:`SiteSettings` :func:`configure_site` writes for ``spec``."""
-    kind = _monitor_kind(spec)
-    exec_settings = SiteSettings(
-        exec_act_path="start.sh",
-        exec_act_sync=0 if kind == PID_MONITOR else 1,
-        exec_deact_path="stop.sh",
-        exec_deact_sync=1,
-    )
-    if kind is None:
-        return exec_settings
-    wanted = dict(_monitor_leaves(spec))
-    return _with_monitor(exec_settings, kind, lambda *path: wanted.get(path))
-
-
-def site_settings(xml: str, spec: JobCenterSiteSpec) -> SiteSettings:
-    """The site's settings as ``xml`` states them (the monitor is whatever holds the monitor name)."""
-    doc = _parse(xml)
-    _check_site(doc, spec)
-    exec_resource = _exec_locator(spec.exec_resource)(doc.root)
-    assert exec_resource is not None  # _check_site
-    parameters = _Reader(doc, exec_resource)
-    exec_settings = SiteSettings(
-        exec_act_path=parameters.text("parameters", "act", "path"),
-        exec_act_sync=parameters.integer("parameters", "act", "sync"),
-        exec_deact_path=parameters.text("parameters", "deact", "path"),
-        exec_deact_sync=parameters.integer("parameters", "deact", "sync"),
-    )
-    monitor = _monitor_named(doc, spec.monitor_resource)
-    if monitor is None or (_monitor_kind(spec) is None and monitor.tag != PID_MONITOR):
-        # Without process monitoring the operator owns no monitor; only a leftover PID monitor
-        # with the name is its business (configure_site removes it), another type is not.
-        return exec_settings
-    return _with_monitor(exec_settings, monitor.tag, _Reader(doc, monitor).text)
 
 
 def group_names(xml: str) -> tuple[str, ...]:
@@ -215,36 +148,6 @@ def _monitor_leaves(spec: JobCenterSiteSpec) -> list[Leaf]:
     ]
 
 
-def _with_monitor(base: SiteSettings, kind: str, text: Callable[..., str | None]) -> SiteSettings:
-    """``base`` plus the monitor settings ``text(*path)`` gives (path below the monitor element)."""
-
-    def integer(*path: str) -> int | None:
-        return _integer(text(*path))
-
-    return replace(
-        base,
-        monitor_type=kind,
-        monitor_target=text("target"),
-        monitor_interval=integer("polling", "interval"),
-        monitor_timing=integer("polling", "timing"),
-        recovery_type=text("relation", "type"),
-        recovery_target=text("relation", "name"),
-        max_restart=integer("emergency", "threshold", "restart"),
-        max_failover=integer("emergency", "threshold", "fo"),
-        final_action=integer("emergency", "action"),
-        custom_path=text("parameters", "path"),
-        custom_sync=integer("parameters", "sync"),
-        custom_normal_value=integer("parameters", "normalval"),
-    )
-
-
-def _integer(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None  # not a number: never equal to a wanted value
-
-
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -266,9 +169,6 @@ class _Reader:
         found = self.element.find(path)
         text = self.doc.text(found) if found is not None else None
         return text.strip() if text is not None else None
-
-    def integer(self, *path: str) -> int | None:
-        return _integer(self.text(*path))
 
 
 def _check_site(doc: Document, spec: JobCenterSiteSpec) -> None:
