@@ -18,7 +18,7 @@ from plan_factory import apply
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.errors import CommandFailed, OperatorError
 from jobcenter_operator.facts import NodeFacts
-from jobcenter_operator.facts.clusterpro import ClpConf
+from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
 from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
@@ -232,7 +232,7 @@ class FakeCluster:
         assert sent.input is not None
         backup = self.backup_scripts.get(sent.node, {})
         for name, f in self.facts.items():
-            self.facts[name] = f.model_copy(update={"clp_conf": ClpConf(present=True, text=sent.input),
+            self.facts[name] = f.model_copy(update={"clp_conf": read_clp_conf(sent.input),
                                                     "script_hashes": dict(backup)})
 
     def _StartGroup(self, sent: Sent, kind: str) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.facts import NodeFacts
 from jobcenter_operator.facts.agent import AgentFacts, AgentInstanceRow
-from jobcenter_operator.facts.clusterpro import ClpConf, ClusterStatus, GroupState
+from jobcenter_operator.facts.clusterpro import ClusterStatus, GroupState
+from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
 from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import (
@@ -133,7 +134,7 @@ def node(name: str, *, active: str = "clu1", spec: JobCenterSiteSpec = CLASSIC, 
             groups={"failover-jc": GroupState(name="failover-jc", state="Online", current=active)},
         ),
         "group_node": active,
-        "clp_conf": ClpConf(present=True, text=clp_conf(fip=None if agent else "10.200.1.100")),
+        "clp_conf": read_clp_conf(clp_conf(fip=None if agent else "10.200.1.100")),
         "script_hashes": {},
         "addresses": frozenset(addresses),
         "mounts": frozenset({"/", "/proc"} | ({"/mnt/sdb2"} if is_active else set())),
@@ -198,7 +199,7 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
             conf = files.pop("clp.conf")
             hashes = {p.removeprefix("scripts/"): hashlib.sha256(c.encode()).hexdigest() for p, c in files.items()}
             for n in out:
-                update(n, clp_conf=ClpConf(present=True, text=conf), script_hashes=hashes)
+                update(n, clp_conf=read_clp_conf(conf), script_hashes=hashes)
         elif a.kind == "StartGroup" and spec.mode != "StandardAgent":
             update(a.node, processes=ProcessTable(processes=f.processes.processes + tuple(site_tree(spec))))
         elif a.kind == "StartGroup":

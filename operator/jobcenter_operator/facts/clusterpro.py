@@ -12,6 +12,7 @@ from pydantic import Field
 
 from ..frozen import Frozen
 from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
+from .cluster_config import ClpConfInvalid, ClusterConfig, parse_cluster_config
 from .sections import Section, SectionOutput
 
 CLPSTAT = Section("clpstat", "    clpstat")
@@ -144,12 +145,24 @@ class ClpConf(Frozen):
     present: bool
     text: str = ""
     sha256: str | None = None
+    config: ClusterConfig | None = None  # the text read once (None: absent or unreadable)
+    invalid: str | None = None  # why the text cannot be read as a CLUSTERPRO configuration
 
 
 def parse_clp_conf(out: SectionOutput) -> ClpConf:
     if out.exit_status != 0:
         return ClpConf(present=False)
-    return ClpConf(present=True, text=out.stdout, sha256=hashlib.sha256(out.stdout.encode()).hexdigest())
+    return clp_conf(out.stdout)
+
+
+def clp_conf(text: str) -> ClpConf:
+    """A present clp.conf with its text read into the typed model."""
+    try:
+        config, invalid = parse_cluster_config(text), None
+    except ClpConfInvalid as exc:
+        config, invalid = None, str(exc)
+    return ClpConf(present=True, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(), config=config,
+                   invalid=invalid)
 
 
 def parse_script_hashes(out: SectionOutput) -> dict[str, str]:

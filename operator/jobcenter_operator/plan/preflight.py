@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
-from ..render.clp_conf import ClpConfError, GroupResources, group_names, group_resources
 from .model import Context, Finding, failure
 
 Check = Callable[[Context], list[Finding]]
@@ -64,32 +63,26 @@ def cluster_running(ctx: Context) -> list[Finding]:
 
 def cluster_config(ctx: Context) -> list[Finding]:
     """clp.conf holds the failover group with the exec resource, floating IP and disk of the spec."""
-    xml = next((ctx.facts[n].clp_conf.text for n in ctx.nodes if ctx.facts[n].clp_conf.present), None)
-    if xml is None:
+    conf = next((ctx.facts[n].clp_conf for n in ctx.nodes if ctx.facts[n].clp_conf.present), None)
+    if conf is None:
         return [failure("ClusterproConfigMissing", "no node has a clp.conf")]
-    spec = ctx.spec
-    try:
-        if spec.failover_group not in group_names(xml):
-            return [failure("GroupMissing", f"clp.conf has no failover group {spec.failover_group}")]
-        view = group_resources(xml, spec.failover_group)
-    except ClpConfError as exc:
-        return [failure("ClusterproConfigInvalid", str(exc))]
-    return _group_resources(spec, view)
-
-
-def _group_resources(spec: JobCenterSiteSpec, view: GroupResources) -> list[Finding]:
+    if conf.config is None:
+        return [failure("ClusterproConfigInvalid", conf.invalid or "clp.conf cannot be read")]
+    spec, config = ctx.spec, conf.config
     group = spec.failover_group
+    if group not in config.groups:
+        return [failure("GroupMissing", f"clp.conf has no failover group {group}")]
     failures = []
-    if f"exec@{spec.exec_resource}" not in view.resources:
+    if f"exec@{spec.exec_resource}" not in config.groups[group].members:
         failures.append(failure("ExecResourceMissing", f"group {group} has no exec resource {spec.exec_resource}"))
+    floating_ips = config.floating_ips(group)
     if spec.mode != "StandardAgent":
-        if not view.floating_ips:
+        if not floating_ips:
             failures.append(failure("FloatingIPResourceMissing", f"group {group} has no floating IP resource"))
-        elif spec.floating_ip not in view.floating_ips:
-            failures.append(failure(
-                "FloatingIPMismatch",
-                f"group {group}'s floating IP is {', '.join(view.floating_ips)}, not {spec.floating_ip}"))
-    if spec.database_path not in view.mount_points:
+        elif spec.floating_ip not in floating_ips:
+            failures.append(failure("FloatingIPMismatch", f"group {group}'s floating IP is "
+                                    f"{', '.join(floating_ips)}, not {spec.floating_ip}"))
+    if spec.database_path not in config.mount_points(group):
         failures.append(failure("DiskResourceMissing",
                                 f"group {group} has no disk resource mounted at {spec.database_path}"))
     return failures

@@ -6,10 +6,7 @@ planner can compare desired and observed state and the node layer only copies by
 
 from .clp_conf import (
     ClpConfError,
-    GroupResources,
     configure_site,
-    group_names,
-    group_resources,
 )
 from .clp_restore import restore_site
 from .daemon_conf import local_daemon_value, set_local_daemon
@@ -24,13 +21,10 @@ from .scripts import (
 
 __all__ = [
     "ClpConfError",
-    "GroupResources",
     "agent_monitor_script",
     "agent_start_script",
     "agent_stop_script",
     "configure_site",
-    "group_names",
-    "group_resources",
     "local_daemon_value",
     "restore_site",
     "scripts_for",

@@ -1,6 +1,7 @@
-"""The JobCenter settings of a site in CLUSTERPRO's clp.conf: read, compare and apply.
+"""The JobCenter settings of a site in CLUSTERPRO's clp.conf: edit the bytes to apply them.
 
-Pure module. Edits go through :mod:`.xml_spans`, so everything the operator does not own (other
+Pure module. Reading clp.conf is the facts' (facts/cluster_config.py); this module only writes.
+Edits go through :mod:`jobcenter_operator.xml_spans`, so everything the operator does not own (other
 groups, resources, monitors, comments, the declaration, attribute order, indentation) comes back
 byte for byte, and a file that already matches comes back identical: whether a push is needed
 is a plain comparison.
@@ -28,11 +29,10 @@ Elements the operator creates are written in this order: ``parameters`` (genw), 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 
-from .xml_spans import Document, Element, Leaf, NewElement, XmlError, build
+from ..xml_spans import Document, Element, Leaf, NewElement, XmlError, build
 
 PID_MONITOR = "pidw"
 CUSTOM_MONITOR = "genw"
@@ -48,17 +48,6 @@ class ClpConfError(ValueError):
     """clp.conf cannot hold this site: invalid XML, or a missing or conflicting object."""
 
 
-@dataclass(frozen=True)
-class GroupResources:
-    """What a failover group holds, for preflight checks."""
-
-    group: str
-    resources: tuple[str, ...]  # "type@name" in file order
-    floating_ips: tuple[str, ...]  # parameters/ip of the group's fip resources
-    mount_points: tuple[str, ...]  # parameters/mount/point of the group's disk-like resources
-    exec_depends: dict[str, tuple[str, ...]]  # exec name -> explicit <depend> names (empty: default)
-
-
 def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
     """clp.conf with the site's exec resource and monitor configured for ``spec``."""
     doc = _parse(xml)
@@ -71,35 +60,6 @@ def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
     if kind is None:
         return _remove_monitor(xml, PID_MONITOR, spec.monitor_resource)
     return _ensure_monitor(xml, kind, spec.monitor_resource, _monitor_leaves(spec))
-
-
-def group_names(xml: str) -> tuple[str, ...]:
-    """Names of the groups in ``xml``, in file order."""
-    doc = _parse(xml)
-    return tuple(group.attrs.get("name", "") for group in doc.root.children_named("group"))
-
-
-def group_resources(xml: str, group: str) -> GroupResources:
-    """The resources of failover group ``group`` with the facts preflight checks need."""
-    doc = _parse(xml)
-    group_element = _group(doc, group)
-    members = tuple(member.attrs.get("name", "") for member in group_element.children_named("resource"))
-    floating_ips: list[str] = []
-    mount_points: list[str] = []
-    exec_depends: dict[str, tuple[str, ...]] = {}
-    for member in members:
-        kind, _, name = member.partition("@")
-        body = _resource(doc, kind, name)
-        if body is None:
-            continue
-        reader = _Reader(doc, body)
-        if kind == "fip" and (ip := reader.text("parameters", "ip")) is not None:
-            floating_ips.append(ip)
-        if (point := reader.text("parameters", "mount", "point")) is not None:
-            mount_points.append(point)
-        if kind == "exec":
-            exec_depends[name] = tuple(depend.attrs.get("name", "") for depend in body.children_named("depend"))
-    return GroupResources(group, members, tuple(floating_ips), tuple(mount_points), exec_depends)
 
 
 # --- what the operator wants ------------------------------------------------------------------
@@ -159,16 +119,6 @@ def _parse(xml: str) -> Document:
     if doc.root.tag != "root":
         raise ClpConfError(f"clp.conf: the root element is <{doc.root.tag}>, expected <root>")
     return doc
-
-
-class _Reader:
-    def __init__(self, doc: Document, element: Element) -> None:
-        self.doc, self.element = doc, element
-
-    def text(self, *path: str) -> str | None:
-        found = self.element.find(path)
-        text = self.doc.text(found) if found is not None else None
-        return text.strip() if text is not None else None
 
 
 def _check_site(doc: Document, spec: JobCenterSiteSpec) -> None:

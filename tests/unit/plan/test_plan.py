@@ -11,7 +11,8 @@ from plan_factory import AGENT, CLASSIC, MANAGER, NODES, apply, clp_conf, cluste
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.facts.agent import AgentFacts
-from jobcenter_operator.facts.clusterpro import ClpConf, ClusterStatus
+from jobcenter_operator.facts.clusterpro import ClusterStatus
+from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
 from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import ProcessTable
@@ -112,17 +113,17 @@ PREFLIGHT: list[Any] = [
                  id="a classic install cannot run a standard-manager site"),
     pytest.param(CLASSIC, {n: {"cluster": ClusterStatus(running=False)} for n in NODES},
                  ["ClusterproNotRunning"], id="CLUSTERPRO not running"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(group="other"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(group="other"))} for n in NODES},
                  ["GroupMissing"], id="the failover group is missing"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip=None))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(fip=None))} for n in NODES},
                  ["FloatingIPResourceMissing"], id="no floating IP resource"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip="10.9.9.9"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(fip="10.9.9.9"))} for n in NODES},
                  ["FloatingIPMismatch"], id="the floating IP resource has another address"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(mount="/mnt/x"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(mount="/mnt/x"))} for n in NODES},
                  ["DiskResourceMissing"], id="no disk resource at the database path"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(exec_name="exec-x"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(exec_name="exec-x"))} for n in NODES},
                  ["ExecResourceMissing"], id="no exec resource of that name"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text="<root><group")} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf("<root><group")} for n in NODES},
                  ["ClusterproConfigInvalid"], id="clp.conf is not XML"),
     pytest.param(CLASSIC, {n: {"group_node": None, "cluster": node(n).cluster.model_copy(update={"groups": {}})}
                            for n in NODES}, ["GroupOffline"], id="the group is offline"),

@@ -13,10 +13,7 @@ from render_golden import assert_golden, fixture
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.render.clp_conf import (
     ClpConfError,
-    GroupResources,
     configure_site,
-    group_names,
-    group_resources,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -301,38 +298,6 @@ def test_unmonitored_site_ignores_a_foreign_monitor_with_its_name() -> None:
     assert '<genw name="pidw-jc">' in after
     assert site_settings(after, UNMONITORED_SPEC) == desired_settings(UNMONITORED_SPEC)
     assert configure_site(after, UNMONITORED_SPEC) == after
-
-
-# --- group_resources -------------------------------------------------------------------------
-
-
-def test_group_resources_for_preflight() -> None:
-    assert group_resources(CLASSIC, "failover-jc") == GroupResources(
-        group="failover-jc",
-        resources=("fip@fip-jc", "disk@disk-jc", "exec@exec-jc"),
-        floating_ips=("10.0.0.114",),
-        mount_points=("/mnt/sdb2",),
-        exec_depends={"exec-jc": ("disk-jc", "fip-jc")},
-    )
-    assert group_resources(MANAGER, "failover-jcmg").mount_points == ("/mnt/jobmgdb",)  # mirror disk
-    assert group_resources(AGENT, "failover-jcag") == GroupResources(
-        group="failover-jcag",
-        resources=("disk@disk-jcag", "exec@exec-jcag"),
-        floating_ips=(),
-        mount_points=("/mnt/jobagdb",),
-        exec_depends={"exec-jcag": ()},
-    )
-
-
-def test_group_names() -> None:
-    assert group_names(CLASSIC) == ("failover-app", "failover-jc")
-
-
-def test_group_resources_errors() -> None:
-    with pytest.raises(ClpConfError, match="group 'nope' does not exist"):
-        group_resources(CLASSIC, "nope")
-    with pytest.raises(ClpConfError, match="not well-formed"):
-        group_resources("<root>", "failover-jc")
 
 
 def test_empty_monitor_section_gets_the_declaration_and_the_monitor() -> None:
