@@ -1,6 +1,7 @@
 """What a reconcile found and did, as plain data: reconcile.py fills it, status.py reads it.
 
-Pure module (no I/O): frozen facts, the plan, per-step reports and the error that stopped the run.
+Pure module (no I/O): frozen facts, the plan, per-step reports and the error that stopped the run;
+``run_error`` is how a run ended as one error (what stopped it, else the plan's failed check).
 """
 
 from __future__ import annotations

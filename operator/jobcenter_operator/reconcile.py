@@ -1,13 +1,15 @@
 """Gather facts -> plan -> execute -> verify, for one site or one cluster. No kopf here.
 
-The I/O goes through a ``Runner`` (``node.NodePool`` in production; the same object in tests, with
-an observer that counts commands). Everything else is pure and lives in facts/, plan/, render/.
+The I/O goes through a ``Runner`` (``node.NodePool`` in production; in tests a NodePool with an
+observer that records commands, or the fast tier's scripted fake). Everything else is pure and
+lives in facts/, plan/, render/: the plan's actions carry their commands, ``execute`` only sends
+them (deletion, unconfigure.py, uses the same ``execute``).
 
 Rules enforced here (DESIGN.md "Reconcile"):
 - one facts round trip per node, all nodes in parallel;
 - actions run one at a time in plan order (standby nodes first), stopping at the first failure;
-- a failover group this run stopped is started again on the same node even when a later step
-  fails, so a failure never leaves the site down;
+- an action's ``restore`` (a stopped failover group started again on the same node) runs when a
+  later step fails, so a failure never leaves the site down;
 - after changes, facts are gathered again and the plan must be empty (verification); the
   processes are awaited with a bounded poll, never a fixed sleep.
 """

@@ -1,5 +1,10 @@
 """Reconcile outcome -> the resource's status, and the transitions worth an Event. Pure.
 
+The domain conditions are the plan's findings (plan/ decides them; several for one condition
+give the first's status and reason and every message), plus NodesReachable from the gathering
+and ProcessesHealthy from the verification. A failed preflight check stalls the site or waits,
+as its finding's ``permanent`` says (carried by ``outcome.blocking_error``).
+
 Conventions (operator-conventions.md b.2-b.5): top-level ``observedGeneration``; a ``conditions``
 list keyed by type with ``Ready``, ``Reconciling``, ``Stalled`` (abnormal-true) and the domain
 conditions; ``lastTransitionTime`` changes only when a condition's status flips; every condition is
