@@ -445,6 +445,7 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
         "ApplyClusterConfig": commands.apply_config(h[2], payload, {f"scripts/{h[2]}/{h[3]}/start.sh": payload}),
         "StartGroup": commands.start_group(h[2]),
         "StartLocalSite": commands.start_local_site(),
+        "RestoreClusterConfig": commands.restore_config(h[2], h[3], h[4], payload),
     }
     assert set(built) == set(get_args(ActionKind)), "a command for every kind there is"
     argvs = [list(c.argv) for c in built.values()]
