@@ -7,7 +7,8 @@ Two families:
 - ``TransientError``: retrying later may succeed (node unreachable, timeout, a command that failed).
 - ``PermanentError``: nothing changes until a human or a new spec/Secret does (bad spec,
   authentication refused, host key mismatch, a preflight conflict).
-Each error carries a stable CamelCase ``reason`` used verbatim in status conditions and Events.
+Each error carries a stable CamelCase ``reason`` used verbatim in status conditions and Events:
+its class's, or the one given to its constructor; never assigned to an instance afterwards.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ class OperatorError(Exception):
     reason: str = "Error"
     transient: bool = True
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        if reason is not None:
+            self.reason = reason
 
 
 class TransientError(OperatorError):
@@ -38,6 +41,15 @@ class PermanentError(OperatorError):
 
 class InvalidSpec(PermanentError):
     reason = "InvalidSpec"
+
+
+class CheckFailed(OperatorError):
+    """A preflight check of the plan failed: nothing was changed. Transient when waiting may fix
+    it (group offline), permanent when a human must act (a foreign site at the database path)."""
+
+    def __init__(self, reason: str, message: str, *, permanent: bool) -> None:
+        super().__init__(message, reason=reason)
+        self.transient = not permanent
 
 
 class NodeError(OperatorError):

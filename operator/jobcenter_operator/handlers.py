@@ -1,12 +1,15 @@
 """kopf wiring: registration, settings, error mapping, Events. The only module that imports kopf.
 
 Every trigger of a JobCenterSite (create, spec update, the requested-at annotation, resume, the
-drift timer) calls one level-based ``_reconcile_site``; the same for ClusterproCluster. Business
-logic lives in reconcile.py (no kopf) and status.py (pure); this module translates:
+drift timer) calls one level-based ``_reconcile_site``; the same for ClusterproCluster. The
+handlers only wire: what to do before the nodes (claims, the cluster and its Secret, a stalled
+site's skip, enforce) is decided in resolve.py, each object's memory lives in memory.py, the run
+in reconcile.py / unconfigure.py and the status in status.py. This module translates:
 
-- domain errors -> kopf: transient -> ``TemporaryError`` with capped exponential backoff and
-  jitter; permanent -> ``PermanentError`` with ``Stalled=True``; a stalled site is tried again
-  only when its generation or its credentials Secret changes (the timer checks, cheaply);
+- domain errors -> kopf, in ``to_kopf`` alone: transient -> ``TemporaryError`` after the object's
+  capped exponential backoff with jitter; permanent -> ``PermanentError`` with ``Stalled=True``;
+  a stalled site is tried again only when its generation or its credentials Secret changes (the
+  timer checks, cheaply);
 - results -> a status patch, written only when it differs, and one Event per condition flip
   (kopf >= 1.41 posts no Events from logs);
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
@@ -29,10 +32,12 @@ from pydantic import ValidationError
 
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
-from .errors import InvalidSpec, OperatorError, PermanentError, TransientError
+from .errors import OperatorError
+from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
-from .outcome import SiteResult
-from .reconcile import ClusterAccess, access_from, observe_cluster, reconcile_site
+from .outcome import ClusterResult, SiteResult, run_error
+from .reconcile import ClusterAccess, observe_cluster, reconcile_site
+from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -64,12 +69,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    memo.pool = NodePool(observer=_audit_observer())
-    memo.locks = {}
-    memo.failures = {}
-    memo.stalled = {}
-    memo.suspended = set()
-    memo.written = {}  # (kind, namespace, name, uid) -> the status this process last wrote
+    if "pool" not in memo:  # a test may bring its own Runner
+        memo.pool = NodePool(observer=_audit_observer())
+    memo.objects = OperatorMemory()
 
 
 def _audit_observer() -> Any:
@@ -111,72 +113,69 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
-def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], Any]:
-    status = kwargs.get("status") or {}
-    known = {n["name"]: n["hostKeyFingerprint"] for n in status.get("nodes") or [] if n.get("hostKeyFingerprint")}
-    return {(kwargs["namespace"], kwargs["name"]): {"spec": dict(kwargs["spec"]), "hostKeys": known}}
+def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
+    return {(kwargs["namespace"], kwargs["name"]): ClusterEntry(dict(kwargs["spec"]),
+                                                                _recorded_host_keys(kwargs.get("status")))}
 
 
 @kopf.index("", "v1", "secrets", when=lambda body, **_: any(k in (body.get("data") or {}) for k in SECRET_KEYS))
-def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], Any]:
+def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
     body = kwargs["body"]
     data = {k: base64.b64decode(v) for k, v in (body.get("data") or {}).items() if k in SECRET_KEYS}
-    version = body.get("metadata", {}).get("resourceVersion")
-    return {(kwargs["namespace"], kwargs["name"]): {"data": data, "resourceVersion": version}}
+    return {(kwargs["namespace"], kwargs["name"]): SecretEntry(data, body.get("metadata", {}).get("resourceVersion"))}
 
 
 @kopf.index(GROUP, VERSION, SITES)
-def site_by_group(**kwargs: Any) -> dict[Any, Any]:
+def site_by_group(**kwargs: Any) -> dict[Any, tuple[str, str]]:
     spec, meta = kwargs["spec"], kwargs["meta"]
-    cluster = (spec.get("clusterRef") or {}).get("name")
-    key = (kwargs["namespace"], cluster, spec.get("failoverGroup"))
+    key = (kwargs["namespace"], (spec.get("clusterRef") or {}).get("name"), spec.get("failoverGroup"))
     return {key: (meta.get("creationTimestamp") or "", kwargs["name"])}
 
 
 def _one(index: kopf.Index[Any, Any], key: Any) -> Any | None:
-    store = index.get(key)
-    if not store:
-        return None
-    return next(iter(store))
+    return next(iter(index.get(key) or ()), None)
+
+
+def _recorded_host_keys(status: Mapping[str, Any] | None) -> dict[str, str]:
+    """The fingerprints a ClusterproCluster's status recorded, by node."""
+    nodes = (status or {}).get("nodes") or []
+    return {n["name"]: n["hostKeyFingerprint"] for n in nodes if n.get("hostKeyFingerprint")}
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _backoff(memo: kopf.Memo, key: tuple[str, str]) -> float:
-    """Capped exponential backoff with jitter, per object; reset by a success."""
-    failures = memo.failures[key] = memo.failures.get(key, 0) + 1
-    return float(min(BACKOFF_CAP, 2 ** min(failures, 16)) * random.uniform(0.8, 1.2))  # noqa: S311
+def to_kopf(error: OperatorError, memory: ObjectMemory) -> kopf.TemporaryError | kopf.PermanentError:
+    """The one mapping of domain errors onto kopf: transient -> retried after the object's backoff."""
+    if error.transient:
+        return kopf.TemporaryError(f"{error.reason}: {error.message}", delay=memory.retry_delay(BACKOFF_CAP))
+    return kopf.PermanentError(f"{error.reason}: {error.message}")
 
 
-def _lock(memo: kopf.Memo, key: tuple[str, str]) -> asyncio.Lock:
-    lock: asyncio.Lock = memo.locks.setdefault(key, asyncio.Lock())
-    return lock
+def _settle(error: OperatorError | None, memory: ObjectMemory, stall_key: Any, *, timer: bool) -> None:
+    """Remember how the run ended; raise it to kopf (a timer never raises a permanent error: that
+    would end the timer for good, and the status already says Stalled)."""
+    if error is None:
+        memory.succeeded()
+        return
+    if not error.transient:
+        memory.stalled_on = stall_key
+        if timer:
+            return
+    raise to_kopf(error, memory)
 
 
-def _known_status(memo: kopf.Memo, key: tuple[Any, ...], body_status: Mapping[str, Any]) -> dict[str, Any]:
-    """The status as it stands: what this process last wrote, else what the body shows.
-
-    Only the operator writes status, so its own last write is authoritative; the body a timer gets
-    can predate it (a watch event still in flight), and computing from that stale copy would flip
-    conditions back and forth and move their lastTransitionTime for nothing.
-    """
-    written: dict[str, Any] | None = memo.written.get(key)
-    return dict(written) if written is not None else dict(body_status or {})
-
-
-def _write_status(memo: kopf.Memo, key: tuple[Any, ...], patch: kopf.Patch, body_status: Mapping[str, Any],
-                  known: Mapping[str, Any], new: dict[str, Any]) -> bool:
-    """Patch ``new`` in if it differs from the known status; remember it as written."""
-    if not st.differs(dict(known), new):
-        return False
-    for field in set(body_status or {}) | set(known):
-        if field not in new:
-            patch.status[field] = None  # merge-patch null removes the field
-    for field, value in new.items():
-        patch.status[field] = value
-    memo.written[key] = new
-    return True
+def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """Patch ``new`` in if it differs from the known status; post one Event per condition flip."""
+    if not st.differs(dict(old), new):
+        return
+    for name in set(kw["status"] or {}) | set(old):
+        if name not in new:
+            kw["patch"].status[name] = None  # merge-patch null removes the field
+    for name, value in new.items():
+        kw["patch"].status[name] = value
+    memory.written = new
+    _post_transitions(kw["body"], old, new)
 
 
 def _post_transitions(body: kopf.Body, old: Mapping[str, Any], new: dict[str, Any]) -> None:
@@ -191,173 +190,139 @@ def _post_transitions(body: kopf.Body, old: Mapping[str, Any], new: dict[str, An
                    message=f"{t.type}={t.status}: {t.message}")
 
 
-def _raise_for(error: OperatorError | None, memo: kopf.Memo, key: tuple[str, str], stall_key: Any, *,
-               timer: bool) -> None:
-    if error is None:
-        memo.failures.pop(key, None)
-        memo.stalled.pop(key, None)
-        return
-    if error.transient:
-        raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=_backoff(memo, key))
-    memo.stalled[key] = stall_key
-    if timer:
-        return  # a PermanentError would end the timer for good; the status already says Stalled
-    raise kopf.PermanentError(f"{error.reason}: {error.message}")
-
-
-def _pin_recorded_host_keys(memo: kopf.Memo, access: ClusterAccess, recorded: Mapping[str, str]) -> None:
+def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> None:
     """AcceptNew trusts a node's key once; the fingerprint recorded in the ClusterproCluster's status
     keeps that trust across operator restarts (a restarted operator must not accept a new key)."""
     if access.creds.host_key_policy != "AcceptNew":
         return
     for node in access.nodes:
         fp = recorded.get(node.name)
-        if fp and memo.pool.host_key_fingerprint(node.name) is None:
-            memo.pool.pin_host_key(node, fp)
+        if fp and pool.host_key_fingerprint(node.name) is None:
+            pool.pin_host_key(node, fp)
+
+
+def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
+    meta = kw["meta"]
+    objects: OperatorMemory = kw["memo"].objects
+    return objects.of(kind, meta["namespace"], meta["name"], meta.get("uid"))
+
+
+def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpec | None:
+    try:
+        return JobCenterSiteSpec.model_validate(dict(kw["spec"]))
+    except ValidationError as exc:
+        # Only reachable without admission (the CRD's schema/CEL refuse these manifests).
+        if drift_check:
+            return None  # already reported by the handler that saw the spec
+        kopf.event(kw["body"], type="Warning", reason="InvalidSpec", message=str(exc)[:1000])
+        raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
+
+
+def _suspended(body: kopf.Body, memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
+    if site.suspend and not memory.suspended:
+        kopf.event(body, type="Normal", reason="Suspended", message="reconciliation suspended")
+    memory.suspended = site.suspend
+    return site.suspend
+
+
+def _cluster_entry(kw: Mapping[str, Any], site: JobCenterSiteSpec) -> ClusterEntry | None:
+    return _one(kw["cluster_by_name"], (kw["meta"]["namespace"], site.cluster_ref.name))
+
+
+def _secret_entry(kw: Mapping[str, Any], entry: ClusterEntry | None) -> SecretEntry | None:
+    name = entry.secret_name() if entry is not None else None
+    return _one(kw["secret_by_name"], (kw["meta"]["namespace"], name)) if name else None
+
+
+def _decide(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory, drift_check: bool) -> SiteDecision:
+    entry = _cluster_entry(kw, site)
+    claims = kw["site_by_group"].get((kw["meta"]["namespace"], site.cluster_ref.name, site.failover_group))
+    return decide_site(name=kw["meta"]["name"], site=site, generation=kw["meta"].get("generation"),
+                       claims=claims or [], cluster=entry, secret=_secret_entry(kw, entry),
+                       stalled_on=memory.stalled_on, drift_check=drift_check)
+
+
+async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision) -> SiteResult:
+    pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
+    assert decision.access is not None
+    _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
+    async with objects.cluster_lock(namespace, site.cluster_ref.name):
+        result = await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
+                                      settle_timeout=SETTLE_TIMEOUT)
+    for step in result.steps:
+        if step.ok and step.action.disruptive:
+            kopf.event(kw["body"], type="Normal", reason=step.action.kind, message=step.action.message)
+    return result
 
 
 # --------------------------------------------------------------------------- JobCenterSite
 
 
-async def _reconcile_site(
-    *, body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, patch: kopf.Patch,
-    memo: kopf.Memo, cluster_by_name: kopf.Index[Any, Any], secret_by_name: kopf.Index[Any, Any],
-    site_by_group: kopf.Index[Any, Any], drift_check: bool = False, requested_at: str | None = None,
-) -> None:
-    namespace, name = meta["namespace"], meta["name"]
-    key = (namespace, name)
-    generation = meta.get("generation")
-    status_key = (SITES, namespace, name, meta.get("uid"))
-    old_status = _known_status(memo, status_key, status)
+async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+    memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
+    if site is None or _suspended(kw["body"], memory, site):
+        return
+    decision = _decide(kw, site, memory, drift_check)
+    if decision.skip:
+        return
+    result = await _run(kw, site, decision) if decision.access is not None else None
+    error = decision.error or (run_error(result) if result is not None else None)
+    old = memory.known_status(kw["status"])
     if requested_at is None:
-        requested_at = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
-
-    def finish(result: SiteResult | None, error: OperatorError | None) -> None:
-        new = st.site_status(spec=site, generation=generation, previous=old_status, result=result, error=error,
-                             requested_at=requested_at)
-        if _write_status(memo, status_key, patch, status, old_status, new):
-            _post_transitions(body, old_status, new)
-
-    try:
-        site = JobCenterSiteSpec.model_validate(dict(spec))
-    except ValidationError as exc:
-        # Only reachable without admission (the CRD's schema/CEL refuse these manifests).
-        if drift_check:
-            return  # already reported by the handler that saw the spec
-        kopf.event(body, type="Warning", reason="InvalidSpec", message=str(exc)[:1000])
-        raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
-
-    if site.suspend:
-        if key not in memo.suspended:
-            memo.suspended.add(key)
-            kopf.event(body, type="Normal", reason="Suspended", message="reconciliation suspended")
-        return
-    memo.suspended.discard(key)
-
-    claims = sorted(site_by_group.get((namespace, site.cluster_ref.name, site.failover_group)) or [])
-    if claims and claims[0][1] != name:
-        claimed = PermanentError(
-            f"failover group {site.failover_group} is already managed by JobCenterSite {claims[0][1]}")
-        claimed.reason = "GroupClaimed"
-        finish(None, claimed)
-        return  # re-checked on every timer tick: the claim ends when the other site goes
-
-    cluster = _one(cluster_by_name, (namespace, site.cluster_ref.name))
-    if cluster is None:
-        finish(None, TransientError(f"ClusterproCluster {site.cluster_ref.name} not found"))
-        raise kopf.TemporaryError("ClusterproCluster not found", delay=_backoff(memo, key))
-    try:
-        cluster_spec = ClusterproClusterSpec.model_validate(cluster["spec"])
-    except ValidationError as exc:
-        # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
-        finish(None, TransientError(f"ClusterproCluster {site.cluster_ref.name} is invalid"))
-        raise kopf.TemporaryError(f"ClusterproCluster {site.cluster_ref.name} is invalid: {exc}", delay=60) from exc
-    secret_name = cluster_spec.ssh.credentials_secret_ref.name
-    secret = _one(secret_by_name, (namespace, secret_name))
-    if secret is None:
-        finish(None, TransientError(f"Secret {secret_name} (SSH credentials) not found"))
-        raise kopf.TemporaryError("credentials Secret not found", delay=_backoff(memo, key))
-
-    stall_key = (generation, secret["resourceVersion"])
-    if drift_check and memo.stalled.get(key) == stall_key:
-        return  # stalled: nothing changed that could unblock it
-
-    try:
-        access: ClusterAccess = access_from(cluster_spec, secret["data"])
-    except InvalidSpec as exc:
-        finish(None, exc)
-        _raise_for(exc, memo, key, stall_key, timer=drift_check)
-        return
-    _pin_recorded_host_keys(memo, access, cluster["hostKeys"])
-
-    enforce = site.management_policy == "Enforce" and not (drift_check and site.drift_policy == "Report")
-    async with _lock(memo, (namespace, site.cluster_ref.name)):
-        result = await reconcile_site(memo.pool, access, site, enforce=enforce, settle_timeout=SETTLE_TIMEOUT)
-    for step in result.steps:
-        if step.ok and step.action.disruptive:
-            kopf.event(body, type="Normal", reason=step.action.kind, message=step.action.message)
-    finish(result, None)
-    error: OperatorError | None = result.error
-    if error is None and result.plan is not None and result.plan.preflight:
-        first = result.plan.preflight[0]
-        error = (PermanentError if first.permanent else TransientError)(first.message)
-        error.reason = first.reason
-    _raise_for(error, memo, key, stall_key, timer=drift_check)
+        requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
+    _write_status(kw, memory, old, st.site_status(
+        spec=site, generation=kw["meta"].get("generation"), previous=old, result=result, error=decision.error,
+        requested_at=requested_at))
+    if decision.retry:
+        _settle(error, memory, decision.stall_key, timer=drift_check)
 
 
 @kopf.on.create(GROUP, VERSION, SITES)
 @kopf.on.update(GROUP, VERSION, SITES, field="spec")
 @kopf.on.resume(GROUP, VERSION, SITES)
 async def site_changed(**kwargs: Any) -> None:
-    await _reconcile_site(**_site_kwargs(kwargs))
+    await _reconcile_site(kwargs)
 
 
 @kopf.on.update(GROUP, VERSION, SITES, field=("metadata", "annotations", REQUEST_ANNOTATION))
 async def site_reconcile_requested(new: Any, **kwargs: Any) -> None:
-    await _reconcile_site(**_site_kwargs(kwargs), requested_at=str(new) if new is not None else None)
+    await _reconcile_site(kwargs, requested_at=str(new) if new is not None else None)
 
 
 @kopf.timer(GROUP, VERSION, SITES, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def site_drift(**kwargs: Any) -> None:
-    await _reconcile_site(**_site_kwargs(kwargs), drift_check=True)
-
-
-def _site_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = ("body", "spec", "meta", "status", "patch", "memo", "cluster_by_name", "secret_by_name", "site_by_group")
-    return {n: kwargs[n] for n in names}
+    await _reconcile_site(kwargs, drift_check=True)
 
 
 @kopf.on.delete(GROUP, VERSION, SITES)
 async def site_deleted(**kwargs: Any) -> None:
-    body, spec, meta, memo = kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["memo"]
-    cluster_by_name, secret_by_name = kwargs["cluster_by_name"], kwargs["secret_by_name"]
-    key = (meta["namespace"], meta["name"])
-    for registry in (memo.failures, memo.stalled):
-        registry.pop(key, None)
-    memo.written.pop((SITES, *key, meta.get("uid")), None)
+    meta, memory = kwargs["meta"], _memory(kwargs, SITES)
+    site = _site_to_unconfigure(kwargs["spec"])
+    if site is not None:
+        entry = _cluster_entry(kwargs, site)
+        access = decide_deletion(site, entry, _secret_entry(kwargs, entry))
+        error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
+        if error is not None:
+            raise to_kopf(error, memory)
+        kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
+    kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
+
+
+def _site_to_unconfigure(spec: Mapping[str, Any]) -> JobCenterSiteSpec | None:
+    """The site, when its deletion changes the nodes (deletionPolicy Unconfigure)."""
     try:
         site = JobCenterSiteSpec.model_validate(dict(spec))
     except ValidationError:
-        return  # never configured anything
-    if site.deletion_policy == "Retain":
-        return  # the nodes stay as they are: no command is sent
-    cluster = _one(cluster_by_name, (meta["namespace"], site.cluster_ref.name))
-    if cluster is None:
-        raise kopf.PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed")
-    cluster_spec = ClusterproClusterSpec.model_validate(cluster["spec"])
-    secret = _one(secret_by_name, (meta["namespace"], cluster_spec.ssh.credentials_secret_ref.name))
-    if secret is None:
-        raise kopf.TemporaryError("Unconfigure needs the credentials Secret", delay=30)
-    access = access_from(cluster_spec, secret["data"])
-    _pin_recorded_host_keys(memo, access, cluster["hostKeys"])
-    async with _lock(memo, (meta["namespace"], site.cluster_ref.name)):
-        try:
-            await unconfigure_site(memo.pool, access, site)
-        except OperatorError as exc:
-            if exc.transient:
-                raise kopf.TemporaryError(f"{exc.reason}: {exc.message}", delay=30) from exc
-            raise kopf.PermanentError(f"{exc.reason}: {exc.message}") from exc
-    kopf.event(body, type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
+        return None  # never configured anything
+    return site if site.deletion_policy == "Unconfigure" else None  # Retain: no command is sent
+
+
+async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: ClusterAccess,
+                       entry: ClusterEntry | None) -> OperatorError | None:
+    pool, objects = kw["memo"].pool, kw["memo"].objects
+    _pin_recorded_host_keys(pool, access, entry.host_keys if entry else {})
+    async with objects.cluster_lock(kw["meta"]["namespace"], site.cluster_ref.name):
+        return (await unconfigure_site(pool, access, site)).error
 
 
 # --------------------------------------------------------------------------- ClusterproCluster
@@ -368,39 +333,29 @@ async def site_deleted(**kwargs: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, CLUSTERS)
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
-    body, spec, meta, status = kwargs["body"], kwargs["spec"], kwargs["meta"], kwargs["status"]
-    patch, memo, secret_by_name = kwargs["patch"], kwargs["memo"], kwargs["secret_by_name"]
-    key = (meta["namespace"], meta["name"])
-    status_key = (CLUSTERS, *key, meta.get("uid"))  # uid: a re-created object starts afresh
-    old_status = _known_status(memo, status_key, status)
+    meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     try:
-        cluster_spec = ClusterproClusterSpec.model_validate(dict(spec))
+        spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
-    names = [n.name for n in cluster_spec.nodes]
-    secret = _one(secret_by_name, (meta["namespace"], cluster_spec.ssh.credentials_secret_ref.name))
-    error: OperatorError | None = None
-    result = None
-    if secret is None:
-        error = TransientError(f"Secret {cluster_spec.ssh.credentials_secret_ref.name} not found")
-    else:
-        try:
-            access = access_from(cluster_spec, secret["data"])
-            recorded = {n["name"]: n["hostKeyFingerprint"] for n in old_status.get("nodes") or []
-                        if n.get("hostKeyFingerprint")}
-            _pin_recorded_host_keys(memo, access, recorded)
-            result = await observe_cluster(memo.pool, access)
-            result.fingerprints.update({n: memo.pool.host_key_fingerprint(n) for n in names})
-            error = result.gathered.first_error()
-        except InvalidSpec as exc:
-            error = exc
-    new = st.cluster_status(generation=meta.get("generation"), previous=old_status, result=result,
-                            node_names=names, error=error)
-    if _write_status(memo, status_key, patch, status, old_status, new):
-        _post_transitions(body, old_status, new)
+    old = memory.known_status(kwargs["status"])
+    secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
+    access = observation_access(spec, secret)
+    result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
+    error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
+    _write_status(kwargs, memory, old, st.cluster_status(
+        generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
+        error=error))
     if error is not None and error.transient:
-        raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=_backoff(memo, key))
-    memo.failures.pop(key, None)
+        raise to_kopf(error, memory)
+    memory.succeeded()
+
+
+async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
+    _pin_recorded_host_keys(pool, access, recorded)
+    result = await observe_cluster(pool, access)
+    result.fingerprints.update({n: pool.host_key_fingerprint(n) for n in access.names})
+    return result
 
 
 # --------------------------------------------------------------------------- entry point

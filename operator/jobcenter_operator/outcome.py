@@ -1,13 +1,14 @@
 """What a reconcile found and did, as plain data: reconcile.py fills it, status.py reads it.
 
-Pure module (no I/O): frozen facts, the plan, per-step reports and the error that stopped the run.
+Pure module (no I/O): frozen facts, the plan, per-step reports and the error that stopped the run;
+``run_error`` is how a run ended as one error (what stopped it, else the plan's failed check).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import OperatorError
+from .errors import CheckFailed, OperatorError
 from .facts import NodeFacts
 from .plan import Action, Plan, ProcessHealth
 
@@ -29,6 +30,7 @@ class StepReport:
     ok: bool
     duration: float
     error: str | None = None
+    failure: OperatorError | None = field(default=None, repr=False)  # the error behind ``error``
 
 
 @dataclass
@@ -54,3 +56,16 @@ class ClusterResult:
     fingerprints: dict[str, str | None]
 
 
+def blocking_error(plan: Plan) -> CheckFailed | None:
+    """The plan's first failed preflight check as an error (its permanence is the check's)."""
+    blocking = plan.blocking
+    if blocking is None:
+        return None
+    return CheckFailed(blocking.reason, blocking.message, permanent=blocking.permanent)
+
+
+def run_error(result: SiteResult) -> OperatorError | None:
+    """How a reconcile ended, as one error: what stopped it, else the check that blocks its plan."""
+    if result.error is not None or result.plan is None:
+        return result.error
+    return blocking_error(result.plan)

@@ -1,13 +1,15 @@
 """Gather facts -> plan -> execute -> verify, for one site or one cluster. No kopf here.
 
-The I/O goes through a ``Runner`` (``node.NodePool`` in production; the same object in tests, with
-an observer that counts commands). Everything else is pure and lives in facts/, plan/, render/.
+The I/O goes through a ``Runner`` (``node.NodePool`` in production; in tests a NodePool with an
+observer that records commands, or the fast tier's scripted fake). Everything else is pure and
+lives in facts/, plan/, render/: the plan's actions carry their commands, ``execute`` only sends
+them (deletion, unconfigure.py, uses the same ``execute``).
 
 Rules enforced here (DESIGN.md "Reconcile"):
 - one facts round trip per node, all nodes in parallel;
 - actions run one at a time in plan order (standby nodes first), stopping at the first failure;
-- a failover group this run stopped is started again on the same node even when a later step
-  fails, so a failure never leaves the site down;
+- an action's ``restore`` (a stopped failover group started again on the same node) runs when a
+  later step fails, so a failure never leaves the site down;
 - after changes, facts are gathered again and the plan must be empty (verification); the
   processes are awaited with a bounded poll, never a fixed sleep.
 """
@@ -28,8 +30,7 @@ from .errors import CommandFailed, InvalidSpec, OperatorError, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, Plan, assess_processes, plan_site
-from .plan.commands import command_for
+from .plan import Action, assess_processes, plan_site
 
 log = logging.getLogger("jobcenter_operator.reconcile")
 
@@ -96,7 +97,8 @@ def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> Clu
     )
 
 
-def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
+def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarget:
+    """What the probe looks at for ``spec``; ``backup``: also the pre-operator clp.conf (deletion)."""
     return ProbeTarget(
         database_path=spec.database_path,
         virtual_host=spec.virtual_host or "",
@@ -105,6 +107,7 @@ def probe_target(spec: JobCenterSiteSpec) -> ProbeTarget:
         exec_resource=spec.exec_resource,
         monitor_resource=spec.monitor_resource,
         agent_instance_id=spec.agent.instance_id if spec.agent else "",
+        backup="yes" if backup else "",
     )
 
 
@@ -141,45 +144,47 @@ MAX_ROUNDS = 3
 
 
 async def execute(
-    runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, plan: Plan
+    runner: Runner, access: ClusterAccess, actions: Sequence[Action]
 ) -> tuple[list[StepReport], OperatorError | None]:
-    """Run the plan's actions in order; stop at the first failure; restart a group we stopped.
+    """Run each action's command in order; stop at the first failure, then run the ``restore`` of
+    every action that still needs it (a stopped group is started again on its node).
 
-    Returns every step's report (the failed one and a restoring StartGroup included) and the error
+    Returns every step's report (the failed one and the restoring steps included) and the error
     that stopped the run, if any.
     """
     reports: list[StepReport] = []
-    stopped_on: str | None = None
+    pending: list[Action] = []  # restores owed, in the order their actions ran
     failure: OperatorError | None = None
-    for action in plan.actions:
-        cmd = command_for(action, spec)
-        started = time.monotonic()
+    for action in actions:
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-        try:
-            await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv,
-                             input=cmd.input, timeout=cmd.timeout)
-        except OperatorError as exc:
-            reports.append(StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message))
-            failure = exc
+        report = await _run_step(runner, access, action)
+        reports.append(report)
+        if not report.ok:
+            failure = report.failure
             break
-        reports.append(StepReport(action, ok=True, duration=time.monotonic() - started))
-        if action.kind == "StopGroup":
-            stopped_on = action.node
-        elif action.kind == "StartGroup":
-            stopped_on = None
-    if failure is not None and stopped_on is not None:
+        # Running a restore's own command (the plan's StartGroup after its StopGroup) settles it.
+        pending = [r for r in pending if (r.node, r.command) != (action.node, action.command)]
+        if action.restore is not None:
+            pending.append(action.restore)
+    if failure is not None:
         # Never leave the failover group stopped because a step after its stop failed.
-        restart = Action(kind="StartGroup", node=stopped_on, reason="RestoreAfterFailure", disruptive=True,
-                         message=f"start {spec.failover_group} again after a failed step")
-        cmd = command_for(restart, spec)
-        started = time.monotonic()
-        try:
-            await runner.run(access.node(stopped_on), access.creds, access.timeouts, cmd.argv)
-            reports.append(StepReport(restart, ok=True, duration=time.monotonic() - started))
-        except OperatorError as exc:
-            log.error("node=%s could not restart group %s: %s", stopped_on, spec.failover_group, exc.message)
-            reports.append(StepReport(restart, ok=False, duration=time.monotonic() - started, error=exc.message))
+        for restore in reversed(pending):
+            report = await _run_step(runner, access, restore)
+            if not report.ok:
+                log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
+            reports.append(report)
     return reports, failure
+
+
+async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> StepReport:
+    cmd = action.command
+    started = time.monotonic()
+    try:
+        await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv, input=cmd.input,
+                         timeout=cmd.timeout)
+    except OperatorError as exc:
+        return StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message, failure=exc)
+    return StepReport(action, ok=True, duration=time.monotonic() - started)
 
 
 async def reconcile_site(
@@ -214,7 +219,7 @@ async def reconcile_site(
     # resumed after an interruption finishes the group start first); rounds are bounded.
     deadline = time.monotonic() + settle_timeout
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, spec, plan)
+        steps, failure = await execute(runner, access, plan.actions)
         result.steps += steps
         if failure is not None:
             result.error = failure

@@ -1,5 +1,10 @@
 """Reconcile outcome -> the resource's status, and the transitions worth an Event. Pure.
 
+The domain conditions are the plan's findings (plan/ decides them; several for one condition
+give the first's status and reason and every message), plus NodesReachable from the gathering
+and ProcessesHealthy from the verification. A failed preflight check stalls the site or waits,
+as its finding's ``permanent`` says (carried by ``outcome.blocking_error``).
+
 Conventions (operator-conventions.md b.2-b.5): top-level ``observedGeneration``; a ``conditions``
 list keyed by type with ``Ready``, ``Reconciling``, ``Stalled`` (abnormal-true) and the domain
 conditions; ``lastTransitionTime`` changes only when a condition's status flips; every condition is
@@ -14,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .api.site import JobCenterSiteSpec
-from .errors import OperatorError
-from .outcome import ClusterResult, SiteResult
-from .plan import Action
-from .plan.steps import config_changes
+from .errors import CheckFailed, OperatorError
+from .outcome import ClusterResult, SiteResult, blocking_error
+from .plan import Action, Finding
 
 SITE_DOMAIN_CONDITIONS = (
     "NodesReachable",
@@ -100,6 +104,12 @@ def _error_conditions(error: OperatorError | None) -> tuple[Cond, Cond]:
     if error is None:
         reconciling = Cond("False", "Succeeded", "reconcile finished")
         return reconciling, Cond("False", "Succeeded", "no blocking problem")
+    if isinstance(error, CheckFailed):
+        # The run itself went fine; a failed preflight check holds the plan back.
+        if error.transient:
+            return (Cond("True", "ProgressingWithRetry", error.message),
+                    Cond("False", "Succeeded", "no blocking problem"))
+        return Cond("False", "Succeeded", "reconcile finished"), Cond("True", error.reason, error.message)
     if error.transient:
         return (Cond("True", "ProgressingWithRetry", f"{error.reason}: {error.message}; retrying"),
                 Cond("False", "Succeeded", "no blocking problem"))
@@ -108,6 +118,8 @@ def _error_conditions(error: OperatorError | None) -> tuple[Cond, Cond]:
 
 
 def _ready(domain: dict[str, Cond], error: OperatorError | None, done: str) -> Cond:
+    if isinstance(error, CheckFailed):
+        error = None  # PreflightPassed says it, with every failed check
     if error is not None and not error.transient:
         return Cond("False", error.reason, error.message)
     for cond in domain.values():
@@ -123,21 +135,16 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
     unknown = Cond("Unknown", "NotObserved", "not observed yet")
     domain: dict[str, Cond] = dict.fromkeys(SITE_DOMAIN_CONDITIONS, unknown)
     if result is not None:
-        domain.update(_site_domain(spec, result))
+        domain.update(_site_domain(result))
     error = error or (result.error if result else None)
     # Only nodes other than the active one unreachable (a crashed standby after a failover): the
     # site serves. NodesReachable says what is wrong; Ready stays about the site itself.
     serving = result is not None and _serving_despite(result, error)
     if serving:
         error = None
+    if error is None and result is not None and result.plan is not None:
+        error = blocking_error(result.plan)  # a failed preflight check waits or stalls the site
     reconciling, stalled = _error_conditions(error)
-    # A permanent preflight failure also stalls the site (e.g. a foreign site at the database path).
-    if error is None and result is not None and result.plan is not None and result.plan.preflight:
-        first = result.plan.preflight[0]
-        if first.permanent:
-            stalled = Cond("True", first.reason, first.message)
-        else:
-            reconciling = Cond("True", "ProgressingWithRetry", first.message)
     ready_domain = {k: v for k, v in domain.items() if not (serving and k == "NodesReachable")}
     done = f"site running on {result.active_node}" if result is not None and result.active_node else "site running"
     conds = {"Ready": _ready(ready_domain, error, done), "Reconciling": reconciling, "Stalled": stalled}
@@ -164,62 +171,31 @@ def _serving_despite(result: SiteResult, error: OperatorError | None) -> bool:
     )
 
 
-def _site_domain(spec: JobCenterSiteSpec, result: SiteResult) -> dict[str, Cond]:
+def _site_domain(result: SiteResult) -> dict[str, Cond]:
+    """NodesReachable from the gathering, ProcessesHealthy from the verification, the rest from
+    the plan's findings (several for one condition: the first's status and reason, every message)."""
     out: dict[str, Cond] = {}
     gathered = result.gathered
     if gathered.errors:
-        nodes = ", ".join(sorted(gathered.errors))
         first = gathered.first_error()
         assert first is not None
-        out["NodesReachable"] = Cond("False", first.reason, f"{nodes}: {first.message}")
-        if result.plan is None:
-            return out
+        out["NodesReachable"] = Cond("False", first.reason, f"{', '.join(sorted(gathered.errors))}: {first.message}")
     else:
         out["NodesReachable"] = Cond("True", "Reachable", f"{len(gathered.facts)} nodes answered")
-    plan = result.plan
-    if plan is None:
+    if result.plan is None:
         return out
-    if plan.preflight:
-        failure = plan.preflight[0]
-        out["PreflightPassed"] = Cond("False", failure.reason, "; ".join(f.message for f in plan.preflight))
-        return out
-    out["PreflightPassed"] = Cond("True", "Passed", "preflight checks passed")
-    facts = gathered.facts
-    active = result.active_node
-    agent = spec.mode == "StandardAgent"
-    if agent:
-        out["DaemonConfigured"] = Cond("True", "NotApplicable", "the agent has no daemon.conf step")
-        out["SiteCreated"] = Cond("True", "NotApplicable", "the agent instance is created outside the operator")
-    else:
-        wanted = "SITE" if spec.local_daemon == "Site" else "OFF"
-        wrong = sorted(n for n, f in facts.items() if f.daemon_conf.local_daemon != wanted)
-        out["DaemonConfigured"] = (
-            Cond("False", "LocalDaemonNotSet", f"local_daemon is not {wanted} on {', '.join(wrong)}") if wrong
-            else Cond("True", "Configured", f"local_daemon={wanted} on every node")
-        )
-        created = any(s.ok and s.action.kind == "CreateSite" for s in result.steps)
-        present = active is not None and facts[active].site.present
-        out["SiteCreated"] = (
-            Cond("True", "Created" if created else "Present", f"{spec.database_path}/nqs exists") if present
-            else Cond("False", "SiteMissing", f"no site at {spec.database_path}/nqs")
-        )
-    if active is None:
-        out["GroupOnline"] = Cond("False", "Offline", f"{spec.failover_group} is not online")
-    else:
-        out["GroupOnline"] = Cond("True", "Online", f"{spec.failover_group} is online on {active}")
-        pending = config_changes(spec, sorted(facts), facts, active)
-        out["ClusterResourcesConfigured"] = (
-            Cond("False", "ConfigPushRequired", "differs: " + "; ".join(pending[2])) if pending
-            else Cond("True", "Applied", "exec scripts and monitor match the spec")
-        )
-    if result.health is not None:
+    by_condition: dict[str, list[Finding]] = {}
+    for finding in result.plan.findings:
+        by_condition.setdefault(finding.condition, []).append(finding)
+    for condition, findings in by_condition.items():
+        first_finding = findings[0]
+        out[condition] = Cond(first_finding.status, first_finding.reason, "; ".join(f.message for f in findings))
+    created = any(s.ok and s.action.kind == "CreateSite" for s in result.steps)
+    if created and out.get("SiteCreated", Cond("", "", "")).reason == "Present":
+        out["SiteCreated"] = Cond("True", "Created", out["SiteCreated"].message)
+    if result.health is not None and result.plan.blocking is None:
         h = result.health
         out["ProcessesHealthy"] = Cond("True" if h.healthy else "False", h.reason, h.message)
-    actions = plan.actions
-    out["InSync"] = (
-        Cond("False", "DriftDetected", "pending: " + "; ".join(a.describe() for a in actions)) if actions
-        else Cond("True", "NoDrift", "the nodes match the spec")
-    )
     return out
 
 

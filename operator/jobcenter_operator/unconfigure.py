@@ -1,87 +1,31 @@
-"""deletionPolicy Unconfigure: put the exec resource and monitor back as they were. No kopf here.
+"""deletionPolicy Unconfigure: gather, plan the deletion (plan/unconfigure.py), execute. No kopf here.
 
-The configuration as it was before the operator's first push is kept on the node that pushed
-(plan.commands.BACKUP_ROOT/<group>, written by ApplyClusterConfig). Unconfigure stops the group
-(stop.sh stops the cluster site), pushes the current configuration with the site's exec
-settings, monitor and scripts taken from that backup, and starts the group again on the node
-that held it, with the original scripts (so the cluster site stays stopped). It never touches
-``<databasePath>/nqs``: the job data is not the operator's to remove.
+The same path as a reconcile: one facts round trip per node (with the pre-operator backup of
+clp.conf), a pure plan, and ``execute`` with its step reports, the audit of what was sent and the
+group restarted should a step after its stop fail. Every node must answer: nothing is changed
+while one does not. ``enforce=False`` only plans (what a deletion would do).
 """
 
 from __future__ import annotations
 
-import logging
-
 from .api.site import JobCenterSiteSpec
-from .errors import PermanentError
-from .facts import NodeFacts
-from .outcome import StepReport
-from .plan import Action, Plan, active_node
-from .plan.commands import BACKUP_ROOT, CLPCFCTRL
+from .outcome import SiteResult, blocking_error
+from .plan.unconfigure import plan_unconfigure
 from .reconcile import ClusterAccess, Runner, execute, gather, probe_target
-from .render.clp_restore import restore_site
-
-log = logging.getLogger("jobcenter_operator.unconfigure")
-
-# $1 backup dir, $2 group, $3 exec resource, $4 monitor; stdin = the restored clp.conf.
-# Pull the whole configuration, put back the site's original scripts, drop a genw.sh the
-# original did not have, replace clp.conf, push.
-_RESTORE = f"""\
-set -e
-d=$(mktemp -d /tmp/jcop-restore.XXXXXX)
-trap 'rm -rf "$d"' EXIT
-{CLPCFCTRL} --pull -x "$d" >/dev/null
-cat >"$d/clp.conf"
-for f in start.sh stop.sh; do
-    if [ -f "$1/scripts/$2/$3/$f" ]; then cp -p "$1/scripts/$2/$3/$f" "$d/scripts/$2/$3/$f"; fi
-done
-if [ ! -e "$1/scripts/monitor.s/$4" ]; then rm -rf "$d/scripts/monitor.s/$4"; fi
-{CLPCFCTRL} --push -x "$d"
-"""
 
 
-class NoBackup(PermanentError):
-    reason = "NoBackup"
-
-
-async def _find_backup(runner: Runner, access: ClusterAccess, group: str) -> tuple[str, str]:
-    """(node, clp.conf text) of the first node holding the pre-operator backup."""
-    for node in access.nodes:
-        res = await runner.run(node, access.creds, access.timeouts, ["cat", f"{BACKUP_ROOT}/{group}/clp.conf"],
-                               check=False)
-        if res.exit_status == 0 and res.stdout.strip():
-            return node.name, res.stdout
-    raise NoBackup(f"no node has a backup of the configuration of {group}; nothing was changed")
-
-
-async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec) -> list[StepReport]:
-    gathered = await gather(runner, access, probe_target(spec))
-    first = gathered.first_error()
-    if first is not None:
-        raise first
-    facts: dict[str, NodeFacts] = gathered.facts
-    backup_node, backup_xml = await _find_backup(runner, access, spec.failover_group)
-    active = active_node(spec, access.names, facts)
-    restored = restore_site(facts[backup_node].clp_conf.text, backup_xml, spec)
-    actions: list[Action] = []
-    if active is not None:
-        actions.append(Action(kind="StopGroup", node=active, reason="Unconfigure", disruptive=True,
-                              message=f"clpgrp -t {spec.failover_group} (stops the cluster site)"))
-    reports, failure = await execute(runner, access, spec, Plan(actions=tuple(actions), active_node=active))
-    if failure is not None:
-        raise failure
-    try:
-        await runner.run(access.node(backup_node), access.creds, access.timeouts,
-                         ["sh", "-c", _RESTORE, "restore", f"{BACKUP_ROOT}/{spec.failover_group}",
-                          spec.failover_group, spec.exec_resource, spec.monitor_resource],
-                         input=restored)
-    finally:
-        if active is not None:
-            # Back online where it was, with the original scripts: the site itself stays stopped.
-            start = Action(kind="StartGroup", node=active, reason="Unconfigure", disruptive=True,
-                           message=f"clpgrp -s {spec.failover_group}")
-            started, failure = await execute(runner, access, spec, Plan(actions=(start,), active_node=active))
-            reports += started
-            if failure is not None:
-                raise failure
-    return reports
+async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, *,
+                           enforce: bool = True) -> SiteResult:
+    """Put the site's exec resource and monitor back as they were; ``result.error`` says why not."""
+    gathered = await gather(runner, access, probe_target(spec, backup=True))
+    result = SiteResult(gathered=gathered, enforced=enforce)
+    result.error = gathered.first_error()
+    if result.error is not None:
+        return result
+    plan = plan_unconfigure(spec, access.names, gathered.facts)
+    result.plan, result.active_node = plan, plan.active_node
+    result.error = blocking_error(plan)
+    if result.error is not None or not enforce:
+        return result
+    result.steps, result.error = await execute(runner, access, plan.actions)
+    return result

@@ -72,7 +72,7 @@ def _rerun_changes_nothing(op: Operator, site: str, group: str, value: str) -> N
     since = op.commands()[before:]
     assert [step_name(c) for c in since if not is_probe(c)] == [], f"re-running {site} changed something"
     assert _ready(op, site)
-    # a probe's argv: sh -c SCRIPT jcop-facts NONCE dbpath vhost fip group exec monitor instance
+    # a probe's argv: sh -c SCRIPT jcop-facts NONCE dbpath vhost fip group exec monitor instance backup
     per_node: dict[str, int] = {}
     for c in since:
         if c["argv"][8] == group:

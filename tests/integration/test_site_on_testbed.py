@@ -26,12 +26,11 @@ from hack.testbed import api
 from hack.testbed.pytest_fixtures import testbed_cluster, testbed_required  # noqa: F401
 from jobcenter_operator import errors
 from jobcenter_operator.api import ClusterproClusterSpec, JobCenterSiteSpec
-from jobcenter_operator.api.site import AgentInstance
 from jobcenter_operator.facts import ProbeTarget, probe_argv
-from jobcenter_operator.facts.clusterpro import STOP_MARKER_DIR
 from jobcenter_operator.node import NodePool
-from jobcenter_operator.plan.commands import command_for
-from jobcenter_operator.plan.model import Action, ActionKind
+from jobcenter_operator.paths import LOCAL_DAEMON_CONF, STOP_MARKER_DIR
+from jobcenter_operator.plan import commands
+from jobcenter_operator.plan.model import ActionKind, Command
 from jobcenter_operator.reconcile import ClusterAccess, SiteResult, access_from, reconcile_site
 
 pytestmark = pytest.mark.root
@@ -433,26 +432,23 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
     bed = testbed_cluster(mode="classic")
     marker = f"pwned{uuid.uuid4().hex[:8]}"
     h = [v.format(m=marker) for v in HOSTILE]
-    spec = JobCenterSiteSpec.model_construct(
-        cluster_ref=None,  # type: ignore[arg-type]
-        mode="Classic", failover_group=h[2], exec_resource=h[3], monitor_resource=h[4],
-        database_path=h[1], virtual_host=h[0], machine_id=f"114; touch /tmp/{marker}-8",  # type: ignore[arg-type]
-        floating_ip=h[5],
-        local_daemon="Site", process_monitoring=True, monitor_interval_seconds=1,
-        agent=AgentInstance.model_construct(instance_id=f"1$(touch /tmp/{marker}-9)", instance_name=h[6],
-                                            agent_name=h[3]),
-        suspend=False, management_policy="Enforce", deletion_policy="Retain", drift_policy="Correct",
-    )
+    machine_id = f"114; touch /tmp/{marker}-8"
+    agent_id = f"1$(touch /tmp/{marker}-9)"
     node_name = f"clu1'; touch /tmp/{marker}-10; '"
     payload = f"$(touch /tmp/{marker}-11)\n`touch /tmp/{marker}-12`\n"
-    kinds = get_args(ActionKind)  # every kind there is
-    assert len(kinds) >= 8
-    actions = [
-        Action(kind=kind, node=node_name, reason="Test", message=h[0], daemon_conf=payload, clp_conf=payload,
-               scripts={f"scripts/{h[2]}/{h[3]}/start.sh": payload})
-        for kind in kinds
-    ]
-    argvs = [list(command_for(a, spec).argv) for a in actions]
+    built: dict[str, Command] = {
+        "DisableAgentUnit": commands.disable_agent_unit(agent_id),
+        "SetLocalDaemon": commands.set_local_daemon(payload),
+        "StopLocalSite": commands.stop_local_site(),
+        "CreateSite": commands.create_site(h[0], machine_id, h[1], h[2], node_name),  # type: ignore[arg-type]
+        "StopGroup": commands.stop_group(h[2], node_name),
+        "ApplyClusterConfig": commands.apply_config(h[2], payload, {f"scripts/{h[2]}/{h[3]}/start.sh": payload}),
+        "StartGroup": commands.start_group(h[2]),
+        "StartLocalSite": commands.start_local_site(),
+        "RestoreClusterConfig": commands.restore_config(h[2], h[3], h[4], payload),
+    }
+    assert set(built) == set(get_args(ActionKind)), "a command for every kind there is"
+    argvs = [list(c.argv) for c in built.values()]
     target = ProbeTarget(database_path=h[1], virtual_host=h[0], floating_ip=h[5], failover_group=h[2],
                          exec_resource=h[3], monitor_resource=h[4], agent_instance_id=h[6])
     probe = probe_argv(target, "n0nce")
@@ -501,14 +497,17 @@ async def _reconcile_with_failing_clpcfctrl(
 
 
 def _kind_of(argv: tuple[str, ...], spec: JobCenterSiteSpec, node: str) -> str:
-    for kind in ("StopGroup", "StartGroup", "StopLocalSite", "StartLocalSite"):
-        if argv == command_for(Action(kind=kind, node=node, reason="x", message="x"), spec).argv:
+    for kind, command in (("StopGroup", commands.stop_group(spec.failover_group, node)),
+                          ("StartGroup", commands.start_group(spec.failover_group)),
+                          ("StopLocalSite", commands.stop_local_site()),
+                          ("StartLocalSite", commands.start_local_site())):
+        if argv == command.argv:
             return kind
     if "cjcmksite" in argv:
         return "CreateSite"
     if "apply" in argv:
         return "ApplyClusterConfig"
-    if "/usr/lib/nqs/rc/daemon.conf" in argv:
+    if LOCAL_DAEMON_CONF in argv:
         return "SetLocalDaemon"
     return "?" + argv[0]
 

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
+from ..paths import JCAGCTRL, agent_unit
 from .sections import Section, SectionOutput
 
-JCAGCTRL = Section(
+AGENT_LIST = Section(
     "jcagctrl",
-    """\
+    f"""\
     [ -n "$agent_id" ] || return 3
-    /usr/bin/jcagctrl list""",
+    {JCAGCTRL} list""",
 )
 # "<is-active>\n<is-enabled>" of the instance's unit; systemctl prints a word even on non-zero exit.
 AGENT_UNIT = Section(
     "agent_unit",
-    """\
+    f"""\
     [ -n "$agent_id" ] || return 3
-    systemctl is-active "jcexecutor_agent_$agent_id.service"
-    systemctl is-enabled "jcexecutor_agent_$agent_id.service"
+    systemctl is-active "{agent_unit("$agent_id")}"
+    systemctl is-enabled "{agent_unit("$agent_id")}"
     return 0""",
 )
 
@@ -32,11 +32,7 @@ _COLUMNS = {"instance id": "instance_id", "name": "name", "agent name": "agent_n
             "enable": "enable", "enabled": "enable"}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class AgentInstanceRow(_Frozen):
+class AgentInstanceRow(Frozen):
     instance_id: str
     name: str
     agent_name: str | None = None
@@ -44,7 +40,7 @@ class AgentInstanceRow(_Frozen):
     enable: bool = False
 
 
-class AgentFacts(_Frozen):
+class AgentFacts(Frozen):
     installed: bool
     instances: tuple[AgentInstanceRow, ...] = ()
     unit_active: str | None = None  # systemctl is-active word: active, inactive, failed, ...

@@ -8,62 +8,68 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
+from ..frozen import Frozen
+from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
+from .cluster_config import ClpConfInvalid, ClusterConfig, parse_cluster_config
 from .sections import Section, SectionOutput
-
-CLP_CONF = "/opt/nec/clusterpro/etc/clp.conf"
-SCRIPTS_ROOT = "/opt/nec/clusterpro/scripts"
 
 CLPSTAT = Section("clpstat", "    clpstat")
 # clpgrp -n prints the server where the group is online; empty (any exit) when it is offline.
-CLPGRP = Section(
+GROUP_NODE = Section(
     "clpgrp",
-    """\
+    f"""\
     [ -n "$group" ] || return 3
-    clpgrp -n "$group\"""",
+    {CLPGRP} -n "$group\"""",
 )
-CLP_CONF_SECTION = Section("clp_conf", "    cat /opt/nec/clusterpro/etc/clp.conf")
+CLP_CONF_SECTION = Section("clp_conf", f"    cat {CLP_CONF}")
 # The operator writes this marker (the node's name) before it stops a group and removes it once the
 # group is started again: a group found offline with the marker was stopped by an interrupted run.
-STOP_MARKER_DIR = "/var/lib/jobcenter-operator/stopped"
 STOP_MARKER = Section(
     "stop_marker",
-    """\
+    f"""\
     case "$group" in ""|*/*) return 3 ;; esac
-    cat "/var/lib/jobcenter-operator/stopped/$group\"""",
+    cat "{STOP_MARKER_DIR}/$group\"""",
 )
 # sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
 SCRIPT_HASHES = Section(
     "script_hashes",
-    """\
+    f"""\
     [ -n "$group" ] && [ -n "$exec_rsc" ] || return 3
-    for f in "/opt/nec/clusterpro/scripts/$group/$exec_rsc/start.sh" \\
-             "/opt/nec/clusterpro/scripts/$group/$exec_rsc/stop.sh" \\
-             "/opt/nec/clusterpro/scripts/monitor.s/$monitor/genw.sh"; do
+    for f in "{SCRIPTS_ROOT}/$group/$exec_rsc/start.sh" \\
+             "{SCRIPTS_ROOT}/$group/$exec_rsc/stop.sh" \\
+             "{SCRIPTS_ROOT}/monitor.s/$monitor/genw.sh"; do
         [ -f "$f" ] && sha256sum "$f"
     done
     return 0""",
 )
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
+# clp.conf as it was before the operator's first push (kept by ApplyClusterConfig), when asked for.
+BACKUP_CONF = Section(
+    "backup_conf",
+    f"""\
+    [ -n "$backup" ] || return 3
+    case "$group" in ""|*/*) return 3 ;; esac
+    cat "{BACKUP_ROOT}/$group/clp.conf\"""",
+)
 
 
-class GroupState(_Frozen):
+class GroupState(Frozen):
     name: str
     state: str  # Online, Offline, Online Pending, ...
     current: str | None  # server the group is on, None when offline
 
 
-class ClusterStatus(_Frozen):
+class ClusterStatus(Frozen):
     running: bool  # clpstat answered and the servers are not all Offline
     cluster_name: str | None = None
     local_server: str | None = None  # the server clpstat ran on (marked with *)
-    servers: dict[str, str] = {}  # server -> Online/Offline/...
-    groups: dict[str, GroupState] = {}
-    monitors: dict[str, str] = {}  # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+    servers: dict[str, str] = Field(default_factory=dict)  # server -> Online/Offline/...
+    groups: dict[str, GroupState] = Field(default_factory=dict)
+    # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+    monitors: dict[str, str] = Field(default_factory=dict)
 
     def monitor_state(self, name: str) -> str | None:
         """The state of monitor ``name``; clpstat cuts names of 16+ characters to 16."""
@@ -135,16 +141,28 @@ def parse_clpgrp(out: SectionOutput) -> str | None:
     return words[0] if len(words) == 1 else None
 
 
-class ClpConf(_Frozen):
+class ClpConf(Frozen):
     present: bool
     text: str = ""
     sha256: str | None = None
+    config: ClusterConfig | None = None  # the text read once (None: absent or unreadable)
+    invalid: str | None = None  # why the text cannot be read as a CLUSTERPRO configuration
 
 
 def parse_clp_conf(out: SectionOutput) -> ClpConf:
     if out.exit_status != 0:
         return ClpConf(present=False)
-    return ClpConf(present=True, text=out.stdout, sha256=hashlib.sha256(out.stdout.encode()).hexdigest())
+    return clp_conf(out.stdout)
+
+
+def clp_conf(text: str) -> ClpConf:
+    """A present clp.conf with its text read into the typed model."""
+    try:
+        config, invalid = parse_cluster_config(text), None
+    except ClpConfInvalid as exc:
+        config, invalid = None, str(exc)
+    return ClpConf(present=True, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(), config=config,
+                   invalid=invalid)
 
 
 def parse_script_hashes(out: SectionOutput) -> dict[str, str]:
@@ -166,3 +184,8 @@ def parse_stop_marker(out: SectionOutput) -> str | None:
         return None
     words = out.stdout.split()
     return words[0] if len(words) == 1 else None
+
+
+def parse_backup_conf(out: SectionOutput) -> str | None:
+    """The backed-up clp.conf, or None when there is none here (or it was not asked for)."""
+    return out.stdout if out.exit_status == 0 and out.stdout.strip() else None

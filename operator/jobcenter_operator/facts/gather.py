@@ -6,11 +6,11 @@ into ``NodeFacts``. The nonce frames the sections (see ``sections``); callers pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 from . import agent, clusterpro, jobcenter, network, processes
 from .model import NodeFacts
-from .sections import PARAMETERS, build_script, split_output
+from .sections import build_script, split_output
 
 SECTIONS = (
     jobcenter.JC_INSTALL,
@@ -18,46 +18,49 @@ SECTIONS = (
     jobcenter.SITE_CONF,
     processes.PS,
     clusterpro.CLPSTAT,
-    clusterpro.CLPGRP,
+    clusterpro.GROUP_NODE,
     clusterpro.CLP_CONF_SECTION,
     clusterpro.STOP_MARKER,
     clusterpro.SCRIPT_HASHES,
+    clusterpro.BACKUP_CONF,
     network.IP_ADDR,
     network.MOUNTS,
     network.RESOLVE_FORWARD,
     network.RESOLVE_REVERSE,
-    agent.JCAGCTRL,
+    agent.AGENT_LIST,
     agent.AGENT_UNIT,
 )
-SCRIPT = build_script(SECTIONS)
 _NAMES = tuple(s.name for s in SECTIONS)
+
+
+def _parameter(sh_name: str) -> str:
+    """A field of ProbeTarget that is the script's parameter ``$sh_name`` (metadata says which)."""
+    return field(default="", metadata={"sh": sh_name})
 
 
 @dataclass(frozen=True)
 class ProbeTarget:
-    """What to look at on the node. Empty strings mean "not asked" (the section reports 3)."""
+    """What to look at on the node. Empty strings mean "not asked" (the section reports 3).
 
-    database_path: str = ""
-    virtual_host: str = ""
-    floating_ip: str = ""
-    failover_group: str = ""
-    exec_resource: str = ""
-    monitor_resource: str = ""
-    agent_instance_id: str = ""
+    The one declaration of the script's parameters: each field is passed in field order and
+    bound to the sh variable its metadata names (``build_script`` writes the assignments).
+    """
+
+    database_path: str = _parameter("dbpath")
+    virtual_host: str = _parameter("vhost")
+    floating_ip: str = _parameter("fip")
+    failover_group: str = _parameter("group")
+    exec_resource: str = _parameter("exec_rsc")
+    monitor_resource: str = _parameter("monitor")
+    agent_instance_id: str = _parameter("agent_id")
+    backup: str = _parameter("backup")  # non-empty: read the group's pre-operator backup of clp.conf
 
     def values(self) -> tuple[str, ...]:
-        return (
-            self.database_path,
-            self.virtual_host,
-            self.floating_ip,
-            self.failover_group,
-            self.exec_resource,
-            self.monitor_resource,
-            self.agent_instance_id,
-        )
+        return tuple(getattr(self, f.name) for f in fields(self))
 
 
-assert len(PARAMETERS) == len(ProbeTarget().values())
+PARAMETERS = tuple(f.metadata["sh"] for f in fields(ProbeTarget))
+SCRIPT = build_script(SECTIONS, PARAMETERS)
 
 
 def probe_argv(target: ProbeTarget, nonce: str) -> list[str]:
@@ -88,6 +91,7 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         stopped_by_operator=clusterpro.parse_stop_marker(out["stop_marker"]),
         clp_conf=clusterpro.parse_clp_conf(out["clp_conf"]),
         script_hashes=clusterpro.parse_script_hashes(out["script_hashes"]),
+        backup_clp_conf=clusterpro.parse_backup_conf(out["backup_conf"]),
         addresses=network.parse_ip_addr(out["ip_addr"]),
         mounts=network.parse_mounts(out["mounts"]),
         resolution=network.parse_resolution(out["resolve_forward"], out["resolve_reverse"]),

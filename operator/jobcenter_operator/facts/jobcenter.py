@@ -10,23 +10,21 @@ the only places to correct when a real node says otherwise.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
+from ..paths import CJCMKSITE, CJCPW, JOBCENTER_VERSION, LOCAL_DAEMON_CONF
 from .sections import Section, SectionOutput
 
-VERSION_FILE = "/usr/lib/nqs/VERSION"
-LOCAL_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
 SITE_KEY_VHOST = "site_name"
 SITE_KEY_MACHINE_ID = "machine_id"
 
 JC_INSTALL = Section(
     "jc_install",
-    """\
-    [ -x /usr/lib/nqs/cluster/cjcpw ] && [ -x /usr/lib/nqs/cluster/cjcmksite ] || return 3
-    cat /usr/lib/nqs/VERSION 2>/dev/null
+    f"""\
+    [ -x {CJCPW} ] && [ -x {CJCMKSITE} ] || return 3
+    cat {JOBCENTER_VERSION} 2>/dev/null
     return 0""",
 )
-DAEMON_CONF = Section("daemon_conf", "    cat /usr/lib/nqs/rc/daemon.conf")
+DAEMON_CONF = Section("daemon_conf", f"    cat {LOCAL_DAEMON_CONF}")
 # 3: no database path asked for; 4: no <dbpath>/nqs (no site, or the disk is not here).
 SITE_CONF = Section(
     "site_conf",
@@ -36,10 +34,6 @@ SITE_CONF = Section(
     cat "$dbpath/nqs/daemon.conf" 2>/dev/null
     return 0""",
 )
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
 
 def parse_key_values(text: str) -> dict[str, str]:
@@ -54,7 +48,7 @@ def parse_key_values(text: str) -> dict[str, str]:
     return out
 
 
-class JobCenterInstall(_Frozen):
+class JobCenterInstall(Frozen):
     installed: bool
     version: str | None = None
     mode: str | None = None  # CLASSIC | STANDARD | STANDARD-AGENT as the install file says
@@ -67,7 +61,7 @@ def parse_install(out: SectionOutput) -> JobCenterInstall:
     return JobCenterInstall(installed=True, version=values.get("VERSION"), mode=values.get("MODE"))
 
 
-class DaemonConf(_Frozen):
+class DaemonConf(Frozen):
     present: bool
     text: str = ""
     local_daemon: str | None = None  # the effective value, upper-case; None when no active line
@@ -80,7 +74,7 @@ def parse_daemon_conf(out: SectionOutput) -> DaemonConf:
     return DaemonConf(present=True, text=out.stdout, local_daemon=value.upper() if value else None)
 
 
-class ClusterSite(_Frozen):
+class ClusterSite(Frozen):
     """What is at ``<databasePath>/nqs`` on this node (only visible where the disk is mounted)."""
 
     present: bool

@@ -7,8 +7,9 @@ message) instead of failing the whole probe, so one odd output still yields a cl
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
+from ..frozen import Frozen
 from .agent import AgentFacts
 from .clusterpro import ClpConf, ClusterStatus
 from .jobcenter import ClusterSite, DaemonConf, JobCenterInstall
@@ -16,9 +17,7 @@ from .network import Resolution
 from .processes import ProcessTable
 
 
-class NodeFacts(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class NodeFacts(Frozen):
     node: str
     jobcenter: JobCenterInstall
     daemon_conf: DaemonConf
@@ -29,8 +28,9 @@ class NodeFacts(BaseModel):
     stopped_by_operator: str | None = None  # node named by the operator's stop marker (interrupted run)
     clp_conf: ClpConf
     script_hashes: dict[str, str]
+    backup_clp_conf: str | None = None  # clp.conf before the operator's first push (only when asked)
     addresses: frozenset[str]
     mounts: frozenset[str]
     resolution: Resolution
     agent: AgentFacts
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = Field(default_factory=dict)

@@ -7,8 +7,7 @@ every node (vendor guide 2.3: cjcmksite and cjcpw need the canonical name, not a
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
 from .sections import Section, SectionOutput
 
 IP_ADDR = Section("ip_addr", "    ip -o -4 addr show")
@@ -25,10 +24,6 @@ RESOLVE_REVERSE = Section(
     [ -n "$fip" ] || return 3
     getent hosts "$fip\"""",
 )
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
 
 def parse_ip_addr(out: SectionOutput) -> frozenset[str]:
@@ -53,7 +48,7 @@ def parse_mounts(out: SectionOutput) -> frozenset[str]:
     return frozenset(points)
 
 
-class Resolution(_Frozen):
+class Resolution(Frozen):
     forward: tuple[str, ...] = ()  # IPv4 addresses the virtual host resolves to
     canonical: str | None = None  # the canonical name getent reports for the virtual host
     reverse: str | None = None  # the first (canonical) name of the floating IP

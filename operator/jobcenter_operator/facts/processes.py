@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pydantic import BaseModel, ConfigDict
-
+from ..frozen import Frozen
+from ..paths import CJCPW
 from .sections import Section, SectionOutput
 
 PS = Section("ps", "    ps -eo pid=,ppid=,args=")
-
-CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 
 # Required resident processes of a cluster site besides cjcpw itself, with their counts.
 CLASSIC_SITE = Counter(
@@ -39,11 +37,7 @@ STANDARD_MANAGER_SITE = Counter(
 JOBCENTER_NAMES = frozenset(CLASSIC_SITE) | frozenset(STANDARD_MANAGER_SITE) | {"cjcpw"}
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class Process(_Frozen):
+class Process(Frozen):
     pid: int
     ppid: int
     args: str
@@ -59,7 +53,7 @@ class Process(_Frozen):
         return words[0].rsplit("/", 1)[-1]
 
 
-class SiteTree(_Frozen):
+class SiteTree(Frozen):
     """One running cluster site: its cjcpw and every process below it."""
 
     cjcpw_pid: int
@@ -72,7 +66,7 @@ class SiteTree(_Frozen):
         return Counter(p.name for p in self.processes)
 
 
-class ProcessTable(_Frozen):
+class ProcessTable(Frozen):
     processes: tuple[Process, ...]
 
     def children(self, pid: int) -> list[Process]:

@@ -19,20 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Parameters of the facts script, in positional order after the nonce ($1).
-PARAMETERS: tuple[str, ...] = (
-    "dbpath",
-    "vhost",
-    "fip",
-    "group",
-    "exec_rsc",
-    "monitor",
-    "agent_id",
-)
-
+# After the nonce ($1), the script's parameters in the order build_script is given their names.
 _PREAMBLE = """\
 nonce=$1; shift
-dbpath=$1 vhost=$2 fip=$3 group=$4 exec_rsc=$5 monitor=$6 agent_id=$7
+{assignments}
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 LC_ALL=C
 export PATH LC_ALL
@@ -63,9 +53,14 @@ class ProbeOutputError(ValueError):
     """The node's answer does not have the shape the facts script produces."""
 
 
-def build_script(sections: tuple[Section, ...]) -> str:
-    """The whole facts script: preamble, one function per section, then the calls."""
-    parts = [_PREAMBLE]
+def build_script(sections: tuple[Section, ...], parameters: tuple[str, ...] = ("dbpath",)) -> str:
+    """The whole facts script: preamble (``parameters`` bound to $1, $2... in that order), one
+    function per section, then the calls."""
+    for name in parameters:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ValueError(f"bad parameter name {name!r}")
+    assignments = " ".join(f"{name}=${i}" if i < 10 else f"{name}=${{{i}}}" for i, name in enumerate(parameters, 1))
+    parts = [_PREAMBLE.replace("{assignments}", assignments)]
     for s in sections:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", s.name):
             raise ValueError(f"bad section name {s.name!r}")

@@ -1,6 +1,9 @@
-"""Planning: (spec, facts of every node) -> preflight failures or ordered actions. Pure.
+"""Planning: (spec, facts of every node) -> findings and ordered actions. Pure.
 
-The same facts always give the same plan; an empty plan means converged.
+One chain of named checks decides everything: the preflight checks (plan/preflight.py) stop
+the plan at the first failure; then the guide's steps (plan/steps.py) each report their
+findings and add their actions. The same facts always give the same plan; a plan without
+actions or failed checks means converged.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
 from .assess import ProcessHealth, assess_processes
-from .model import Action, Plan, PreflightFailure
+from .model import PREFLIGHT, Action, Command, Context, Finding, Plan
 from .preflight import active_node, preflight
-from .steps import agent_steps, resume_steps, site_steps
+from .steps import AGENT_STEPS, SITE_STEPS, resume_steps
 
 
 def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
@@ -20,22 +23,43 @@ def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str,
     missing = [n for n in nodes if n not in facts]
     if missing:
         raise ValueError(f"no facts for node(s) {', '.join(missing)}")
-    failures = preflight(spec, nodes, facts)
-    active = active_node(spec, nodes, facts)
-    if active is None and [f.reason for f in failures] == ["GroupOffline"]:
-        stopped_on = next((f.stopped_by_operator for f in facts.values() if f.stopped_by_operator in nodes), None)
-        if stopped_on is not None:
-            return Plan(actions=tuple(resume_steps(spec, nodes, facts, stopped_on)))
-    if failures or active is None:
-        return Plan(preflight=tuple(failures), active_node=active)
-    steps = agent_steps if spec.mode == "StandardAgent" else site_steps
-    return Plan(actions=tuple(steps(spec, nodes, facts, active)), active_node=active)
+    ctx = Context(spec=spec, nodes=tuple(nodes), facts=facts, active=active_node(spec, nodes, facts))
+    actions: list[Action] = []
+    failures = preflight(ctx)
+    if failures:
+        # The group offline with the operator's stop marker: a run was interrupted; finish it.
+        actions = resume_steps(ctx) if [f.reason for f in failures] == ["GroupOffline"] else []
+        if not actions:
+            return Plan(findings=tuple(failures), active_node=ctx.active)
+    findings = [Finding(condition=PREFLIGHT, status="True", reason="Passed", message="preflight checks passed")]
+    for step in AGENT_STEPS if spec.mode == "StandardAgent" else SITE_STEPS:
+        outcome = step(ctx, tuple(actions))
+        findings += outcome.findings
+        actions += outcome.actions
+    findings += [_group_online(ctx), _in_sync(actions)]
+    return Plan(findings=tuple(findings), actions=tuple(actions), active_node=ctx.active)
+
+
+def _group_online(ctx: Context) -> Finding:
+    group = ctx.spec.failover_group
+    if ctx.active is None:
+        return Finding(condition="GroupOnline", status="False", reason="Offline", message=f"{group} is not online")
+    return Finding(condition="GroupOnline", status="True", reason="Online",
+                   message=f"{group} is online on {ctx.active}")
+
+
+def _in_sync(actions: Sequence[Action]) -> Finding:
+    if actions:
+        return Finding(condition="InSync", status="False", reason="DriftDetected",
+                       message="pending: " + "; ".join(a.describe() for a in actions))
+    return Finding(condition="InSync", status="True", reason="NoDrift", message="the nodes match the spec")
 
 
 __all__ = [
     "Action",
+    "Command",
+    "Finding",
     "Plan",
-    "PreflightFailure",
     "ProcessHealth",
     "active_node",
     "assess_processes",

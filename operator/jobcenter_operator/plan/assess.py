@@ -11,16 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict
-
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
 from ..facts.processes import CLASSIC_SITE, STANDARD_MANAGER_SITE, SiteTree, missing_processes
+from ..frozen import Frozen
 
 
-class ProcessHealth(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ProcessHealth(Frozen):
     healthy: bool
     reason: str  # Running, NotRunning, Degraded, RunningOnStandby, Unknown
     message: str

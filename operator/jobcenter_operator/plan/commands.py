@@ -1,9 +1,10 @@
-"""Action -> the one command that carries it out on its node. Pure.
+"""The commands the plan's actions run, one builder per kind. Pure.
 
 Every command is an argv list; user values (virtual host, paths, group names) are separate argv
 elements, and where a small sh wrapper is needed its text is a constant that refers to them only
 as positional parameters. The node layer quotes the argv once (``shlex.join``); nothing here
-builds a shell string out of user input.
+builds a shell string out of user input. A wrapper's ``$0`` names the step (``stopgroup``,
+``cjcmksite``...), so an audit line says what it was.
 """
 
 from __future__ import annotations
@@ -11,22 +12,21 @@ from __future__ import annotations
 import base64
 import io
 import tarfile
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from ..api.site import JobCenterSiteSpec
-from ..facts.clusterpro import STOP_MARKER_DIR
-from ..render.scripts import agent_unit
-from .model import Action
-
-NQSSTART = "/usr/lib/nqs/nqsstart"
-NQSSTOP = "/usr/lib/nqs/nqsstop"
-CJCMKSITE = "/usr/lib/nqs/cluster/cjcmksite"
-CLPGRP = "/usr/sbin/clpgrp"
-CLPCFCTRL = "/usr/sbin/clpcfctrl"
-SYSTEMCTL = "/usr/bin/systemctl"
-DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
-# The configuration as it was before the operator first pushed (for deletionPolicy Unconfigure).
-BACKUP_ROOT = "/var/lib/jobcenter-operator/backup"
+from ..paths import (
+    BACKUP_ROOT,
+    CJCMKSITE,
+    CLPCFCTRL,
+    CLPGRP,
+    LOCAL_DAEMON_CONF,
+    NQSSTART,
+    NQSSTOP,
+    STOP_MARKER_DIR,
+    SYSTEMCTL,
+    agent_unit,
+)
+from .model import Command
 
 # Exit codes of the guards below, so the executor can tell "refused by the guard" from a failure.
 GUARD_SITE_EXISTS = 17
@@ -79,15 +79,84 @@ base64 -d | tar -x -C "$d" -f -
 {CLPCFCTRL} --push -x "$d"
 """
 
+# Replace a file's content atomically, keeping its mode and owner. $1 = path, stdin = content.
+_WRITE_FILE = """\
+set -e
+t=$(mktemp "$1.jcop.XXXXXX")
+trap 'rm -f "$t"' EXIT
+cat >"$t"
+if [ -e "$1" ]; then chmod --reference="$1" "$t"; chown --reference="$1" "$t"; fi
+mv -f "$t" "$1"
+trap - EXIT
+"""
 
-@dataclass(frozen=True)
-class Command:
-    argv: tuple[str, ...]
-    input: str | None = None
-    timeout: float | None = None  # None: the cluster's command timeout
+
+# Deletion: pull the whole configuration, put back the site's original scripts from the backup,
+# drop a genw.sh the original did not have, replace clp.conf (stdin), push.
+# $1 = backup dir, $2 = group, $3 = exec resource, $4 = monitor.
+_RESTORE_CONFIG = f"""\
+set -e
+d=$(mktemp -d /tmp/jcop-restore.XXXXXX)
+trap 'rm -rf "$d"' EXIT
+{CLPCFCTRL} --pull -x "$d" >/dev/null
+cat >"$d/clp.conf"
+for f in start.sh stop.sh; do
+    if [ -f "$1/scripts/$2/$3/$f" ]; then cp -p "$1/scripts/$2/$3/$f" "$d/scripts/$2/$3/$f"; fi
+done
+if [ ! -e "$1/scripts/monitor.s/$4" ]; then rm -rf "$d/scripts/monitor.s/$4"; fi
+{CLPCFCTRL} --push -x "$d"
+"""
 
 
-def config_archive(clp_conf: str, scripts: dict[str, str]) -> str:
+def backup_dir(group: str) -> str:
+    """Where ApplyClusterConfig keeps the configuration as it was before the operator's first push."""
+    return f"{BACKUP_ROOT}/{group}"
+
+
+def set_local_daemon(daemon_conf: str) -> Command:
+    """Write the whole new daemon.conf."""
+    return Command(argv=("sh", "-c", _WRITE_FILE, "sh", LOCAL_DAEMON_CONF), input=daemon_conf)
+
+
+def stop_local_site() -> Command:
+    return Command(argv=(NQSSTOP,))
+
+
+def start_local_site() -> Command:
+    return Command(argv=(NQSSTART,))
+
+
+def create_site(virtual_host: str, machine_id: int, database_path: str, group: str, node: str) -> Command:
+    """cjcmksite VHOST ID DBPATH, refused on the node unless ``group`` is online on ``node``."""
+    return Command(argv=("sh", "-c", _CREATE_SITE, "cjcmksite", virtual_host, str(machine_id), database_path,
+                         group, node), disruptive=True)
+
+
+def stop_group(group: str, node: str) -> Command:
+    return Command(argv=("sh", "-c", _STOP_GROUP, "stopgroup", group, node, STOP_MARKER_DIR), disruptive=True)
+
+
+def start_group(group: str) -> Command:
+    return Command(argv=("sh", "-c", _START_GROUP, "startgroup", group, STOP_MARKER_DIR), disruptive=True)
+
+
+def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str]) -> Command:
+    """Push clp.conf and the scripts (config-dir relative path -> content) with clpcfctrl."""
+    return Command(argv=("sh", "-c", _APPLY_CONFIG, "apply", backup_dir(group)),
+                   input=config_archive(clp_conf, scripts))
+
+
+def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str) -> Command:
+    """Push ``clp_conf`` with the exec resource's scripts and the monitor's as the backup has them."""
+    return Command(argv=("sh", "-c", _RESTORE_CONFIG, "restore", backup_dir(group), group, exec_resource, monitor),
+                   input=clp_conf)
+
+
+def disable_agent_unit(instance_id: str) -> Command:
+    return Command(argv=(SYSTEMCTL, "disable", agent_unit(instance_id)))
+
+
+def config_archive(clp_conf: str, scripts: Mapping[str, str]) -> str:
     """A base64 tar of a clpcfctrl configuration directory (deterministic: fixed mtimes, sorted)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -99,43 +168,3 @@ def config_archive(clp_conf: str, scripts: dict[str, str]) -> str:
             info.size, info.mode, info.mtime = len(data), mode, 0
             tar.addfile(info, io.BytesIO(data))
     return base64.b64encode(buf.getvalue()).decode()
-
-
-def command_for(action: Action, spec: JobCenterSiteSpec) -> Command:
-    group = spec.failover_group
-    match action.kind:
-        case "SetLocalDaemon":
-            assert action.daemon_conf is not None
-            return Command(("sh", "-c", _WRITE_FILE, "sh", DAEMON_CONF), input=action.daemon_conf)
-        case "StopLocalSite":
-            return Command((NQSSTOP,))
-        case "StartLocalSite":
-            return Command((NQSSTART,))
-        case "CreateSite":
-            assert spec.virtual_host is not None and spec.machine_id is not None
-            return Command(("sh", "-c", _CREATE_SITE, "cjcmksite", spec.virtual_host, str(spec.machine_id),
-                            spec.database_path, group, action.node))
-        case "StopGroup":
-            return Command(("sh", "-c", _STOP_GROUP, "stopgroup", group, action.node, STOP_MARKER_DIR))
-        case "StartGroup":
-            return Command(("sh", "-c", _START_GROUP, "startgroup", group, STOP_MARKER_DIR))
-        case "ApplyClusterConfig":
-            assert action.clp_conf is not None and action.scripts is not None
-            return Command(("sh", "-c", _APPLY_CONFIG, "apply", f"{BACKUP_ROOT}/{group}"),
-                           input=config_archive(action.clp_conf, action.scripts))
-        case "DisableAgentUnit":
-            assert spec.agent is not None
-            return Command((SYSTEMCTL, "disable", agent_unit(spec.agent.instance_id)))
-    raise ValueError(f"no command for {action.kind}")
-
-
-# Replace a file's content atomically, keeping its mode and owner. $1 = path, stdin = content.
-_WRITE_FILE = """\
-set -e
-t=$(mktemp "$1.jcop.XXXXXX")
-trap 'rm -f "$t"' EXIT
-cat >"$t"
-if [ -e "$1" ]; then chmod --reference="$1" "$t"; chown --reference="$1" "$t"; fi
-mv -f "$t" "$1"
-trap - EXIT
-"""

@@ -1,20 +1,23 @@
-"""Preflight checks: ordered, pure, each with a stable reason. A failed check stops the plan.
+"""Preflight: the ordered checks that must pass before any action is planned. Pure.
 
-Pure module. Checks run in the order the vendor guide assumes things are in place: JobCenter
-installed on every node, CLUSTERPRO running, the group and its resources configured, the group
-online with its floating IP and disk on the active node, the virtual host resolving, and no
-foreign site at the database path. Failures a wait can fix (cluster starting, group offline) are
-``permanent=False``; the rest need a human or a spec change.
+Each check is a named function of the ``Context`` returning its failures (empty: passed); the
+first check that fails stops the chain. The order is the one the vendor guide assumes things are
+in place: JobCenter installed on every node, CLUSTERPRO running, the group and its resources
+configured, the group online with its floating IP and disk on the active node, the agent
+instance known (StandardAgent) or the virtual host resolving (the sites), and no foreign site at
+the database path. Failures a wait can fix (cluster starting, group offline, the floating IP or
+disk not up yet) are not ``permanent``; the rest need a human or a spec change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
-from ..render.clp_conf import ClpConfError, GroupResources, group_names, group_resources
-from .model import PreflightFailure
+from .model import Context, Finding, failure
+
+Check = Callable[[Context], list[Finding]]
 
 _EXPECTED_INSTALL = {"Classic": "CLASSIC", "StandardManager": "STANDARD"}
 
@@ -32,118 +35,145 @@ def active_node(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[st
     return None
 
 
-def _cluster_config(nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> str | None:
-    for name in nodes:
-        if facts[name].clp_conf.present:
-            return facts[name].clp_conf.text
-    return None
-
-
-def preflight(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> list[PreflightFailure]:
-    agent = spec.mode == "StandardAgent"
-    failures: list[PreflightFailure] = []
-
-    for name in nodes:
-        f = facts[name]
-        if agent:
+def installed(ctx: Context) -> list[Finding]:
+    """JobCenter (or the agent) installed on every node, in the spec's mode."""
+    spec, failures = ctx.spec, []
+    for name in ctx.nodes:
+        f = ctx.facts[name]
+        if spec.mode == "StandardAgent":
             if not f.agent.installed:
-                failures.append(PreflightFailure(reason="AgentMissing", node=name,
-                                                 message=f"the JobCenter agent (jcagctrl) is not installed on {name}"))
+                failures.append(failure("AgentMissing", f"the JobCenter agent (jcagctrl) is not installed on {name}",
+                                        node=name))
         elif not f.jobcenter.installed:
-            failures.append(PreflightFailure(reason="JobCenterMissing", node=name,
-                                             message=f"JobCenter (cjcpw, cjcmksite) is not installed on {name}"))
+            failures.append(failure("JobCenterMissing", f"JobCenter (cjcpw, cjcmksite) is not installed on {name}",
+                                    node=name))
         elif f.jobcenter.mode and f.jobcenter.mode != _EXPECTED_INSTALL[spec.mode]:
-            failures.append(PreflightFailure(
-                reason="JobCenterModeMismatch", node=name,
-                message=f"JobCenter on {name} is installed in {f.jobcenter.mode} mode, the site is {spec.mode}"))
-    if failures:
-        return failures
-
-    if not any(facts[n].cluster.running for n in nodes):
-        return [PreflightFailure(reason="ClusterproNotRunning", permanent=False,
-                                 message="the CLUSTERPRO cluster service is not running on any node")]
-
-    xml = _cluster_config(nodes, facts)
-    if xml is None:
-        return [PreflightFailure(reason="ClusterproConfigMissing", message="no node has a clp.conf")]
-    try:
-        if spec.failover_group not in group_names(xml):
-            return [PreflightFailure(reason="GroupMissing",
-                                     message=f"clp.conf has no failover group {spec.failover_group}")]
-        view = group_resources(xml, spec.failover_group)
-    except ClpConfError as exc:
-        return [PreflightFailure(reason="ClusterproConfigInvalid", message=str(exc))]
-    failures = _group_resources(spec, view)
-    if failures:
-        return failures
-
-    active = active_node(spec, nodes, facts)
-    if active is None:
-        return [PreflightFailure(reason="GroupOffline", permanent=False,
-                                 message=f"failover group {spec.failover_group} is not online on any node")]
-    a = facts[active]
-    if not agent and spec.floating_ip not in a.addresses:
-        failures.append(PreflightFailure(reason="FloatingIPNotActive", node=active, permanent=False,
-                                         message=f"floating IP {spec.floating_ip} is not up on active node {active}"))
-    if spec.database_path not in a.mounts:
-        failures.append(PreflightFailure(reason="DiskNotMounted", node=active, permanent=False,
-                                         message=f"{spec.database_path} is not mounted on active node {active}"))
-    if failures:
-        return failures
-
-    if agent:
-        assert spec.agent is not None
-        for name in nodes:
-            ids = {row.instance_id for row in facts[name].agent.instances}
-            if spec.agent.instance_id not in ids:
-                failures.append(PreflightFailure(
-                    reason="AgentInstanceUnknown", node=name,
-                    message=f"jcagctrl on {name} does not list instance {spec.agent.instance_id}"))
-        return failures
-
-    for name in nodes:
-        res = facts[name].resolution
-        if spec.floating_ip not in res.forward:
-            failures.append(PreflightFailure(
-                reason="VirtualHostNotResolving", node=name,
-                message=f"{spec.virtual_host} does not resolve to {spec.floating_ip} on {name}"))
-        elif res.canonical is not None and res.canonical != spec.virtual_host:
-            failures.append(PreflightFailure(
-                reason="VirtualHostIsAlias", node=name,
-                message=f"{spec.virtual_host} is an alias of {res.canonical} on {name}; give the canonical name"))
-        elif res.reverse != spec.virtual_host:
-            failures.append(PreflightFailure(
-                reason="VirtualHostReverseMismatch", node=name,
-                message=f"{spec.floating_ip} resolves back to {res.reverse or 'nothing'} on {name}, "
-                f"not {spec.virtual_host}"))
-    if failures:
-        return failures
-
-    site = a.site
-    if site.present and (site.virtual_host != spec.virtual_host or site.machine_id != spec.machine_id):
-        failures.append(PreflightFailure(
-            reason="SiteMismatch", node=active,
-            message=f"{spec.database_path}/nqs holds a site for {site.virtual_host} (machine ID "
-            f"{site.machine_id}), not {spec.virtual_host} ({spec.machine_id}); it is never re-created"))
+            failures.append(failure(
+                "JobCenterModeMismatch",
+                f"JobCenter on {name} is installed in {f.jobcenter.mode} mode, the site is {spec.mode}", node=name))
     return failures
 
 
-def _group_resources(spec: JobCenterSiteSpec, view: GroupResources) -> list[PreflightFailure]:
+def cluster_running(ctx: Context) -> list[Finding]:
+    if any(ctx.facts[n].cluster.running for n in ctx.nodes):
+        return []
+    return [failure("ClusterproNotRunning", "the CLUSTERPRO cluster service is not running on any node",
+                    permanent=False)]
+
+
+def cluster_config(ctx: Context) -> list[Finding]:
+    """clp.conf holds the failover group with the exec resource, floating IP and disk of the spec."""
+    conf = next((ctx.facts[n].clp_conf for n in ctx.nodes if ctx.facts[n].clp_conf.present), None)
+    if conf is None:
+        return [failure("ClusterproConfigMissing", "no node has a clp.conf")]
+    if conf.config is None:
+        return [failure("ClusterproConfigInvalid", conf.invalid or "clp.conf cannot be read")]
+    spec, config = ctx.spec, conf.config
     group = spec.failover_group
+    if group not in config.groups:
+        return [failure("GroupMissing", f"clp.conf has no failover group {group}")]
     failures = []
-    if f"exec@{spec.exec_resource}" not in view.resources:
-        failures.append(PreflightFailure(reason="ExecResourceMissing",
-                                         message=f"group {group} has no exec resource {spec.exec_resource}"))
+    if f"exec@{spec.exec_resource}" not in config.groups[group].members:
+        failures.append(failure("ExecResourceMissing", f"group {group} has no exec resource {spec.exec_resource}"))
+    floating_ips = config.floating_ips(group)
     if spec.mode != "StandardAgent":
-        if not view.floating_ips:
-            failures.append(PreflightFailure(reason="FloatingIPResourceMissing",
-                                             message=f"group {group} has no floating IP resource"))
-        elif spec.floating_ip not in view.floating_ips:
-            failures.append(PreflightFailure(
-                reason="FloatingIPMismatch",
-                message=f"group {group}'s floating IP is {', '.join(view.floating_ips)}, not {spec.floating_ip}"))
-    if spec.database_path not in view.mount_points:
-        failures.append(PreflightFailure(
-            reason="DiskResourceMissing",
-            message=f"group {group} has no disk resource mounted at {spec.database_path}"))
+        if not floating_ips:
+            failures.append(failure("FloatingIPResourceMissing", f"group {group} has no floating IP resource"))
+        elif spec.floating_ip not in floating_ips:
+            failures.append(failure("FloatingIPMismatch", f"group {group}'s floating IP is "
+                                    f"{', '.join(floating_ips)}, not {spec.floating_ip}"))
+    if spec.database_path not in config.mount_points(group):
+        failures.append(failure("DiskResourceMissing",
+                                f"group {group} has no disk resource mounted at {spec.database_path}"))
     return failures
+
+
+def group_online(ctx: Context) -> list[Finding]:
+    if ctx.active is not None:
+        return []
+    return [failure("GroupOffline", f"failover group {ctx.spec.failover_group} is not online on any node",
+                    permanent=False)]
+
+
+def active_node_ready(ctx: Context) -> list[Finding]:
+    """The floating IP (not for the agent) and the disk are up where the group is online."""
+    spec, active = ctx.spec, ctx.active
+    assert active is not None  # group_online
+    a, failures = ctx.facts[active], []
+    if spec.mode != "StandardAgent" and spec.floating_ip not in a.addresses:
+        failures.append(failure("FloatingIPNotActive", f"floating IP {spec.floating_ip} is not up on active node "
+                                f"{active}", node=active, permanent=False))
+    if spec.database_path not in a.mounts:
+        failures.append(failure("DiskNotMounted", f"{spec.database_path} is not mounted on active node {active}",
+                                node=active, permanent=False))
+    return failures
+
+
+def agent_instance_known(ctx: Context) -> list[Finding]:
+    agent = ctx.spec.agent
+    if ctx.spec.mode != "StandardAgent" or agent is None:
+        return []
+    return [
+        failure("AgentInstanceUnknown", f"jcagctrl on {name} does not list instance {agent.instance_id}", node=name)
+        for name in ctx.nodes
+        if agent.instance_id not in {row.instance_id for row in ctx.facts[name].agent.instances}
+    ]
+
+
+def virtual_host_resolves(ctx: Context) -> list[Finding]:
+    """Forward and reverse, to the canonical name, on every node (cjcmksite and cjcpw need it)."""
+    spec = ctx.spec
+    if spec.mode == "StandardAgent":
+        return []
+    failures = []
+    for name in ctx.nodes:
+        res = ctx.facts[name].resolution
+        if spec.floating_ip not in res.forward:
+            failures.append(failure("VirtualHostNotResolving",
+                                    f"{spec.virtual_host} does not resolve to {spec.floating_ip} on {name}", node=name))
+        elif res.canonical is not None and res.canonical != spec.virtual_host:
+            failures.append(failure(
+                "VirtualHostIsAlias",
+                f"{spec.virtual_host} is an alias of {res.canonical} on {name}; give the canonical name", node=name))
+        elif res.reverse != spec.virtual_host:
+            failures.append(failure(
+                "VirtualHostReverseMismatch",
+                f"{spec.floating_ip} resolves back to {res.reverse or 'nothing'} on {name}, not {spec.virtual_host}",
+                node=name))
+    return failures
+
+
+def no_foreign_site(ctx: Context) -> list[Finding]:
+    """A site at the database path is this one's (same virtual host and machine ID) or none."""
+    spec, active = ctx.spec, ctx.active
+    if spec.mode == "StandardAgent" or active is None:
+        return []
+    site = ctx.facts[active].site
+    if not site.present or (site.virtual_host == spec.virtual_host and site.machine_id == spec.machine_id):
+        return []
+    return [failure(
+        "SiteMismatch",
+        f"{spec.database_path}/nqs holds a site for {site.virtual_host} (machine ID {site.machine_id}), not "
+        f"{spec.virtual_host} ({spec.machine_id}); it is never re-created", node=active)]
+
+
+# In order; the first that fails stops the plan. The checks after group_online need the group online.
+PREFLIGHT: tuple[Check, ...] = (
+    installed,
+    cluster_running,
+    cluster_config,
+    group_online,
+    active_node_ready,
+    agent_instance_known,
+    virtual_host_resolves,
+    no_foreign_site,
+)
+
+
+def preflight(ctx: Context) -> list[Finding]:
+    """The failures of the first check that fails (empty: every check passed)."""
+    for check in PREFLIGHT:
+        failures = check(ctx)
+        if failures:
+            return failures
+    return []

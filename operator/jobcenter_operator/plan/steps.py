@@ -1,25 +1,41 @@
-"""The vendor guide's steps as pure checks: each looks at the facts and yields the actions needed.
+"""The vendor guide's steps as pure checks: each looks at the facts and yields its findings and
+the actions needed.
 
-Pure module. Order (guide chapters 2.3-2.6 and 3): local_daemon in daemon.conf and nqsstop on
-every node (standby nodes first), cjcmksite on the active node only and only when
-``<databasePath>/nqs`` is absent, then the exec scripts and monitor: stop the group, push the
-configuration, start the group on the node that held it; finally start the local site again when
-``localDaemon: Site``. For the agent: disable the unit at boot, then the same configuration steps.
-An empty list means the nodes already match the spec.
+Pure module. Each step is a named function of the ``Context`` and the actions planned before it
+(a later step sees, say, that the local site is already being stopped). Order (guide chapters
+2.3-2.6 and 3): local_daemon in daemon.conf and nqsstop on every node (standby nodes first),
+cjcmksite on the active node only and only when ``<databasePath>/nqs`` is absent, then the exec
+scripts and monitor: stop the group, push the configuration, start the group on the node that
+held it; finally start the local site again when ``localDaemon: Site``. For the agent: disable
+the unit at boot, then the same configuration steps. Without an active node a step reports its
+findings and plans nothing. No action means the nodes already match the spec.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
+from ..paths import LOCAL_DAEMON_CONF, agent_unit
 from ..render import clp_conf, daemon_conf, scripts
-from .model import Action
+from . import commands
+from .model import Action, Context, Finding
 
 SCRIPTS_PREFIX = "scripts/"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one step found and the actions it needs."""
+
+    findings: tuple[Finding, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+
+Step = Callable[[Context, tuple[Action, ...]], Outcome]
 
 
 def _ordered(nodes: Sequence[str], active: str) -> list[str]:
@@ -29,6 +45,10 @@ def _ordered(nodes: Sequence[str], active: str) -> list[str]:
 
 def _local_site_running(f: NodeFacts) -> bool:
     return bool(f.processes.outside_sites())
+
+
+def _stopped_local(planned: tuple[Action, ...]) -> set[str]:
+    return {a.node for a in planned if a.kind == "StopLocalSite"}
 
 
 def config_changes(
@@ -52,109 +72,162 @@ def config_changes(
     return desired_conf, desired_scripts, differs
 
 
-def site_steps(
-    spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str
-) -> list[Action]:
-    """Classic and StandardManager."""
-    assert spec.virtual_host is not None and spec.machine_id is not None
+def local_daemon(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """local_daemon in daemon.conf on every node; a running local site is stopped to take it."""
+    wanted = daemon_conf.local_daemon_value(ctx.spec.local_daemon)
+    wrong = [n for n in ctx.nodes if ctx.facts[n].daemon_conf.local_daemon != wanted]
+    finding = (
+        Finding(condition="DaemonConfigured", status="False", reason="LocalDaemonNotSet",
+                message=f"local_daemon is not {wanted} on {', '.join(sorted(wrong))}") if wrong
+        else Finding(condition="DaemonConfigured", status="True", reason="Configured",
+                     message=f"local_daemon={wanted} on every node")
+    )
+    if ctx.active is None:
+        return Outcome((finding,))
     actions: list[Action] = []
-    wanted: Literal["SITE", "OFF"] = "SITE" if spec.local_daemon == "Site" else "OFF"
-    local_stopped: set[str] = set()
-
-    for name in _ordered(nodes, active):
-        conf = facts[name].daemon_conf
-        if conf.local_daemon != wanted:
-            actions.append(Action(
-                kind="SetLocalDaemon", node=name, reason="LocalDaemonNotSet",
-                message=f"set local_daemon={wanted} in /usr/lib/nqs/rc/daemon.conf "
-                f"(now {conf.local_daemon or 'unset'})",
-                daemon_conf=daemon_conf.set_local_daemon(conf.text, wanted),
-            ))
-            if _local_site_running(facts[name]):
-                # The running local daemon still has the old setting; the guide stops it here.
-                actions.append(Action(kind="StopLocalSite", node=name, reason="LocalDaemonChanged",
-                                      message="stop the local site so the new local_daemon takes effect"))
-                local_stopped.add(name)
-
-    site_created = False
-    if not facts[active].site.present:
-        if _local_site_running(facts[active]) and active not in local_stopped:
-            actions.append(Action(kind="StopLocalSite", node=active, reason="LocalSiteBlocksCreate",
-                                  message="cjcmksite needs the local daemon stopped"))
-            local_stopped.add(active)
+    for name in _ordered(ctx.nodes, ctx.active):
+        conf = ctx.facts[name].daemon_conf
+        if name not in wrong:
+            continue
         actions.append(Action(
-            kind="CreateSite", node=active, reason="SiteMissing", disruptive=True,
-            message=f"cjcmksite {spec.virtual_host} {spec.machine_id} {spec.database_path}",
+            kind="SetLocalDaemon", node=name, reason="LocalDaemonNotSet",
+            message=f"set local_daemon={wanted} in {LOCAL_DAEMON_CONF} (now {conf.local_daemon or 'unset'})",
+            command=commands.set_local_daemon(daemon_conf.set_local_daemon(conf.text, wanted)),
         ))
-        site_created = True
+        if _local_site_running(ctx.facts[name]):
+            # The running local daemon still has the old setting; the guide stops it here.
+            actions.append(Action(kind="StopLocalSite", node=name, reason="LocalDaemonChanged",
+                                  message="stop the local site so the new local_daemon takes effect",
+                                  command=commands.stop_local_site()))
+    return Outcome((finding,), tuple(actions))
 
-    actions += _config_actions(spec, nodes, facts, active, restart_anyway=site_created)
 
-    for name in _ordered(nodes, active):
-        running = _local_site_running(facts[name]) and name not in local_stopped
+def cluster_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """cjcmksite on the active node, only where ``<databasePath>/nqs`` is absent (never re-created)."""
+    spec, active = ctx.spec, ctx.active
+    assert spec.virtual_host is not None and spec.machine_id is not None
+    if active is not None and ctx.facts[active].site.present:
+        return Outcome((Finding(condition="SiteCreated", status="True", reason="Present",
+                                message=f"{spec.database_path}/nqs exists"),))
+    finding = Finding(condition="SiteCreated", status="False", reason="SiteMissing",
+                      message=f"no site at {spec.database_path}/nqs")
+    if active is None:
+        return Outcome((finding,))
+    actions = []
+    if _local_site_running(ctx.facts[active]) and active not in _stopped_local(planned):
+        actions.append(Action(kind="StopLocalSite", node=active, reason="LocalSiteBlocksCreate",
+                              message="cjcmksite needs the local daemon stopped", command=commands.stop_local_site()))
+    actions.append(Action(
+        kind="CreateSite", node=active, reason="SiteMissing",
+        message=f"create the site of {spec.virtual_host} (machine ID {spec.machine_id}) at {spec.database_path}/nqs",
+        command=commands.create_site(spec.virtual_host, spec.machine_id, spec.database_path, spec.failover_group,
+                                     active),
+    ))
+    return Outcome((finding,), tuple(actions))
+
+
+def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """The exec scripts and monitor in clp.conf and on every node: stop the group, push, start it
+    where it was. A site just created also needs the group restarted (its exec starts the site)."""
+    spec, active = ctx.spec, ctx.active
+    if active is None:
+        return Outcome()
+    change = config_changes(spec, ctx.nodes, ctx.facts, active)
+    finding = (
+        Finding(condition="ClusterResourcesConfigured", status="False", reason="ConfigPushRequired",
+                message="differs: " + "; ".join(change[2])) if change
+        else Finding(condition="ClusterResourcesConfigured", status="True", reason="Applied",
+                     message="exec scripts and monitor match the spec")
+    )
+    created = any(a.kind == "CreateSite" for a in planned)
+    if change is None and not created:
+        return Outcome((finding,))
+    group = spec.failover_group
+    reason = "ClusterConfigChange" if change else "SiteCreated"
+    actions = [stop_group(group, active, reason)]
+    if change is not None:
+        actions.append(_apply_config(group, active, change))
+    actions.append(Action(kind="StartGroup", node=active, reason=reason,
+                          message=f"start {group} on {active}, where it was online",
+                          command=commands.start_group(group)))
+    return Outcome((finding,), tuple(actions))
+
+
+def local_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """The local site runs on every node with local_daemon=SITE, on none with OFF."""
+    if ctx.active is None:
+        return Outcome()
+    wanted = daemon_conf.local_daemon_value(ctx.spec.local_daemon)
+    stopped = _stopped_local(planned)
+    actions = []
+    for name in _ordered(ctx.nodes, ctx.active):
+        running = _local_site_running(ctx.facts[name]) and name not in stopped
         if wanted == "SITE" and not running:
             actions.append(Action(kind="StartLocalSite", node=name, reason="LocalSiteNotRunning",
-                                  message="start the local site (local_daemon=SITE)"))
+                                  message="start the local site (local_daemon=SITE)",
+                                  command=commands.start_local_site()))
         elif wanted == "OFF" and running:
             actions.append(Action(kind="StopLocalSite", node=name, reason="LocalSiteRunningWhileOff",
-                                  message="stop the local site (local_daemon=OFF)"))
-    return actions
+                                  message="stop the local site (local_daemon=OFF)", command=commands.stop_local_site()))
+    return Outcome(actions=tuple(actions))
 
 
-def agent_steps(
-    spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str
-) -> list[Action]:
+def agent_unit_at_boot(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     """StandardAgent: CLUSTERPRO alone starts the unit, so systemd must not start it at boot."""
-    assert spec.agent is not None
-    unit = scripts.agent_unit(spec.agent.instance_id)
-    actions = [
+    agent = ctx.spec.agent
+    assert agent is not None
+    findings = (
+        Finding(condition="DaemonConfigured", status="True", reason="NotApplicable",
+                message="the agent has no daemon.conf step"),
+        Finding(condition="SiteCreated", status="True", reason="NotApplicable",
+                message="the agent instance is created outside the operator"),
+    )
+    if ctx.active is None:
+        return Outcome(findings)
+    unit = agent_unit(agent.instance_id)
+    return Outcome(findings, tuple(
         Action(kind="DisableAgentUnit", node=name, reason="AgentUnitEnabledAtBoot",
-               message=f"systemctl disable {unit} (CLUSTERPRO starts it)")
-        for name in _ordered(nodes, active)
-        if facts[name].agent.unit_enabled not in ("disabled", None)
-    ]
-    return actions + _config_actions(spec, nodes, facts, active, restart_anyway=False)
+               message=f"keep {unit} from starting at boot (CLUSTERPRO starts it)",
+               command=commands.disable_agent_unit(agent.instance_id))
+        for name in _ordered(ctx.nodes, ctx.active)
+        if ctx.facts[name].agent.unit_enabled not in ("disabled", None)
+    ))
 
 
-def _config_actions(
-    spec: JobCenterSiteSpec,
-    nodes: Sequence[str],
-    facts: Mapping[str, NodeFacts],
-    active: str,
-    *,
-    restart_anyway: bool,
-) -> list[Action]:
-    change = config_changes(spec, nodes, facts, active)
-    if change is None and not restart_anyway:
-        return []
-    group = spec.failover_group
-    actions = [Action(kind="StopGroup", node=active, reason="ClusterConfigChange" if change else "SiteCreated",
-                      disruptive=True, message=f"clpgrp -t {group}")]
-    if change is not None:
-        conf, files, differs = change
-        actions.append(Action(kind="ApplyClusterConfig", node=active, reason="ClusterConfigDiffers",
-                              message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
-                              clp_conf=conf, scripts=files))
-    actions.append(Action(kind="StartGroup", node=active, reason="ClusterConfigChange" if change else "SiteCreated",
-                          disruptive=True, message=f"clpgrp -s {group} on {active}, where it was online"))
-    return actions
+SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, local_site)
+AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources)
 
 
-def resume_steps(
-    spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], node: str
-) -> list[Action]:
-    """A run that stopped the group was interrupted (the operator died): finish it on ``node``.
+def stop_group(group: str, node: str, reason: str) -> Action:
+    """Stop ``group`` on ``node``; should a later action fail, it is started there again."""
+    restore = Action(kind="StartGroup", node=node, reason="RestoreAfterFailure",
+                     message=f"start {group} again after a failed step", command=commands.start_group(group))
+    return Action(kind="StopGroup", node=node, reason=reason, message=f"stop {group} on {node}",
+                  command=commands.stop_group(group, node), restore=restore)
+
+
+def _apply_config(group: str, node: str, change: tuple[str, dict[str, str], list[str]]) -> Action:
+    conf, files, differs = change
+    return Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
+                  message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
+                  command=commands.apply_config(group, conf, files))
+
+
+def resume_steps(ctx: Context) -> list[Action]:
+    """A run that stopped the group was interrupted (the operator died): finish it on the node
+    its stop marker names, if any.
 
     Only what was left: push the configuration if it is not there yet, then start the group where
     it was, so the site gets exactly one restart however the interruption fell.
     """
+    node = next((f.stopped_by_operator for f in ctx.facts.values() if f.stopped_by_operator in ctx.nodes), None)
+    if node is None:
+        return []
     actions = []
-    change = config_changes(spec, nodes, facts, node)
+    change = config_changes(ctx.spec, ctx.nodes, ctx.facts, node)
     if change is not None:
-        conf, files, differs = change
-        actions.append(Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
-                              message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
-                              clp_conf=conf, scripts=files))
-    actions.append(Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption", disruptive=True,
-                          message=f"clpgrp -s {spec.failover_group} on {node}: an interrupted run stopped it"))
+        actions.append(_apply_config(ctx.spec.failover_group, node, change))
+    actions.append(Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
+                          message=f"start {ctx.spec.failover_group} on {node}: an interrupted run stopped it",
+                          command=commands.start_group(ctx.spec.failover_group)))
     return actions

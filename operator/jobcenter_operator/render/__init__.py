@@ -6,19 +6,11 @@ planner can compare desired and observed state and the node layer only copies by
 
 from .clp_conf import (
     ClpConfError,
-    GroupResources,
-    SiteSettings,
     configure_site,
-    desired_settings,
-    group_names,
-    group_resources,
-    needs_change,
-    site_settings,
 )
 from .clp_restore import restore_site
-from .daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
+from .daemon_conf import local_daemon_value, set_local_daemon
 from .scripts import (
-    SCRIPT_MODE,
     agent_monitor_script,
     agent_start_script,
     agent_stop_script,
@@ -28,24 +20,15 @@ from .scripts import (
 )
 
 __all__ = [
-    "SCRIPT_MODE",
     "ClpConfError",
-    "GroupResources",
-    "SiteSettings",
     "agent_monitor_script",
     "agent_start_script",
     "agent_stop_script",
     "configure_site",
-    "desired_settings",
-    "group_names",
-    "group_resources",
     "local_daemon_value",
-    "needs_change",
-    "read_local_daemon",
     "restore_site",
     "scripts_for",
     "set_local_daemon",
-    "site_settings",
     "site_start_script",
     "site_stop_script",
 ]

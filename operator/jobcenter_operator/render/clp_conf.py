@@ -1,9 +1,10 @@
-"""The JobCenter settings of a site in CLUSTERPRO's clp.conf: read, compare and apply.
+"""The JobCenter settings of a site in CLUSTERPRO's clp.conf: edit the bytes to apply them.
 
-Pure module. Edits go through :mod:`.xml_spans`, so everything the operator does not own (other
+Pure module. Reading clp.conf is the facts' (facts/cluster_config.py); this module only writes.
+Edits go through :mod:`jobcenter_operator.xml_spans`, so everything the operator does not own (other
 groups, resources, monitors, comments, the declaration, attribute order, indentation) comes back
-byte for byte, and a file that already matches comes back identical: ``needs_change`` is a
-plain comparison.
+byte for byte, and a file that already matches comes back identical: whether a push is needed
+is a plain comparison.
 
 What the operator owns, per mode (node-protocol 4.2, vendor guide 2.2 and 3.2):
 
@@ -28,11 +29,10 @@ Elements the operator creates are written in this order: ``parameters`` (genw), 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 
-from .xml_spans import Document, Element, Leaf, NewElement, XmlError, build
+from ..xml_spans import Document, Element, Leaf, NewElement, XmlError, build
 
 PID_MONITOR = "pidw"
 CUSTOM_MONITOR = "genw"
@@ -48,43 +48,6 @@ class ClpConfError(ValueError):
     """clp.conf cannot hold this site: invalid XML, or a missing or conflicting object."""
 
 
-@dataclass(frozen=True)
-class SiteSettings:
-    """The settings of a site's exec resource and monitor as clp.conf states them.
-
-    None means the element is absent (the product default then applies; the operator always
-    writes explicit values, so absent never matches what it wants).
-    """
-
-    exec_act_path: str | None
-    exec_act_sync: int | None
-    exec_deact_path: str | None
-    exec_deact_sync: int | None
-    monitor_type: str | None = None
-    monitor_target: str | None = None
-    monitor_interval: int | None = None
-    monitor_timing: int | None = None
-    recovery_type: str | None = None
-    recovery_target: str | None = None
-    max_restart: int | None = None
-    max_failover: int | None = None
-    final_action: int | None = None
-    custom_path: str | None = None
-    custom_sync: int | None = None
-    custom_normal_value: int | None = None
-
-
-@dataclass(frozen=True)
-class GroupResources:
-    """What a failover group holds, for preflight checks."""
-
-    group: str
-    resources: tuple[str, ...]  # "type@name" in file order
-    floating_ips: tuple[str, ...]  # parameters/ip of the group's fip resources
-    mount_points: tuple[str, ...]  # parameters/mount/point of the group's disk-like resources
-    exec_depends: dict[str, tuple[str, ...]]  # exec name -> explicit <depend> names (empty: default)
-
-
 def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
     """clp.conf with the site's exec resource and monitor configured for ``spec``."""
     doc = _parse(xml)
@@ -97,76 +60,6 @@ def configure_site(xml: str, spec: JobCenterSiteSpec) -> str:
     if kind is None:
         return _remove_monitor(xml, PID_MONITOR, spec.monitor_resource)
     return _ensure_monitor(xml, kind, spec.monitor_resource, _monitor_leaves(spec))
-
-
-def needs_change(xml: str, spec: JobCenterSiteSpec) -> bool:
-    """Whether :func:`configure_site` would change ``xml`` (it is byte-stable on a match)."""
-    return configure_site(xml, spec) != xml
-
-
-def desired_settings(spec: JobCenterSiteSpec) -> SiteSettings:
-    """The :class:`SiteSettings` :func:`configure_site` writes for ``spec``."""
-    kind = _monitor_kind(spec)
-    exec_settings = SiteSettings(
-        exec_act_path="start.sh",
-        exec_act_sync=0 if kind == PID_MONITOR else 1,
-        exec_deact_path="stop.sh",
-        exec_deact_sync=1,
-    )
-    if kind is None:
-        return exec_settings
-    wanted = dict(_monitor_leaves(spec))
-    return _with_monitor(exec_settings, kind, lambda *path: wanted.get(path))
-
-
-def site_settings(xml: str, spec: JobCenterSiteSpec) -> SiteSettings:
-    """The site's settings as ``xml`` states them (the monitor is whatever holds the monitor name)."""
-    doc = _parse(xml)
-    _check_site(doc, spec)
-    exec_resource = _exec_locator(spec.exec_resource)(doc.root)
-    assert exec_resource is not None  # _check_site
-    parameters = _Reader(doc, exec_resource)
-    exec_settings = SiteSettings(
-        exec_act_path=parameters.text("parameters", "act", "path"),
-        exec_act_sync=parameters.integer("parameters", "act", "sync"),
-        exec_deact_path=parameters.text("parameters", "deact", "path"),
-        exec_deact_sync=parameters.integer("parameters", "deact", "sync"),
-    )
-    monitor = _monitor_named(doc, spec.monitor_resource)
-    if monitor is None or (_monitor_kind(spec) is None and monitor.tag != PID_MONITOR):
-        # Without process monitoring the operator owns no monitor; only a leftover PID monitor
-        # with the name is its business (configure_site removes it), another type is not.
-        return exec_settings
-    return _with_monitor(exec_settings, monitor.tag, _Reader(doc, monitor).text)
-
-
-def group_names(xml: str) -> tuple[str, ...]:
-    """Names of the groups in ``xml``, in file order."""
-    doc = _parse(xml)
-    return tuple(group.attrs.get("name", "") for group in doc.root.children_named("group"))
-
-
-def group_resources(xml: str, group: str) -> GroupResources:
-    """The resources of failover group ``group`` with the facts preflight checks need."""
-    doc = _parse(xml)
-    group_element = _group(doc, group)
-    members = tuple(member.attrs.get("name", "") for member in group_element.children_named("resource"))
-    floating_ips: list[str] = []
-    mount_points: list[str] = []
-    exec_depends: dict[str, tuple[str, ...]] = {}
-    for member in members:
-        kind, _, name = member.partition("@")
-        body = _resource(doc, kind, name)
-        if body is None:
-            continue
-        reader = _Reader(doc, body)
-        if kind == "fip" and (ip := reader.text("parameters", "ip")) is not None:
-            floating_ips.append(ip)
-        if (point := reader.text("parameters", "mount", "point")) is not None:
-            mount_points.append(point)
-        if kind == "exec":
-            exec_depends[name] = tuple(depend.attrs.get("name", "") for depend in body.children_named("depend"))
-    return GroupResources(group, members, tuple(floating_ips), tuple(mount_points), exec_depends)
 
 
 # --- what the operator wants ------------------------------------------------------------------
@@ -215,36 +108,6 @@ def _monitor_leaves(spec: JobCenterSiteSpec) -> list[Leaf]:
     ]
 
 
-def _with_monitor(base: SiteSettings, kind: str, text: Callable[..., str | None]) -> SiteSettings:
-    """``base`` plus the monitor settings ``text(*path)`` gives (path below the monitor element)."""
-
-    def integer(*path: str) -> int | None:
-        return _integer(text(*path))
-
-    return replace(
-        base,
-        monitor_type=kind,
-        monitor_target=text("target"),
-        monitor_interval=integer("polling", "interval"),
-        monitor_timing=integer("polling", "timing"),
-        recovery_type=text("relation", "type"),
-        recovery_target=text("relation", "name"),
-        max_restart=integer("emergency", "threshold", "restart"),
-        max_failover=integer("emergency", "threshold", "fo"),
-        final_action=integer("emergency", "action"),
-        custom_path=text("parameters", "path"),
-        custom_sync=integer("parameters", "sync"),
-        custom_normal_value=integer("parameters", "normalval"),
-    )
-
-
-def _integer(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None  # not a number: never equal to a wanted value
-
-
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -256,19 +119,6 @@ def _parse(xml: str) -> Document:
     if doc.root.tag != "root":
         raise ClpConfError(f"clp.conf: the root element is <{doc.root.tag}>, expected <root>")
     return doc
-
-
-class _Reader:
-    def __init__(self, doc: Document, element: Element) -> None:
-        self.doc, self.element = doc, element
-
-    def text(self, *path: str) -> str | None:
-        found = self.element.find(path)
-        text = self.doc.text(found) if found is not None else None
-        return text.strip() if text is not None else None
-
-    def integer(self, *path: str) -> int | None:
-        return _integer(self.text(*path))
 
 
 def _check_site(doc: Document, spec: JobCenterSiteSpec) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 
+from ..xml_spans import Document, Element, NewElement
 from .clp_conf import (
     CUSTOM_MONITOR,
     PID_MONITOR,
@@ -47,7 +48,6 @@ from .clp_conf import (
     _parse,
     _remove_monitor,
 )
-from .xml_spans import Document, Element, NewElement
 
 # The exec leaves configure_site writes, and the branches holding them (deepest first).
 EXEC_LEAVES: tuple[tuple[str, ...], ...] = (

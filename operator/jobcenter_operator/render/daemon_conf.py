@@ -25,17 +25,6 @@ def local_daemon_value(spec_value: Literal["Site", "Off"]) -> LocalDaemon:
     return "SITE" if spec_value == "Site" else "OFF"
 
 
-def read_local_daemon(text: str) -> str | None:
-    """The effective ``local_daemon`` value, upper-cased; None when there is no active line.
-
-    With several active lines we cannot know which one JobCenter honours; we report the last,
-    as a sequential ``name=value`` reader that overwrites would (GUESS). :func:`set_local_daemon`
-    removes the ambiguity by keeping a single line.
-    """
-    values = [value for _, value in _active_lines(_split_lines(text))]
-    return values[-1].upper() if values else None
-
-
 def set_local_daemon(text: str, value: LocalDaemon) -> str:
     """``text`` with exactly one active ``local_daemon=<value>`` line and every other byte kept.
 

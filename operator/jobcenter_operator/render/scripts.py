@@ -22,18 +22,9 @@ from __future__ import annotations
 import shlex
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
-
-CJCPW = "/usr/lib/nqs/cluster/cjcpw"
-
-# CLUSTERPRO runs the scripts as root and requires them to be executable.
-SCRIPT_MODE = 0o755
+from jobcenter_operator.paths import CJCPW, agent_unit
 
 MANAGED_BY = "# Managed by jobcenter-operator. Local changes are overwritten on the next reconcile."
-
-
-def agent_unit(instance_id: str) -> str:
-    """The systemd unit of a JobCenter standard-mode agent instance."""
-    return f"jcexecutor_agent_{instance_id}.service"
 
 
 def site_start_script(*, virtual_host: str, database_path: str, monitored: bool) -> str:

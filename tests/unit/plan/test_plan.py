@@ -3,14 +3,16 @@ action sequence; then the idempotency check: the facts after those actions give 
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
-from plan_factory import AGENT, CLASSIC, MANAGER, NODES, apply, clp_conf, cluster, node, site_tree
+from plan_factory import AGENT, CLASSIC, MANAGER, NODES, apply, clp_conf, cluster, node, pushed_files, site_tree
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.facts.agent import AgentFacts
-from jobcenter_operator.facts.clusterpro import ClpConf, ClusterStatus
+from jobcenter_operator.facts.clusterpro import ClusterStatus
+from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
 from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import ProcessTable
@@ -111,17 +113,17 @@ PREFLIGHT: list[Any] = [
                  id="a classic install cannot run a standard-manager site"),
     pytest.param(CLASSIC, {n: {"cluster": ClusterStatus(running=False)} for n in NODES},
                  ["ClusterproNotRunning"], id="CLUSTERPRO not running"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(group="other"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(group="other"))} for n in NODES},
                  ["GroupMissing"], id="the failover group is missing"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip=None))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(fip=None))} for n in NODES},
                  ["FloatingIPResourceMissing"], id="no floating IP resource"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(fip="10.9.9.9"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(fip="10.9.9.9"))} for n in NODES},
                  ["FloatingIPMismatch"], id="the floating IP resource has another address"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(mount="/mnt/x"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(mount="/mnt/x"))} for n in NODES},
                  ["DiskResourceMissing"], id="no disk resource at the database path"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text=clp_conf(exec_name="exec-x"))} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf(clp_conf(exec_name="exec-x"))} for n in NODES},
                  ["ExecResourceMissing"], id="no exec resource of that name"),
-    pytest.param(CLASSIC, {n: {"clp_conf": ClpConf(present=True, text="<root><group")} for n in NODES},
+    pytest.param(CLASSIC, {n: {"clp_conf": read_clp_conf("<root><group")} for n in NODES},
                  ["ClusterproConfigInvalid"], id="clp.conf is not XML"),
     pytest.param(CLASSIC, {n: {"group_node": None, "cluster": node(n).cluster.model_copy(update={"groups": {}})}
                            for n in NODES}, ["GroupOffline"], id="the group is offline"),
@@ -177,7 +179,7 @@ def test_process_assessment() -> None:
 def test_daemon_conf_edit_is_the_only_change_to_the_file() -> None:
     plan = plan_site(CLASSIC, NODES, cluster(clu2={"daemon_conf": DaemonConf(
         present=True, text="# keep me\nfoo=bar\n# local_daemon=SITE\n", local_daemon=None)}))
-    [conf] = [a.daemon_conf for a in plan.actions if a.kind == "SetLocalDaemon" and a.node == "clu2"]
+    [conf] = [a.command.input for a in plan.actions if a.kind == "SetLocalDaemon" and a.node == "clu2"]
     assert conf is not None and conf.startswith("# keep me\nfoo=bar\n# local_daemon=SITE\n")
     assert conf.count("\nlocal_daemon=SITE") == 1
 
@@ -219,3 +221,29 @@ def test_a_monitor_in_error_makes_the_site_unhealthy() -> None:
     health = assess_processes(CLASSIC, NODES, facts, "clu1")
     assert (health.healthy, health.reason) == (False, "MonitorError")
     assert "pidw-jc" in health.message
+
+
+def test_create_site_argv_carries_the_spec_values_as_separate_elements() -> None:
+    plan = plan_site(CLASSIC, NODES, cluster(active="clu2"))
+    [create] = [a for a in plan.actions if a.kind == "CreateSite"]
+    assert create.command.argv[:2] == ("sh", "-c") and create.command.argv[3] == "cjcmksite"
+    assert create.command.argv[4:] == ("cluv", "114", "/mnt/sdb2", "failover-jc", "clu2")
+    assert create.command.input is None and create.disruptive
+
+
+def test_every_action_carries_its_command_and_no_message_repeats_it() -> None:
+    fresh = plan_site(CLASSIC, NODES, cluster())
+    agent = plan_site(AGENT, NODES, cluster(spec=AGENT))
+    for action in fresh.actions + agent.actions:
+        argv = action.command.argv
+        program = argv[3] if argv[:2] == ("sh", "-c") else argv[0].rsplit("/", 1)[-1]
+        assert not action.message.startswith(program), action.describe()
+        assert shlex.join(argv[-2:]) not in action.message, action.describe()
+    kinds = {a.kind: a for a in fresh.actions}
+    assert kinds["StopGroup"].disruptive and kinds["StartGroup"].disruptive
+    assert not kinds["SetLocalDaemon"].disruptive and not kinds["ApplyClusterConfig"].disruptive
+    # The stop carries what undoes it should a later step fail: the group started where it was.
+    restore = kinds["StopGroup"].restore
+    assert restore is not None and (restore.node, restore.command) == ("clu1", kinds["StartGroup"].command)
+    files = pushed_files(kinds["ApplyClusterConfig"])
+    assert set(files) == {"clp.conf", "scripts/failover-jc/exec-jc/start.sh", "scripts/failover-jc/exec-jc/stop.sh"}

@@ -6,9 +6,9 @@ from typing import Any
 
 from plan_factory import AGENT, CLASSIC, NODES, apply, cluster
 
-from jobcenter_operator.errors import AuthenticationFailed, Unreachable
-from jobcenter_operator.facts.jobcenter import ClusterSite
-from jobcenter_operator.outcome import Gathered, SiteResult
+from jobcenter_operator.errors import AuthenticationFailed, CheckFailed, Unreachable
+from jobcenter_operator.facts.jobcenter import ClusterSite, JobCenterInstall
+from jobcenter_operator.outcome import Gathered, SiteResult, StepReport, run_error
 from jobcenter_operator.plan import assess_processes, plan_site
 from jobcenter_operator.status import Cond, merge_conditions, site_conditions, site_status, transitions
 
@@ -112,3 +112,64 @@ def test_status_is_stable_when_nothing_changed() -> None:
     assert one == two
     assert two["processes"] == {"expected": 8, "found": 8, "summary": "8/8"}
     assert two["activeNode"] == "clu1"
+
+
+def test_a_group_offline_waits_without_stalling() -> None:
+    facts = {n: f.model_copy(update={"group_node": None, "cluster": f.cluster.model_copy(update={"groups": {}})})
+             for n, f in cluster().items()}
+    conds = site_conditions(CLASSIC, _result(facts), None)
+    assert (conds["Reconciling"].status, conds["Reconciling"].reason) == ("True", "ProgressingWithRetry")
+    assert conds["Stalled"].status == "False"
+    assert _by_type(conds)["PreflightPassed"] == ("False", "GroupOffline")
+    assert _by_type(conds)["GroupOnline"] == ("Unknown", "NotObserved")
+
+
+def test_conditions_come_from_the_plans_findings() -> None:
+    conds = site_conditions(CLASSIC, _result(cluster()), None)
+    assert _by_type(conds)["DaemonConfigured"] == ("False", "LocalDaemonNotSet")
+    assert conds["DaemonConfigured"].message == "local_daemon is not SITE on clu1, clu2"
+    assert _by_type(conds)["SiteCreated"] == ("False", "SiteMissing")
+    assert _by_type(conds)["ClusterResourcesConfigured"] == ("False", "ConfigPushRequired")
+    assert _by_type(conds)["GroupOnline"] == ("True", "Online")
+    assert conds["InSync"].message.startswith("pending: SetLocalDaemon on clu2: ")
+    # Several failed checks: the first one's reason, every message.
+    facts = cluster(clu1={"jobcenter": JobCenterInstall(installed=False)},
+                    clu2={"jobcenter": JobCenterInstall(installed=False)})
+    conds = site_conditions(CLASSIC, _result(facts), None)
+    assert _by_type(conds)["PreflightPassed"] == ("False", "JobCenterMissing")
+    assert conds["PreflightPassed"].message.count("is not installed on") == 2
+    assert conds["Ready"].message == conds["PreflightPassed"].message
+    assert _by_type(conds)["Stalled"] == ("True", "JobCenterMissing")
+
+
+def test_a_site_created_by_this_run_says_created() -> None:
+    facts = cluster()
+    plan = plan_site(CLASSIC, NODES, facts)
+    after = apply(CLASSIC, facts, plan.actions)
+    result = _result(after)
+    assert _by_type(site_conditions(CLASSIC, result, None))["SiteCreated"] == ("True", "Present")
+    result.steps = [StepReport(a, ok=True, duration=0.0) for a in plan.actions]
+    assert _by_type(site_conditions(CLASSIC, result, None))["SiteCreated"] == ("True", "Created")
+
+
+def test_permanence_is_the_checks_and_one_error_carries_it() -> None:
+    foreign = _result(cluster(clu1={"site": ClusterSite(present=True, virtual_host="other", machine_id=1)}))
+    error = run_error(foreign)
+    assert isinstance(error, CheckFailed) and not error.transient and error.reason == "SiteMismatch"
+    offline = {n: f.model_copy(update={"group_node": None, "cluster": f.cluster.model_copy(update={"groups": {}})})
+               for n, f in cluster().items()}
+    error = run_error(_result(offline))
+    assert isinstance(error, CheckFailed) and error.transient and error.reason == "GroupOffline"
+    assert run_error(_result(_converged())) is None
+
+
+def test_a_run_interrupted_mid_way_reports_the_group_offline_and_the_resume() -> None:
+    facts = {n: f.model_copy(update={"group_node": None, "stopped_by_operator": "clu1", "mounts": frozenset({"/"}),
+                                     "cluster": f.cluster.model_copy(update={"groups": {}})})
+             for n, f in cluster().items()}
+    conds = site_conditions(CLASSIC, _result(facts), None)
+    assert _by_type(conds)["PreflightPassed"] == ("True", "Passed")
+    assert _by_type(conds)["GroupOnline"] == ("False", "Offline")
+    assert _by_type(conds)["ClusterResourcesConfigured"] == ("Unknown", "NotObserved")
+    assert _by_type(conds)["SiteCreated"] == ("False", "SiteMissing")
+    assert "StartGroup on clu1" in conds["InSync"].message

@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from clp_settings import SiteSettings, desired_settings, site_settings
 from render_golden import assert_golden, fixture
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.render.clp_conf import (
     ClpConfError,
-    GroupResources,
-    SiteSettings,
     configure_site,
-    desired_settings,
-    group_names,
-    group_resources,
-    needs_change,
-    site_settings,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -72,8 +66,7 @@ def test_configure_site_matches_golden(golden: str, before: str, spec: JobCenter
 def test_configure_site_is_idempotent_and_settles(golden: str, before: str, spec: JobCenterSiteSpec) -> None:
     after = configure_site(before, spec)
     assert configure_site(after, spec) == after
-    assert needs_change(before, spec)
-    assert not needs_change(after, spec)
+    assert after != before
     assert site_settings(after, spec) == desired_settings(spec)
     assert site_settings(before, spec) != desired_settings(spec)
 
@@ -291,10 +284,10 @@ def test_configure_site_errors(text: str, spec: JobCenterSiteSpec, message: str)
         configure_site(text, spec)
 
 
-def test_errors_are_value_errors_and_site_settings_checks_too() -> None:
+def test_errors_are_value_errors_and_a_file_without_the_site_is_refused() -> None:
     assert issubclass(ClpConfError, ValueError)
     with pytest.raises(ClpConfError, match="does not exist"):
-        site_settings(AGENT, CLASSIC_SPEC)
+        configure_site(AGENT, CLASSIC_SPEC)
 
 
 def test_unmonitored_site_ignores_a_foreign_monitor_with_its_name() -> None:
@@ -304,39 +297,7 @@ def test_unmonitored_site_ignores_a_foreign_monitor_with_its_name() -> None:
     after = configure_site(text, UNMONITORED_SPEC)
     assert '<genw name="pidw-jc">' in after
     assert site_settings(after, UNMONITORED_SPEC) == desired_settings(UNMONITORED_SPEC)
-    assert not needs_change(after, UNMONITORED_SPEC)
-
-
-# --- group_resources -------------------------------------------------------------------------
-
-
-def test_group_resources_for_preflight() -> None:
-    assert group_resources(CLASSIC, "failover-jc") == GroupResources(
-        group="failover-jc",
-        resources=("fip@fip-jc", "disk@disk-jc", "exec@exec-jc"),
-        floating_ips=("10.0.0.114",),
-        mount_points=("/mnt/sdb2",),
-        exec_depends={"exec-jc": ("disk-jc", "fip-jc")},
-    )
-    assert group_resources(MANAGER, "failover-jcmg").mount_points == ("/mnt/jobmgdb",)  # mirror disk
-    assert group_resources(AGENT, "failover-jcag") == GroupResources(
-        group="failover-jcag",
-        resources=("disk@disk-jcag", "exec@exec-jcag"),
-        floating_ips=(),
-        mount_points=("/mnt/jobagdb",),
-        exec_depends={"exec-jcag": ()},
-    )
-
-
-def test_group_names() -> None:
-    assert group_names(CLASSIC) == ("failover-app", "failover-jc")
-
-
-def test_group_resources_errors() -> None:
-    with pytest.raises(ClpConfError, match="group 'nope' does not exist"):
-        group_resources(CLASSIC, "nope")
-    with pytest.raises(ClpConfError, match="not well-formed"):
-        group_resources("<root>", "failover-jc")
+    assert configure_site(after, UNMONITORED_SPEC) == after
 
 
 def test_empty_monitor_section_gets_the_declaration_and_the_monitor() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from clp_settings import site_settings
 from render_golden import assert_golden
 from test_render_clp_conf import (
     AGENT,
@@ -18,7 +19,7 @@ from test_render_clp_conf import (
 )
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
-from jobcenter_operator.render import ClpConfError, configure_site, restore_site, site_settings
+from jobcenter_operator.render import ClpConfError, configure_site, restore_site
 
 MANAGER_UNMONITORED_SPEC = sample_spec("standard-manager", process_monitoring=False)
 

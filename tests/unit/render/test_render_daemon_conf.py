@@ -7,9 +7,16 @@ import difflib
 import pytest
 from render_golden import assert_golden, fixture
 
-from jobcenter_operator.render.daemon_conf import local_daemon_value, read_local_daemon, set_local_daemon
+from jobcenter_operator.facts.jobcenter import parse_daemon_conf
+from jobcenter_operator.facts.sections import SectionOutput
+from jobcenter_operator.render.daemon_conf import local_daemon_value, set_local_daemon
 
 DEFAULT = fixture("daemon.conf")  # the vendor default: local_daemon only as a commented sample
+
+
+def read_local_daemon(text: str) -> str | None:
+    """The value the operator's facts read from the file: what the plan compares with the spec."""
+    return parse_daemon_conf(SectionOutput(stdout=text, exit_status=0)).local_daemon
 
 
 def added_and_removed(before: str, after: str) -> tuple[list[str], list[str]]:

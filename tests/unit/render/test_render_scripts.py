@@ -13,8 +13,8 @@ import yaml
 from render_golden import assert_golden
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
+from jobcenter_operator.paths import CJCPW
 from jobcenter_operator.render.scripts import (
-    CJCPW,
     agent_monitor_script,
     agent_start_script,
     agent_stop_script,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobcenter_operator.render.xml_spans import Document, NewElement, XmlError, build
+from jobcenter_operator.xml_spans import Document, NewElement, XmlError, build
 
 
 def test_text_resolves_references_cdata_and_drops_comments() -> None:

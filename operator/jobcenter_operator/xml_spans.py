@@ -1,8 +1,9 @@
-"""Byte-preserving edits of a small XML document (CLUSTERPRO's clp.conf).
+"""Byte-preserving reading and editing of a small XML document (CLUSTERPRO's clp.conf).
 
-Pure module. ``xml.etree`` would re-serialise the whole file: quote style, ``<a/>`` versus
-``<a />``, attribute escaping, the declaration and the indentation would all change, and a
-configuration the operator did not mean to touch would show up as different. Here the text is
+Pure module, shared by the facts (reading clp.conf) and render/ (editing it). ``xml.etree``
+would re-serialise the whole file: quote style, ``<a/>`` versus ``<a />``, attribute escaping,
+the declaration and the indentation would all change, and a configuration the operator did not
+mean to touch would show up as different. Here the text is
 never re-serialised: the document is checked with expat, then tokenised into elements that
 remember where they start and end in the source, and every edit is a splice of the source
 text. Untouched regions stay byte for byte.

@@ -3,22 +3,26 @@ plus a pure model of what each action does to the facts (to test idempotency: ap
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import tarfile
 from typing import Any
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.facts import NodeFacts
 from jobcenter_operator.facts.agent import AgentFacts, AgentInstanceRow
-from jobcenter_operator.facts.clusterpro import ClpConf, ClusterStatus, GroupState
+from jobcenter_operator.facts.clusterpro import ClusterStatus, GroupState
+from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
 from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import (
-    CJCPW,
     CLASSIC_SITE,
     STANDARD_MANAGER_SITE,
     Process,
     ProcessTable,
 )
+from jobcenter_operator.paths import CJCPW
 from jobcenter_operator.plan.model import Action
 
 NODES = ("clu1", "clu2")
@@ -118,7 +122,7 @@ def node(name: str, *, active: str = "clu1", spec: JobCenterSiteSpec = CLASSIC, 
     addresses = {ADDRESSES[name], "127.0.0.1"} | ({"10.200.1.100"} if is_active and not agent else set())
     base: dict[str, Any] = {
         "node": name,
-        "jobcenter": JobCenterInstall(installed=not agent, version="R16.2",
+        "jobcenter": JobCenterInstall(installed=not agent, version=None if agent else "R16.2",
                                       mode="STANDARD" if standard else ("CLASSIC" if not agent else None)),
         "daemon_conf": DaemonConf(present=True, text=DEFAULT_DAEMON_CONF, local_daemon=None),
         "site": ClusterSite(present=False),
@@ -130,7 +134,7 @@ def node(name: str, *, active: str = "clu1", spec: JobCenterSiteSpec = CLASSIC, 
             groups={"failover-jc": GroupState(name="failover-jc", state="Online", current=active)},
         ),
         "group_node": active,
-        "clp_conf": ClpConf(present=True, text=clp_conf(fip=None if agent else "10.200.1.100")),
+        "clp_conf": read_clp_conf(clp_conf(fip=None if agent else "10.200.1.100")),
         "script_hashes": {},
         "addresses": frozenset(addresses),
         "mounts": frozenset({"/", "/proc"} | ({"/mnt/sdb2"} if is_active else set())),
@@ -153,6 +157,18 @@ def cluster(
     return {n: node(n, active=active, spec=spec, **per_node.get(n, {})) for n in NODES}
 
 
+def pushed_files(action: Action) -> dict[str, str]:
+    """The configuration files an ApplyClusterConfig sends (its stdin: a base64 tar), by path."""
+    assert action.kind == "ApplyClusterConfig" and action.command.input is not None
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(action.command.input))) as tar:
+        for member in tar.getmembers():
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            files[member.name] = extracted.read().decode()
+    return files
+
+
 def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[Action, ...]) -> dict[str, NodeFacts]:
     """What the nodes would report after the actions ran (a model of the node side, for idempotency)."""
     out = dict(facts)
@@ -163,9 +179,10 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
     for a in actions:
         f = out[a.node]
         if a.kind == "SetLocalDaemon":
-            assert a.daemon_conf is not None
-            value = "SITE" if "local_daemon=SITE" in a.daemon_conf.replace("# local_daemon=SITE", "") else "OFF"
-            update(a.node, daemon_conf=DaemonConf(present=True, text=a.daemon_conf, local_daemon=value))
+            text = a.command.input
+            assert text is not None
+            value = "SITE" if "local_daemon=SITE" in text.replace("# local_daemon=SITE", "") else "OFF"
+            update(a.node, daemon_conf=DaemonConf(present=True, text=text, local_daemon=value))
         elif a.kind == "StopLocalSite":
             inside = {p.pid for t in f.processes.sites() for p in t.processes} | {
                 t.cjcpw_pid for t in f.processes.sites()}
@@ -178,10 +195,11 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
         elif a.kind == "CreateSite":
             update(a.node, site=ClusterSite(present=True, virtual_host=spec.virtual_host, machine_id=spec.machine_id))
         elif a.kind == "ApplyClusterConfig":
-            assert a.clp_conf is not None and a.scripts is not None
-            hashes = {p.removeprefix("scripts/"): hashlib.sha256(c.encode()).hexdigest() for p, c in a.scripts.items()}
+            files = pushed_files(a)
+            conf = files.pop("clp.conf")
+            hashes = {p.removeprefix("scripts/"): hashlib.sha256(c.encode()).hexdigest() for p, c in files.items()}
             for n in out:
-                update(n, clp_conf=ClpConf(present=True, text=a.clp_conf), script_hashes=hashes)
+                update(n, clp_conf=read_clp_conf(conf), script_hashes=hashes)
         elif a.kind == "StartGroup" and spec.mode != "StandardAgent":
             update(a.node, processes=ProcessTable(processes=f.processes.processes + tuple(site_tree(spec))))
         elif a.kind == "StartGroup":

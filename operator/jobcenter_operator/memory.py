@@ -1,0 +1,60 @@
+"""What the operator remembers about each object between handler calls: one typed record each.
+
+No kopf, no I/O. Only this process writes the objects' status, so its own last write is
+authoritative (a timer's body can predate it); a failure count drives the retry delay; a stalled
+site remembers what it stalled on (its generation and its Secret's resourceVersion) so a timer
+tick that changes neither does nothing; a suspended site remembers that it said so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Capped exponential backoff: 2, 4, 8... seconds up to the cap, with +-20% jitter.
+_MAX_EXPONENT = 16
+
+
+@dataclass
+class ObjectMemory:
+    uid: str | None
+    written: dict[str, Any] | None = None  # the status this process last wrote
+    failures: int = 0  # transient failures since the last success
+    stalled_on: Hashable | None = None  # (generation, Secret resourceVersion) a permanent error came from
+    suspended: bool = False  # the Suspended event was posted
+
+    def known_status(self, body_status: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The status as it stands: what this process last wrote, else what the body shows."""
+        return dict(self.written) if self.written is not None else dict(body_status or {})
+
+    def retry_delay(self, cap: float) -> float:
+        """One more failure: the delay before the next try (capped exponential, with jitter)."""
+        self.failures += 1
+        return float(min(cap, 2 ** min(self.failures, _MAX_EXPONENT)) * random.uniform(0.8, 1.2))  # noqa: S311
+
+    def succeeded(self) -> None:
+        self.failures, self.stalled_on = 0, None
+
+
+@dataclass
+class OperatorMemory:
+    """Every object's memory, keyed by (kind, namespace, name); a new uid starts afresh."""
+
+    objects: dict[tuple[str, str, str], ObjectMemory] = field(default_factory=dict)
+    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def of(self, kind: str, namespace: str, name: str, uid: str | None) -> ObjectMemory:
+        memory = self.objects.get((kind, namespace, name))
+        if memory is None or memory.uid != uid:
+            memory = self.objects[(kind, namespace, name)] = ObjectMemory(uid=uid)
+        return memory
+
+    def forget(self, kind: str, namespace: str, name: str) -> None:
+        self.objects.pop((kind, namespace, name), None)
+
+    def cluster_lock(self, namespace: str, cluster: str) -> asyncio.Lock:
+        """One run at a time per ClusterproCluster: its nodes see one operator step at a time."""
+        return self.locks.setdefault((namespace, cluster), asyncio.Lock())

@@ -1,0 +1,52 @@
+"""Deletion as a plan: what deletionPolicy Unconfigure does to the nodes. Pure.
+
+The configuration as it was before the operator's first push is kept on the node that pushed
+(``commands.backup_dir``, written by ApplyClusterConfig) and read by the facts probe when asked.
+The plan stops the group where it is online (stop.sh stops the cluster site), pushes the current
+configuration with the site's exec settings, monitor and scripts taken from that backup, and
+starts the group again on the node that held it, with the original scripts (so the cluster site
+stays stopped). A failed push starts the group again all the same (the stop's restore). It never
+touches ``<databasePath>/nqs``: the job data is not the operator's to remove.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..api.site import JobCenterSiteSpec
+from ..facts import NodeFacts
+from ..render.clp_conf import ClpConfError
+from ..render.clp_restore import restore_site
+from . import commands
+from .model import Action, Plan, failure
+from .preflight import active_node
+from .steps import stop_group
+
+
+def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
+    group = spec.failover_group
+    backup_node = next((n for n in nodes if facts[n].backup_clp_conf), None)
+    if backup_node is None:
+        return Plan(findings=(failure("NoBackup", f"no node has a backup of the configuration of {group}; "
+                                      "nothing was changed"),))
+    backup = facts[backup_node].backup_clp_conf
+    assert backup is not None
+    try:
+        restored = restore_site(facts[backup_node].clp_conf.text, backup, spec)
+    except ClpConfError as exc:
+        return Plan(findings=(failure("ClusterproConfigInvalid", f"{exc}; nothing was changed", permanent=False),))
+    active = active_node(spec, nodes, facts)
+    actions: list[Action] = []
+    if active is not None:
+        actions.append(stop_group(group, active, "Unconfigure"))
+    actions.append(Action(
+        kind="RestoreClusterConfig", node=backup_node, reason="Unconfigure",
+        message=f"put the exec scripts of {spec.exec_resource} and monitor {spec.monitor_resource} back as they "
+        "were before the operator",
+        command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored)))
+    if active is not None:
+        # Back online where it was, with the original scripts: the site itself stays stopped.
+        actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",
+                              message=f"start {group} on {active} with the original scripts",
+                              command=commands.start_group(group)))
+    return Plan(actions=tuple(actions), active_node=active)

@@ -1,0 +1,126 @@
+"""Before a run reaches the nodes: the decisions a handler makes from the site's spec, kopf's
+index entries and what the operator remembers. No kopf, no I/O; handlers.py only wires these.
+
+- ``claim_error``: the oldest JobCenterSite of a failover group manages it; a later one is refused.
+- ``cluster_access``: the ClusterproCluster and its Secret into ``ClusterAccess`` or the error
+  that says what is missing or wrong.
+- ``decide_site``: all of that, plus whether a stalled site's timer tick can skip (nothing that
+  could unblock it changed) and whether actions may run (``enforce``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .api import ClusterproClusterSpec, JobCenterSiteSpec
+from .errors import InvalidSpec, OperatorError, PermanentError, TransientError
+from .reconcile import ClusterAccess, access_from
+
+
+@dataclass(frozen=True)
+class ClusterEntry:
+    """A ClusterproCluster as its index holds it: the spec and the host keys its status recorded."""
+
+    spec: Mapping[str, Any]
+    host_keys: Mapping[str, str] = field(default_factory=dict)
+
+    def secret_name(self) -> str | None:
+        """The credentials Secret the spec names (read before the spec is validated)."""
+        ref = (self.spec.get("ssh") or {}).get("credentialsSecretRef") or {}
+        name = ref.get("name")
+        return name if isinstance(name, str) else None
+
+
+@dataclass(frozen=True)
+class SecretEntry:
+    """A credentials Secret as its index holds it: the decoded keys the operator reads."""
+
+    data: Mapping[str, bytes]
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteDecision:
+    """What a site's handler does: skip, stop at ``error`` (raising it or only showing it), or run."""
+
+    access: ClusterAccess | None = None  # set: reach the nodes
+    error: OperatorError | None = None  # set: why the run stops before the nodes
+    retry: bool = True  # False: the error is shown, not raised (a claim is looked at again each tick)
+    skip: bool = False  # a stalled site's timer tick with nothing changed: do nothing at all
+    enforce: bool = False  # actions may run (else the plan is only reported)
+    stall_key: Hashable = None  # what a permanent error stalls on
+    host_keys: Mapping[str, str] = field(default_factory=dict)  # recorded fingerprints to pin
+
+
+def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, str]]) -> OperatorError | None:
+    """``claims``: (creationTimestamp, name) of every site naming this cluster and group."""
+    ordered = sorted(claims)
+    if not ordered or ordered[0][1] == name:
+        return None
+    return PermanentError(f"failover group {site.failover_group} is already managed by JobCenterSite "
+                          f"{ordered[0][1]}", reason="GroupClaimed")
+
+
+def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
+                   secret: SecretEntry | None) -> ClusterAccess | OperatorError:
+    if cluster is None:
+        return TransientError(f"ClusterproCluster {cluster_name} not found")
+    try:
+        spec = ClusterproClusterSpec.model_validate(dict(cluster.spec))
+    except ValidationError:
+        # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
+        return TransientError(f"ClusterproCluster {cluster_name} is invalid")
+    if secret is None:
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found")
+    try:
+        return access_from(spec, secret.data)
+    except InvalidSpec as exc:
+        return exc
+
+
+def observation_access(spec: ClusterproClusterSpec, secret: SecretEntry | None) -> ClusterAccess | OperatorError:
+    """How a ClusterproCluster's own observation reaches its nodes."""
+    if secret is None:
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} not found")
+    try:
+        return access_from(spec, secret.data)
+    except InvalidSpec as exc:
+        return exc
+
+
+def enforce(site: JobCenterSiteSpec, *, drift_check: bool) -> bool:
+    """Actions run under Enforce, except on a drift check of a site that only reports drift."""
+    return site.management_policy == "Enforce" and not (drift_check and site.drift_policy == "Report")
+
+
+def decide_site(*, name: str, site: JobCenterSiteSpec, generation: int | None, claims: Iterable[tuple[str, str]],
+                cluster: ClusterEntry | None, secret: SecretEntry | None, stalled_on: Hashable,
+                drift_check: bool) -> SiteDecision:
+    claimed = claim_error(name, site, claims)
+    if claimed is not None:
+        return SiteDecision(error=claimed, retry=False)  # the claim ends when the other site goes
+    access = cluster_access(site.cluster_ref.name, cluster, secret)
+    stall_key = (generation, secret.resource_version) if secret is not None else None
+    resolved = isinstance(access, ClusterAccess) or not access.transient  # cluster and Secret found and valid
+    if drift_check and resolved and stalled_on == stall_key:
+        return SiteDecision(skip=True)  # stalled: nothing changed that could unblock it
+    if isinstance(access, OperatorError):
+        return SiteDecision(error=access, stall_key=stall_key)
+    assert cluster is not None
+    return SiteDecision(access=access, enforce=enforce(site, drift_check=drift_check), stall_key=stall_key,
+                        host_keys=cluster.host_keys)
+
+
+def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None,
+                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
+    """What deletionPolicy Unconfigure needs: without the ClusterproCluster nothing can be done."""
+    if cluster is None:
+        return PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed",
+                              reason="ClusterGone")
+    if secret is None:
+        return TransientError("Unconfigure needs the credentials Secret")
+    return cluster_access(site.cluster_ref.name, cluster, secret)

@@ -1,0 +1,80 @@
+"""Deletion (deletionPolicy Unconfigure) against the fake nodes: a plan run through execute."""
+
+from __future__ import annotations
+
+from fake_nodes import FakeCluster, FakeRunner, access, fake_runner, step_is
+from plan_factory import CLASSIC, NODES, cluster
+
+from jobcenter_operator.errors import CheckFailed, CommandFailed, Unreachable
+from jobcenter_operator.reconcile import reconcile_site
+from jobcenter_operator.unconfigure import unconfigure_site
+
+ACCESS = access(NODES)
+
+
+async def _converged() -> tuple[FakeRunner, FakeCluster]:
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    assert (await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)).error is None
+    runner.sent.clear()
+    return runner, nodes
+
+
+async def test_unconfigure_stops_the_group_restores_the_configuration_and_starts_it_again() -> None:
+    original = cluster()["clu1"].clp_conf.text
+    runner, nodes = await _converged()
+    assert nodes.facts["clu1"].clp_conf.text != original and nodes.facts["clu1"].backup_clp_conf == original
+    result = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert result.error is None
+    assert [(s.action.kind, s.action.node, s.ok) for s in result.steps] == [
+        ("StopGroup", "clu1", True), ("RestoreClusterConfig", "clu1", True), ("StartGroup", "clu1", True)]
+    assert [(s.node, s.step) for s in runner.actions()] == [("clu1", "stopgroup"), ("clu1", "restore"),
+                                                            ("clu1", "startgroup")]
+    restore = runner.actions()[1]
+    assert restore.input == original, "configure_site undone byte for byte"
+    assert restore.argv[4:] == ("/var/lib/jobcenter-operator/backup/failover-jc", "failover-jc", "exec-jc", "pidw-jc")
+    assert all(f.clp_conf.text == original and f.script_hashes == {} for f in nodes.facts.values())
+    assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
+
+
+async def test_observe_shows_what_a_deletion_would_do_and_sends_nothing() -> None:
+    runner, _ = await _converged()
+    result = await unconfigure_site(runner, ACCESS, CLASSIC, enforce=False)
+    assert result.error is None and result.plan is not None and result.steps == []
+    assert [(a.kind, a.reason) for a in result.plan.actions] == [
+        ("StopGroup", "Unconfigure"), ("RestoreClusterConfig", "Unconfigure"), ("StartGroup", "Unconfigure")]
+    assert runner.actions() == []
+    assert all(s.argv[-1] == "yes" for s in runner.sent), "the probe was asked for the backup"
+
+
+async def test_without_a_backup_nothing_is_changed() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    result = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert isinstance(result.error, CheckFailed) and not result.error.transient
+    assert result.error.reason == "NoBackup" and "nothing was changed" in result.error.message
+    assert runner.actions() == []
+
+
+async def test_a_failed_restore_still_starts_the_group_again() -> None:
+    runner, nodes = await _converged()
+    runner.fail(step_is("restore"), stderr="clpcfctrl: push refused")
+    result = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert isinstance(result.error, CommandFailed) and "push refused" in result.error.message
+    assert [(s.action.kind, s.ok, s.action.reason) for s in result.steps] == [
+        ("StopGroup", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
+        ("StartGroup", True, "RestoreAfterFailure")]
+    assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
+
+
+async def test_an_unreachable_node_changes_nothing() -> None:
+    runner, _ = await _converged()
+    runner.on(lambda s: s.is_probe and s.node == "clu2", lambda s: Unreachable("clu2", "no route"))
+    result = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert isinstance(result.error, Unreachable) and result.plan is None and runner.actions() == []
+
+
+async def test_a_group_offline_is_restored_without_a_stop_or_start() -> None:
+    runner, nodes = await _converged()
+    nodes._group_online_on(None)
+    result = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert result.error is None
+    assert [s.step for s in runner.actions()] == ["restore"]

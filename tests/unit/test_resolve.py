@@ -1,0 +1,100 @@
+"""resolve.py and memory.py: what the handlers decide before the nodes, and what they remember."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plan_factory import CLASSIC
+
+from jobcenter_operator.errors import InvalidSpec, OperatorError
+from jobcenter_operator.memory import OperatorMemory
+from jobcenter_operator.reconcile import ClusterAccess
+from jobcenter_operator.resolve import (
+    ClusterEntry,
+    SecretEntry,
+    claim_error,
+    cluster_access,
+    decide_deletion,
+    decide_site,
+)
+
+NODES = [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}]
+CLUSTER = ClusterEntry(spec={"nodes": NODES, "ssh": {"credentialsSecretRef": {"name": "ssh"}}},
+                       host_keys={"clu1": "SHA256:x"})
+SECRET = SecretEntry(data={"ssh-privatekey": b"KEY", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"},
+                     resource_version="7")
+
+
+def decide(**overrides: Any) -> Any:
+    args: dict[str, Any] = {"name": "cluv", "site": CLASSIC, "generation": 2, "claims": [("2026-01-01", "cluv")],
+                            "cluster": CLUSTER, "secret": SECRET, "stalled_on": None, "drift_check": False}
+    return decide_site(**{**args, **overrides})
+
+
+def test_a_resolved_site_runs_with_the_recorded_host_keys() -> None:
+    decision = decide()
+    assert isinstance(decision.access, ClusterAccess) and decision.access.names == ("clu1", "clu2")
+    assert decision.error is None and decision.enforce and not decision.skip
+    assert decision.stall_key == (2, "7") and decision.host_keys == {"clu1": "SHA256:x"}
+
+
+def test_the_oldest_site_of_a_group_holds_the_claim() -> None:
+    assert claim_error("cluv", CLASSIC, [("2026-01-02", "twin"), ("2026-01-01", "cluv")]) is None
+    error = claim_error("twin", CLASSIC, [("2026-01-02", "twin"), ("2026-01-01", "cluv")])
+    assert error is not None and error.reason == "GroupClaimed" and not error.transient and "cluv" in error.message
+    decision = decide(name="twin", claims=[("2026-01-02", "twin"), ("2026-01-01", "cluv")])
+    assert decision.access is None and decision.error is not None and not decision.retry
+
+
+def test_what_is_missing_or_wrong_is_the_error() -> None:
+    assert "ClusterproCluster jc-cluster not found" in str(cluster_access("jc-cluster", None, SECRET))
+    invalid = cluster_access("jc-cluster", ClusterEntry(spec={"nodes": []}), SECRET)
+    assert isinstance(invalid, OperatorError) and invalid.transient and "is invalid" in invalid.message
+    missing = cluster_access("jc-cluster", CLUSTER, None)
+    assert isinstance(missing, OperatorError) and missing.message == "Secret ssh (SSH credentials) not found"
+    no_key = cluster_access("jc-cluster", CLUSTER, SecretEntry(data={"known_hosts": b"x"}))
+    assert isinstance(no_key, InvalidSpec) and not no_key.transient
+
+
+def test_a_stalled_site_skips_its_timer_ticks_until_the_generation_or_secret_changes() -> None:
+    assert decide(drift_check=True, stalled_on=(2, "7")).skip
+    assert not decide(drift_check=False, stalled_on=(2, "7")).skip, "a spec change or a request always runs"
+    assert not decide(drift_check=True, stalled_on=(1, "7")).skip
+    assert not decide(drift_check=True, stalled_on=(2, "7"), secret=SecretEntry(data=SECRET.data,
+                                                                                 resource_version="8")).skip
+    # A missing cluster is not what the site stalled on: it is reported on every tick.
+    assert not decide(drift_check=True, stalled_on=(2, "7"), cluster=None).skip
+
+
+def test_enforce_follows_the_management_and_drift_policies() -> None:
+    assert decide().enforce and decide(drift_check=True).enforce
+    assert not decide(site=CLASSIC.model_copy(update={"management_policy": "Observe"})).enforce
+    report = CLASSIC.model_copy(update={"drift_policy": "Report"})
+    assert decide(site=report).enforce and not decide(site=report, drift_check=True).enforce
+
+
+def test_deletion_without_the_cluster_is_permanent_without_the_secret_transient() -> None:
+    gone = decide_deletion(CLASSIC, None, SECRET)
+    assert isinstance(gone, OperatorError) and not gone.transient and "nothing was changed" in gone.message
+    no_secret = decide_deletion(CLASSIC, CLUSTER, None)
+    assert isinstance(no_secret, OperatorError) and no_secret.transient
+    assert isinstance(decide_deletion(CLASSIC, CLUSTER, SECRET), ClusterAccess)
+
+
+def test_each_object_has_one_memory_and_a_new_uid_starts_afresh() -> None:
+    objects = OperatorMemory()
+    memory = objects.of("jobcentersites", "ns", "cluv", "uid-1")
+    first, second = memory.retry_delay(300), memory.retry_delay(300)
+    assert 1.6 <= first <= 2.4 and 3.2 <= second <= 4.8 and memory.failures == 2
+    memory.stalled_on, memory.written = (1, "7"), {"conditions": []}
+    assert objects.of("jobcentersites", "ns", "cluv", "uid-1") is memory
+    assert objects.of("clusterproclusters", "ns", "cluv", "uid-1") is not memory, "kinds never share"
+    assert memory.known_status({"stale": True}) == {"conditions": []}
+    memory.succeeded()
+    assert (memory.failures, memory.stalled_on) == (0, None)
+    fresh = objects.of("jobcentersites", "ns", "cluv", "uid-2")
+    assert fresh is not memory and fresh.written is None and fresh.known_status({"a": 1}) == {"a": 1}
+    for _ in range(40):
+        fresh.retry_delay(300)
+    assert fresh.retry_delay(300) <= 300 * 1.2
+    assert objects.cluster_lock("ns", "jc") is objects.cluster_lock("ns", "jc")
