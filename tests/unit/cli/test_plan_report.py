@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobcenter_operator.errors import HostKeyMismatch
 from jobcenter_operator.outcome import Gathered, SiteResult
 from jobcenter_operator.plan.assess import ProcessHealth
-from jobcenter_operator.plan.model import Action, Plan, PreflightFailure
+from jobcenter_operator.plan.model import Action, Command, Plan, failure
 from jobcenter_operator.plan_report import (
     EXIT_CONVERGED,
     EXIT_ERROR,
@@ -20,9 +20,11 @@ NOTHING = Gathered(facts={}, errors={})
 
 def _pending() -> SiteResult:
     actions = (
-        Action(kind="SetLocalDaemon", node="clu1", reason="LocalDaemonDiffers", message="local_daemon=OFF -> SITE"),
+        Action(kind="SetLocalDaemon", node="clu1", reason="LocalDaemonDiffers", message="local_daemon=OFF -> SITE",
+               command=Command(argv=("sh", "-c", "true"))),
         Action(kind="CreateSite", node="clu1", reason="SiteMissing",
-               message="cjcmksite cluv 114 /mnt/sdb2\n(on the active node)", disruptive=True),
+               message="cjcmksite cluv 114 /mnt/sdb2\n(on the active node)",
+               command=Command(argv=("cjcmksite", "cluv", "114", "/mnt/sdb2"), disruptive=True)),
     )
     return SiteResult(gathered=NOTHING, plan=Plan(actions=actions, active_node="clu1"), active_node="clu1")
 
@@ -63,8 +65,8 @@ def test_an_error_or_a_preflight_failure_exits_1() -> None:
     assert report["exitCode"] == EXIT_ERROR and report["error"]["reason"] == "HostKeyMismatch"
     assert "Error: HostKeyMismatch: clu1: the host key differs from known_hosts" in render_table(report)
 
-    failure = PreflightFailure(reason="JobCenterMissing", node="clu2", message="no /usr/lib/nqs")
-    blocked = SiteResult(gathered=NOTHING, plan=Plan(preflight=(failure,), actions=_pending().plan.actions))
+    missing = failure("JobCenterMissing", "no /usr/lib/nqs", node="clu2")
+    blocked = SiteResult(gathered=NOTHING, plan=Plan(findings=(missing,), actions=_pending().plan.actions))
     report = build_report("cluv", blocked)
     assert report["exitCode"] == EXIT_ERROR
     text = render_table(report)
