@@ -43,9 +43,12 @@ def _idle_forever() -> None:
         signal.pause()
 
 
-def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True) -> int:
-    """Fork one daemon. ``twin``: it forks a second copy of itself and dies when the twin dies
-    (the cluster site's two jnwcasters). ``tie_to_parent``: die with the parent (cjcpw)."""
+def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True,
+          subs: list[tuple[str, str, bool]] | tuple[()] = (), env: dict[str, str] | None = None) -> int:
+    """Fork one daemon. ``twin``: it forks a second copy of itself (the cluster site's two
+    jnwcasters). ``subs``: (title, short, twin) daemons it forks below itself (variant ppid-tree).
+    A daemon with children exits when one of them dies, so the death reaches cjcpw.
+    ``tie_to_parent``: die with the parent (cjcpw). ``env``: added to the daemon's environment."""
     pid = os.fork()
     if pid:
         return pid
@@ -55,10 +58,14 @@ def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = T
         if tie_to_parent:
             _pdeathsig(signal.SIGTERM)
         _detach_stdio()
+        if env:
+            os.environ.update(env)
         become(title, short)
+        kids = [spawn(t, s, twin=tw) for t, s, tw in subs]
         if twin:
-            tpid = spawn(title, short)
-            os.waitpid(tpid, 0)
+            kids.append(spawn(title, short))
+        if kids:
+            os.wait()
             os._exit(1)
         _idle_forever()
     finally:
