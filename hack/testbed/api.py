@@ -346,8 +346,9 @@ def exec_on(name: str, node: str, argv: list[str], *, timeout: float = 120,
     n = bed.node(node)
     if not is_alive(n.init_pid):
         return {"exitStatus": 255, "stdout": "", "stderr": f"node {node} is down\n"}
-    cp = subprocess.run(nsenter_argv(n.init_pid, argv), input=input, capture_output=True, text=True,
-                        env=node_env(), timeout=timeout, check=False)
+    # errors="replace": a node file may be in another charset (an EUC-JP clp.conf); read bytes with node_path
+    cp = subprocess.run(nsenter_argv(n.init_pid, argv), input=input, capture_output=True, encoding="utf-8",
+                        errors="replace", env=node_env(), timeout=timeout, check=False)
     return {"exitStatus": cp.returncode, "stdout": cp.stdout, "stderr": cp.stderr}
 
 

@@ -105,7 +105,8 @@ class Server:
             "groups": {g: {"status": gs.status, "current": gs.current,
                            "resources": {r: rs.status for r, rs in gs.resources.items()}}
                        for g, gs in e.groups.items()},
-            "monitors": {m: {"status": ms.status, "restarts": ms.restarts, "failovers": ms.fo_used}
+            "monitors": {m: {"status": ms.status, "restarts": ms.restarts, "failovers": ms.fo_used,
+                             "checks": ms.checks, "skipped": ms.skipped}
                          for m, ms in e.monitors.items()},
         }
 

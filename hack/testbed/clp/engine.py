@@ -62,6 +62,8 @@ class MonState:
     fo_used: int = 0
     next_due: float = 0.0
     suspended: bool = False
+    checks: int = 0  # checks run
+    skipped: int = 0  # checks due while the cluster or the monitor was suspended
 
 
 @dataclass
@@ -584,18 +586,23 @@ class Engine:
                     await self.failover(g, f"cluster service stopped on {node}")
 
     async def monitor_loop(self) -> None:
+        """Run each monitor when due. A suspended cluster (or monitor) runs none: the check that
+        was due is counted as skipped (status ``skipped``), so tests can wait for intervals to pass."""
         while True:
             now = time.monotonic()
-            if not self.suspended:
-                for m in list(self.conf.monitors.values()):
-                    ms = self.monitors.get(m.name)
-                    if ms is None or ms.suspended or now < ms.next_due:
-                        continue
-                    ms.next_due = now + self.effective_interval(m)
-                    try:
-                        await self.check_monitor(m)
-                    except Exception:
-                        log.exception("monitor %s failed", m.name)
+            for m in list(self.conf.monitors.values()):
+                ms = self.monitors.get(m.name)
+                if ms is None or now < ms.next_due:
+                    continue
+                ms.next_due = now + self.effective_interval(m)
+                if self.suspended or ms.suspended:
+                    ms.skipped += 1
+                    continue
+                ms.checks += 1
+                try:
+                    await self.check_monitor(m)
+                except Exception:
+                    log.exception("monitor %s failed", m.name)
             await asyncio.sleep(0.05)
 
     async def node_watch_loop(self) -> None:
