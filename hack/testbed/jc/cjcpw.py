@@ -96,8 +96,7 @@ def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
         raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)
-    env = {k: v.format(vhost=vhost, dbpath=dbpath) for k, v in guesses.SITE_ENV.items()}
-    children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident, env=env): s
+    children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident): s
                 for t, s, tw, subs in _layout(plist, bed.has("ppid-tree"))}
     state = {"vhost": vhost, "dbpath": dbpath, "cjcpw": os.getpid() if resident else 0,
              "children": list(children), "resident": resident}

@@ -45,11 +45,6 @@ def site_processes(install_mode: str, jcwebserver_on: bool) -> list[tuple[str, s
     return procs
 
 
-# GUESS: every daemon of a cluster site carries the site in its environment (what `cjcpw -c`
-# leaves as the only link between a site and its daemons, which then have PPID 1). The names are
-# JobCenter's site-selection variables as commonly used with its commands; no source here.
-SITE_ENV = {"NQS_SITE": "{vhost}", "NQS_SITEDB": "{dbpath}"}
-
 # GUESS: daemon.conf switch for jcwebserver in classic mode (S1 only says "a parameter").
 JCWEBSERVER_PARAM = "jcwebserver"
 

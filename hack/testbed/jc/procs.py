@@ -44,11 +44,11 @@ def _idle_forever() -> None:
 
 
 def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True,
-          subs: list[tuple[str, str, bool]] | tuple[()] = (), env: dict[str, str] | None = None) -> int:
+          subs: list[tuple[str, str, bool]] | tuple[()] = ()) -> int:
     """Fork one daemon. ``twin``: it forks a second copy of itself (the cluster site's two
     jnwcasters). ``subs``: (title, short, twin) daemons it forks below itself (variant ppid-tree).
     A daemon with children exits when one of them dies, so the death reaches cjcpw.
-    ``tie_to_parent``: die with the parent (cjcpw). ``env``: added to the daemon's environment."""
+    ``tie_to_parent``: die with the parent (cjcpw)."""
     pid = os.fork()
     if pid:
         return pid
@@ -58,8 +58,6 @@ def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = T
         if tie_to_parent:
             _pdeathsig(signal.SIGTERM)
         _detach_stdio()
-        if env:
-            os.environ.update(env)
         become(title, short)
         kids = [spawn(t, s, twin=tw) for t, s, tw in subs]
         if twin:
