@@ -351,7 +351,7 @@ class Engine:
         """
         log.warning("server %s is %s", node, "isolated (network cut)" if isolated else "down")
         self.servers[node].alive = False
-        if isolated and self.bed.has("isolation-shutdown"):
+        if isolated and guesses.isolated_server_shuts_down(self.bed.variant("isolation")):
             kill([self.init_pid(node)])
             isolated = False
         if self.suspended:

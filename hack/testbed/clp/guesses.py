@@ -90,6 +90,10 @@ ACT_ACTION_DEFAULT = 1
 # isolation-shutdown: the isolated server shuts down (as network-partition resolution makes the
 # losing side do); its groups fail over.
 
+
+def isolated_server_shuts_down(choice: str) -> bool:
+    return choice == "isolation-shutdown"
+
 # --- clpstat name widths (S7) -------------------------------------------------------------------------
 # VERIFIED from transcripts: in the default layout the ':' sits at column 21 for every line, so the
 # server/group/monitor name field is 17 wide (4 columns of indent) and the resource/heartbeat field

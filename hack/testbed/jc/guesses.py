@@ -182,6 +182,17 @@ def cjcls_text(layout: str, sites: list[str], local: str | None) -> str:
     return "".join(f"{s} RUNNING\n" for s in ([local] if local else []) + sites)
 
 
+def nqsstart_refusal(choice: str, local_daemon: str, running: bool) -> str | None:
+    """Why nqsstart starts nothing (a JC_ERRORS key), or None to start the local site. GUESS (axis
+    nqsstart): under OFF or when already running it starts nothing; nqsstart-lenient says nothing
+    and exits 0, nqsstart-strict reports it (exit code from JC_ERRORS: 'nqs_running' is an error)."""
+    if local_daemon.upper() == "OFF":
+        return "nqs_off" if choice == "nqsstart-strict" else "silent"
+    if running:
+        return "nqs_running" if choice == "nqsstart-strict" else "silent"
+    return None
+
+
 # GUESS: the agent unit refuses to start where its data disk is not mounted (variant agent-disk).
 def agent_needs_disk(choice: str) -> bool:
     return choice == "agent-needs-disk"

@@ -33,14 +33,13 @@ def started_with() -> str:
 def nqsstart(argv: list[str], ctx: NodeContext) -> int:
     settings = conf.read(guesses.LOCAL_DAEMON_CONF)
     mode = settings.get("local_daemon", "")
-    strict = ctx.bed.has("nqsstart-strict")
-    errors = ctx.bed.variant("jc-errors")
-    if mode.upper() == "OFF" or running():
-        if strict:
-            code, text = guesses.jc_error(errors, "nqs_off" if mode.upper() == "OFF" else "nqs_running")
-            print(text, file=sys.stderr)
-            return code
+    refusal = guesses.nqsstart_refusal(ctx.bed.variant("nqsstart"), mode, running())
+    if refusal == "silent":
         return 0
+    if refusal:
+        code, text = guesses.jc_error(ctx.bed.variant("jc-errors"), refusal)
+        print(text, file=sys.stderr)
+        return code
     plist = guesses.site_processes(conf.install_mode(ctx.bed),
                                    settings.get(guesses.JCWEBSERVER_PARAM, "").upper() == "ON")
     pids = procs.spawn_detached(plist)
