@@ -80,6 +80,18 @@ class CommandFailed(NodeError, TransientError):
         self.stderr = stderr
 
 
+class ApplyRefused(NodeError, TransientError):
+    """``clpcfctrl --push`` exited non-zero: the product refused or failed the push, so every node
+    keeps the configuration it had. ``output`` is what clpcfctrl printed (its reason)."""
+
+    reason = "ApplyRefused"
+
+    def __init__(self, node: str, exit_status: int | None, output: str) -> None:
+        super().__init__(node, f"clpcfctrl --push exited {exit_status}: {output}".rstrip(": "))
+        self.exit_status = exit_status
+        self.output = output
+
+
 class AuthenticationFailed(NodeError, PermanentError):
     reason = "AuthenticationFailed"
 

@@ -18,6 +18,8 @@ JCAGCTRL = "/usr/bin/jcagctrl"
 
 # CLUSTERPRO
 CLPGRP = "/usr/sbin/clpgrp"
+CLPCL = "/usr/sbin/clpcl"
+CLPSTAT = "/usr/sbin/clpstat"
 CLPCFCTRL = "/usr/sbin/clpcfctrl"
 CLP_CONF = "/opt/nec/clusterpro/etc/clp.conf"
 SCRIPTS_ROOT = "/opt/nec/clusterpro/scripts"
@@ -29,6 +31,10 @@ OPERATOR_STATE = "/var/lib/jobcenter-operator"
 # A marker per group (holding the node's name) while the operator has the group stopped: a group
 # found offline with it was stopped by an interrupted run.
 STOP_MARKER_DIR = f"{OPERATOR_STATE}/stopped"
+# A marker per group (holding the node that suspended) on every reachable node while the operator
+# has the cluster suspended to apply a configuration: a run killed in between leaves it, and the
+# next run resumes the cluster (a cluster is never left suspended because the operator failed).
+SUSPEND_MARKER_DIR = f"{OPERATOR_STATE}/suspended"
 # The configuration as it was before the operator first pushed (for deletionPolicy Unconfigure).
 BACKUP_ROOT = f"{OPERATOR_STATE}/backup"
 

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
-from .errors import CommandFailed, InvalidSpec, OperatorError, TransientError
+from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
@@ -183,6 +183,9 @@ async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> St
         await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv, input=cmd.input,
                          timeout=cmd.timeout)
     except OperatorError as exc:
+        if isinstance(exc, CommandFailed) and action.kind in ("ApplyClusterConfig", "RestoreClusterConfig"):
+            # The push's own reason (clpcfctrl's output) is what the status must say.
+            exc = ApplyRefused(action.node, exc.exit_status, exc.stderr)
         return StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message, failure=exc)
     return StepReport(action, ok=True, duration=time.monotonic() - started)
 

@@ -190,6 +190,10 @@ def _site_domain(result: SiteResult) -> dict[str, Cond]:
     for condition, findings in by_condition.items():
         first_finding = findings[0]
         out[condition] = Cond(first_finding.status, first_finding.reason, "; ".join(f.message for f in findings))
+    refused = next((s for s in result.steps if not s.ok and s.action.kind == "ApplyClusterConfig"), None)
+    if refused is not None and refused.failure is not None:
+        # The push was refused: nothing was applied, and the product's reason is the message.
+        out["ClusterResourcesConfigured"] = Cond("False", refused.failure.reason, refused.failure.message)
     created = any(s.ok and s.action.kind == "CreateSite" for s in result.steps)
     if created and out.get("SiteCreated", Cond("", "", "")).reason == "Present":
         out["SiteCreated"] = Cond("True", "Created", out["SiteCreated"].message)

@@ -312,3 +312,44 @@ def _unescape(text: str) -> str:
 def _escape(text: str, *, attribute: bool = False) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace('"', "&quot;") if attribute else text
+
+
+# --- the document's charset --------------------------------------------------------------------
+# clp.conf declares its charset in the XML declaration (node-protocol 4.2: ASCII on the English
+# product, EUC-JP on the Japanese one, UTF-8 from ``clpcfctrl --pull``). It travels as bytes and is
+# edited as text decoded in that charset, then encoded back in it: every byte outside an edit comes
+# back as it was, a Japanese <comment> included.
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:-]+)["']""")
+_CODECS = {"ascii": "ascii", "us-ascii": "ascii", "utf-8": "utf-8", "utf8": "utf-8", "euc-jp": "euc_jp",
+           "eucjp": "euc_jp", "x-euc-jp": "euc_jp", "shift_jis": "shift_jis", "sjis": "shift_jis",
+           "iso-8859-1": "latin-1"}
+
+
+def declared_encoding(data: bytes) -> str:
+    """The charset the XML declaration names (``UTF-8`` without one, as XML says)."""
+    found = _DECLARED.match(data)
+    return found.group(1).decode("ascii") if found else "UTF-8"
+
+
+def _codec(encoding: str) -> str:
+    codec = _CODECS.get(encoding.lower())
+    if codec is None:
+        raise XmlError(f"unsupported encoding {encoding}")
+    return codec
+
+
+def decode_document(data: bytes) -> tuple[str, str]:
+    """(text, declared encoding) of a document's bytes; refused when they are not that encoding."""
+    encoding = declared_encoding(data)
+    try:
+        return data.decode(_codec(encoding)), encoding
+    except UnicodeDecodeError as error:
+        raise XmlError(f"not valid {encoding}: {error}") from error
+
+
+def encode_document(text: str, encoding: str) -> bytes:
+    """Text back into the bytes of ``encoding`` (what ``decode_document`` read it from)."""
+    try:
+        return text.encode(_codec(encoding))
+    except UnicodeEncodeError as error:
+        raise XmlError(f"cannot be written as {encoding}: {error}") from error

@@ -10,6 +10,7 @@ between stop and start).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,12 +19,13 @@ from plan_factory import apply
 from jobcenter_operator.api.site import JobCenterSiteSpec
 from jobcenter_operator.errors import CommandFailed, OperatorError
 from jobcenter_operator.facts import NodeFacts
-from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
+from jobcenter_operator.facts.clusterpro import clp_conf_bytes as read_clp_conf_bytes
 from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
 from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
 from jobcenter_operator.plan.model import Action, Command
 from jobcenter_operator.reconcile import ClusterAccess
+from jobcenter_operator.xml_spans import encode_document
 
 PROBE = "jcop-facts"
 
@@ -35,6 +37,11 @@ def _section(rc: int, stdout: str = "") -> tuple[str, int]:
     return stdout, rc
 
 
+def _b64(text: str, encoding: str) -> str:
+    """The probe reads clp.conf with base64 (its bytes, in its declared charset)."""
+    return base64.encodebytes(encode_document(text, encoding)).decode()
+
+
 def _clpstat(f: NodeFacts) -> tuple[str, int]:
     c = f.cluster
     if not c.running:
@@ -42,7 +49,8 @@ def _clpstat(f: NodeFacts) -> tuple[str, int]:
     lines = [" ========================  CLUSTER STATUS  ===========================",
              f"  Cluster : {c.cluster_name}", "  <server>"]
     for name, state in c.servers.items():
-        lines.append(f"   {'*' if name == c.local_server else ' '}{name} ....: {state}")
+        shown = "Suspend" if c.suspended and state == "Online" else state
+        lines.append(f"   {'*' if name == c.local_server else ' '}{name} ....: {shown}")
     lines.append("  <group>")
     for g in c.groups.values():
         lines += [f"    {g.name} ....: {g.state}", f"      current        : {g.current or 'None'}"]
@@ -64,10 +72,12 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
         "ps": _section(0, "".join(f"{p.pid} {p.ppid} {p.args}\n" for p in f.processes.processes)),
         "clpstat": _clpstat(f),
         "clpgrp": _section(0, f"{f.group_node}\n") if f.group_node else _section(1),
-        "clp_conf": _section(0, f.clp_conf.text) if f.clp_conf.present else _section(1),
-        "backup_conf": _section(3) if not backup else _section(0, f.backup_clp_conf) if f.backup_clp_conf
-        else _section(1),
+        "clp_conf": _section(0, _b64(f.clp_conf.text, f.clp_conf.encoding)) if f.clp_conf.present else _section(1),
+        "backup_conf": _section(3) if not backup else _section(0, _b64(f.backup_clp_conf, f.clp_conf.encoding))
+        if f.backup_clp_conf else _section(1),
         "stop_marker": _section(0, f"{f.stopped_by_operator}\n") if f.stopped_by_operator else _section(1),
+        "suspend_marker": _section(0, f"{f.suspended_by_operator}\n") if f.suspended_by_operator
+        else _section(1),
         "script_hashes": _section(0, "".join(f"{h}  {SCRIPTS_ROOT}/{p}\n" for p, h in f.script_hashes.items())),
         "ip_addr": _section(0, "".join(f"2: eth0    inet {a}/24 scope global\n" for a in sorted(f.addresses))),
         "mounts": _section(0, "".join(f"{i} 1 0:{i} / {m} rw - ext4 /dev/x rw\n"
@@ -164,7 +174,8 @@ class FakeRunner:
 
 
 _STEPS = {"stopgroup": "StopGroup", "startgroup": "StartGroup", "cjcmksite": "CreateSite",
-          "apply": "ApplyClusterConfig", "restore": "RestoreClusterConfig"}
+          "apply": "ApplyClusterConfig", "restore": "RestoreClusterConfig", "suspendcluster": "SuspendCluster",
+          "resumecluster": "ResumeCluster", "marksuspend": "MarkSuspended", "clearsuspend": "ClearSuspendMarker"}
 
 
 def kind_of(sent: Sent) -> str | None:
@@ -232,7 +243,7 @@ class FakeCluster:
         assert sent.input is not None
         backup = self.backup_scripts.get(sent.node, {})
         for name, f in self.facts.items():
-            self.facts[name] = f.model_copy(update={"clp_conf": read_clp_conf(sent.input),
+            self.facts[name] = f.model_copy(update={"clp_conf": read_clp_conf_bytes(base64.b64decode(sent.input)),
                                                     "script_hashes": dict(backup)})
 
     def _StartGroup(self, sent: Sent, kind: str) -> None:

@@ -209,6 +209,15 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
             update(a.node, agent=f.agent.model_copy(update={"instances": (row,), "unit_active": "active"}))
         elif a.kind == "DisableAgentUnit":
             update(a.node, agent=f.agent.model_copy(update={"unit_enabled": "disabled"}))
+        elif a.kind in ("SuspendCluster", "ResumeCluster"):
+            suspended = a.kind == "SuspendCluster"
+            for n in out:
+                update(n, cluster=out[n].cluster.model_copy(update={"suspended": suspended}))
+            update(a.node, suspended_by_operator=a.node if suspended else None)
+        elif a.kind == "MarkSuspended":
+            update(a.node, suspended_by_operator=a.command.argv[-1])
+        elif a.kind == "ClearSuspendMarker":
+            update(a.node, suspended_by_operator=None)
         elif a.kind == "StopGroup":
             tree = {p.pid for t in f.processes.sites() for p in t.processes} | {
                 t.cjcpw_pid for t in f.processes.sites()}

@@ -1,21 +1,27 @@
 """CLUSTERPRO on one node: cluster status, where the group runs, the live clp.conf, installed scripts.
 
-Pure module. Formats: node-protocol 5.4 (``clpgrp -n``) and 5.5 (``clpstat``). The parsers do not
-depend on column widths (names may be cut or padded): they split at the first ``:``.
+Pure module. Formats: node-protocol 5.4 (``clpgrp -n``) and 5.5 (``clpstat``). ``clpstat --long``
+prints names whole (the default layout cuts them at 16 characters, node-protocol 10); a product
+without ``--long`` falls back to the default layout. The parsers do not depend on column widths
+(names may be cut or padded): they split at the first ``:``. clp.conf travels base64-encoded, so
+its bytes arrive as they are on the node whatever its declared charset (ASCII, EUC-JP, UTF-8).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 
 from pydantic import Field
 
 from ..frozen import Frozen
-from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, SCRIPTS_ROOT, STOP_MARKER_DIR
+from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, CLPSTAT, SCRIPTS_ROOT, STOP_MARKER_DIR, SUSPEND_MARKER_DIR
+from ..xml_spans import XmlError, decode_document
 from .cluster_config import ClpConfInvalid, ClusterConfig, parse_cluster_config
 from .sections import Section, SectionOutput
 
-CLPSTAT = Section("clpstat", "    clpstat")
+CLPSTAT_SECTION = Section("clpstat", f"    {CLPSTAT} --long || {CLPSTAT}")
 # clpgrp -n prints the server where the group is online; empty (any exit) when it is offline.
 GROUP_NODE = Section(
     "clpgrp",
@@ -23,7 +29,7 @@ GROUP_NODE = Section(
     [ -n "$group" ] || return 3
     {CLPGRP} -n "$group\"""",
 )
-CLP_CONF_SECTION = Section("clp_conf", f"    cat {CLP_CONF}")
+CLP_CONF_SECTION = Section("clp_conf", f"    base64 {CLP_CONF}")
 # The operator writes this marker (the node's name) before it stops a group and removes it once the
 # group is started again: a group found offline with the marker was stopped by an interrupted run.
 STOP_MARKER = Section(
@@ -31,6 +37,14 @@ STOP_MARKER = Section(
     f"""\
     case "$group" in ""|*/*) return 3 ;; esac
     cat "{STOP_MARKER_DIR}/$group\"""",
+)
+# Written on every reachable node before the operator suspends the cluster, removed after the
+# resume: found while the cluster is suspended, it means a run was killed in between.
+SUSPEND_MARKER = Section(
+    "suspend_marker",
+    f"""\
+    case "$group" in ""|*/*) return 3 ;; esac
+    cat "{SUSPEND_MARKER_DIR}/$group\"""",
 )
 # sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
 SCRIPT_HASHES = Section(
@@ -52,7 +66,7 @@ BACKUP_CONF = Section(
     f"""\
     [ -n "$backup" ] || return 3
     case "$group" in ""|*/*) return 3 ;; esac
-    cat "{BACKUP_ROOT}/$group/clp.conf\"""",
+    base64 "{BACKUP_ROOT}/$group/clp.conf\"""",
 )
 
 
@@ -63,12 +77,13 @@ class GroupState(Frozen):
 
 
 class ClusterStatus(Frozen):
-    running: bool  # clpstat answered and the servers are not all Offline
+    running: bool  # clpstat answered and the servers are not all Offline (Suspend counts as up)
+    suspended: bool = False  # clpcl --suspend is in effect (servers show Suspend)
     cluster_name: str | None = None
     local_server: str | None = None  # the server clpstat ran on (marked with *)
     servers: dict[str, str] = Field(default_factory=dict)  # server -> Online/Offline/...
     groups: dict[str, GroupState] = Field(default_factory=dict)
-    # monitor (as clpstat shows it: cut to 16 characters) -> Normal/Error/...
+    # monitor (whole with --long; cut to 16 characters by the default layout) -> Normal/Error/...
     monitors: dict[str, str] = Field(default_factory=dict)
 
     def monitor_state(self, name: str) -> str | None:
@@ -123,9 +138,10 @@ def parse_clpstat(out: SectionOutput) -> ClusterStatus:
         elif block == "<monitor>" and ":" in line:
             name, value = _name_and_value(stripped)
             monitors[name] = _status_word(value)
-    running = any(state == "Online" for state in servers.values())
-    return ClusterStatus(running=running, cluster_name=cluster_name, local_server=local, servers=servers,
-                         groups=groups, monitors=monitors)
+    running = any(state in ("Online", "Suspend") for state in servers.values())
+    suspended = any(state == "Suspend" for state in servers.values())
+    return ClusterStatus(running=running, suspended=suspended, cluster_name=cluster_name, local_server=local,
+                         servers=servers, groups=groups, monitors=monitors)
 
 
 def _status_word(value: str) -> str:
@@ -143,26 +159,46 @@ def parse_clpgrp(out: SectionOutput) -> str | None:
 
 class ClpConf(Frozen):
     present: bool
-    text: str = ""
+    text: str = ""  # decoded in ``encoding``; encode it back with xml_spans.encode_document
+    encoding: str = "UTF-8"  # what the XML declaration names
     sha256: str | None = None
     config: ClusterConfig | None = None  # the text read once (None: absent or unreadable)
     invalid: str | None = None  # why the text cannot be read as a CLUSTERPRO configuration
 
 
+def _base64(out: SectionOutput) -> bytes | None:
+    try:
+        return base64.b64decode("".join(out.stdout.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def parse_clp_conf(out: SectionOutput) -> ClpConf:
     if out.exit_status != 0:
         return ClpConf(present=False)
-    return clp_conf(out.stdout)
+    data = _base64(out)
+    if data is None:
+        return ClpConf(present=True, invalid="clp.conf: the probe's copy is not base64")
+    return clp_conf_bytes(data)
 
 
-def clp_conf(text: str) -> ClpConf:
+def clp_conf_bytes(data: bytes) -> ClpConf:
+    """A present clp.conf from its bytes, decoded in the charset its declaration names."""
+    try:
+        text, encoding = decode_document(data)
+    except XmlError as exc:
+        return ClpConf(present=True, sha256=hashlib.sha256(data).hexdigest(), invalid=f"clp.conf: {exc}")
+    return clp_conf(text, encoding)
+
+
+def clp_conf(text: str, encoding: str = "UTF-8") -> ClpConf:
     """A present clp.conf with its text read into the typed model."""
     try:
         config, invalid = parse_cluster_config(text), None
     except ClpConfInvalid as exc:
         config, invalid = None, str(exc)
-    return ClpConf(present=True, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(), config=config,
-                   invalid=invalid)
+    return ClpConf(present=True, text=text, encoding=encoding, sha256=hashlib.sha256(text.encode()).hexdigest(),
+                   config=config, invalid=invalid)
 
 
 def parse_script_hashes(out: SectionOutput) -> dict[str, str]:
@@ -186,6 +222,18 @@ def parse_stop_marker(out: SectionOutput) -> str | None:
     return words[0] if len(words) == 1 else None
 
 
+def parse_suspend_marker(out: SectionOutput) -> str | None:
+    """The node that suspended the cluster for this group, if a run was killed before resuming it."""
+    return parse_stop_marker(out)
+
+
 def parse_backup_conf(out: SectionOutput) -> str | None:
-    """The backed-up clp.conf, or None when there is none here (or it was not asked for)."""
-    return out.stdout if out.exit_status == 0 and out.stdout.strip() else None
+    """The backed-up clp.conf (decoded in its declared charset), or None when there is none here
+    (or it was not asked for)."""
+    data = _base64(out) if out.exit_status == 0 else None
+    if not data:
+        return None
+    try:
+        return decode_document(data)[0]
+    except XmlError:
+        return None

@@ -26,6 +26,7 @@ class NodeFacts(Frozen):
     cluster: ClusterStatus
     group_node: str | None  # clpgrp -n: where the failover group is online, as this node sees it
     stopped_by_operator: str | None = None  # node named by the operator's stop marker (interrupted run)
+    suspended_by_operator: str | None = None  # node named by the operator's suspend marker (interrupted run)
     clp_conf: ClpConf
     script_hashes: dict[str, str]
     backup_clp_conf: str | None = None  # clp.conf before the operator's first push (only when asked)

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
+from .apply_sequence import recover_suspend
 from .assess import ProcessHealth, assess_processes
 from .model import PREFLIGHT, Action, Command, Context, Finding, Plan
 from .preflight import active_node, preflight
@@ -24,6 +25,13 @@ def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str,
     if missing:
         raise ValueError(f"no facts for node(s) {', '.join(missing)}")
     ctx = Context(spec=spec, nodes=tuple(nodes), facts=facts, active=active_node(spec, nodes, facts))
+    # A run killed while it had the cluster suspended: resume it first, whatever else is wrong.
+    recovery = recover_suspend(spec.failover_group, ctx.nodes, facts, ctx.active)
+    if recovery:
+        return Plan(findings=(Finding(condition="ClusterResourcesConfigured", status="False",
+                                      reason="ResumeAfterInterruption",
+                                      message="an interrupted run left the operator's suspend marker"),),
+                    actions=tuple(recovery), active_node=ctx.active)
     actions: list[Action] = []
     failures = preflight(ctx)
     if failures:

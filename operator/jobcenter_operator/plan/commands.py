@@ -26,6 +26,7 @@ from ..paths import (
     SYSTEMCTL,
     agent_unit,
 )
+from ..xml_spans import encode_document
 from .model import Command
 
 # Exit codes of the guards below, so the executor can tell "refused by the guard" from a failure.
@@ -76,7 +77,7 @@ if [ ! -e "$1/clp.conf" ]; then
     cp -a "$d/." "$1/"
 fi
 base64 -d | tar -x -C "$d" -f -
-{CLPCFCTRL} --push -x "$d"
+{CLPCFCTRL} --push -l -x "$d"
 """
 
 # Replace a file's content atomically, keeping its mode and owner. $1 = path, stdin = content.
@@ -99,12 +100,12 @@ set -e
 d=$(mktemp -d /tmp/jcop-restore.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 {CLPCFCTRL} --pull -x "$d" >/dev/null
-cat >"$d/clp.conf"
+base64 -d >"$d/clp.conf"
 for f in start.sh stop.sh; do
     if [ -f "$1/scripts/$2/$3/$f" ]; then cp -p "$1/scripts/$2/$3/$f" "$d/scripts/$2/$3/$f"; fi
 done
 if [ ! -e "$1/scripts/monitor.s/$4" ]; then rm -rf "$d/scripts/monitor.s/$4"; fi
-{CLPCFCTRL} --push -x "$d"
+{CLPCFCTRL} --push -l -x "$d"
 """
 
 
@@ -140,30 +141,33 @@ def start_group(group: str) -> Command:
     return Command(argv=("sh", "-c", _START_GROUP, "startgroup", group, STOP_MARKER_DIR), disruptive=True)
 
 
-def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str]) -> Command:
-    """Push clp.conf and the scripts (config-dir relative path -> content) with clpcfctrl."""
+def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str], encoding: str = "UTF-8") -> Command:
+    """Push clp.conf (written in ``encoding``, its declared charset) and the scripts (config-dir
+    relative path -> content) with clpcfctrl."""
     return Command(argv=("sh", "-c", _APPLY_CONFIG, "apply", backup_dir(group)),
-                   input=config_archive(clp_conf, scripts))
+                   input=config_archive(encode_document(clp_conf, encoding), scripts))
 
 
-def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str) -> Command:
+def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str, encoding: str = "UTF-8") -> Command:
     """Push ``clp_conf`` with the exec resource's scripts and the monitor's as the backup has them."""
+    data = base64.b64encode(encode_document(clp_conf, encoding)).decode()
     return Command(argv=("sh", "-c", _RESTORE_CONFIG, "restore", backup_dir(group), group, exec_resource, monitor),
-                   input=clp_conf)
+                   input=data)
 
 
 def disable_agent_unit(instance_id: str) -> Command:
     return Command(argv=(SYSTEMCTL, "disable", agent_unit(instance_id)))
 
 
-def config_archive(clp_conf: str, scripts: Mapping[str, str]) -> str:
-    """A base64 tar of a clpcfctrl configuration directory (deterministic: fixed mtimes, sorted)."""
+def config_archive(clp_conf: bytes | str, scripts: Mapping[str, str]) -> str:
+    """A base64 tar of a clpcfctrl configuration directory (deterministic: fixed mtimes, sorted).
+    clp.conf goes in as the bytes given (already in its declared charset)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, content, mode in [("clp.conf", clp_conf, 0o644)] + [
             (p, c, 0o755) for p, c in sorted(scripts.items())
         ]:
-            data = content.encode()
+            data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(path)
             info.size, info.mode, info.mtime = len(data), mode, 0
             tar.addfile(info, io.BytesIO(data))

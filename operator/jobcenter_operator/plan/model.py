@@ -24,7 +24,11 @@ ActionKind = Literal[
     "StopLocalSite",  # /usr/lib/nqs/nqsstop
     "CreateSite",  # /usr/lib/nqs/cluster/cjcmksite VHOST ID DBPATH (active node only)
     "StopGroup",  # clpgrp -t GROUP
-    "ApplyClusterConfig",  # clpcfctrl --push -x DIR with the edited clp.conf and scripts
+    "MarkSuspended",  # write the operator's suspend marker on a node (before SuspendCluster)
+    "SuspendCluster",  # clpcl --suspend (a monitor is added or changed)
+    "ApplyClusterConfig",  # clpcfctrl --push -l -x DIR with the edited clp.conf and scripts
+    "ResumeCluster",  # clpcl --resume (after the push, or after a run killed while suspended)
+    "ClearSuspendMarker",  # remove the operator's suspend marker from a node
     "StartGroup",  # clpgrp -s GROUP on the node that held it
     "StartLocalSite",  # /usr/lib/nqs/nqsstart
     "RestoreClusterConfig",  # deletion: clpcfctrl --push with the site's exec and monitor as the backup had them

@@ -61,6 +61,15 @@ def cluster_running(ctx: Context) -> list[Finding]:
                     permanent=False)]
 
 
+def cluster_not_suspended(ctx: Context) -> list[Finding]:
+    """Someone else's ``clpcl --suspend`` (the operator's own is resumed before the checks run):
+    wait for it to be resumed; never resume it."""
+    if any(ctx.facts[n].cluster.suspended for n in ctx.nodes):
+        return [failure("ClusterSuspended", "the CLUSTERPRO cluster is suspended (clpcl --suspend) by someone else",
+                        permanent=False)]
+    return []
+
+
 def cluster_config(ctx: Context) -> list[Finding]:
     """clp.conf holds the failover group with the exec resource, floating IP and disk of the spec."""
     conf = next((ctx.facts[n].clp_conf for n in ctx.nodes if ctx.facts[n].clp_conf.present), None)
@@ -161,6 +170,7 @@ def no_foreign_site(ctx: Context) -> list[Finding]:
 PREFLIGHT: tuple[Check, ...] = (
     installed,
     cluster_running,
+    cluster_not_suspended,
     cluster_config,
     group_online,
     active_node_ready,

@@ -5,15 +5,15 @@ Pure module. Each step is a named function of the ``Context`` and the actions pl
 (a later step sees, say, that the local site is already being stopped). Order (guide chapters
 2.3-2.6 and 3): local_daemon in daemon.conf and nqsstop on every node (standby nodes first),
 cjcmksite on the active node only and only when ``<databasePath>/nqs`` is absent, then the exec
-scripts and monitor: stop the group, push the configuration, start the group on the node that
-held it; finally start the local site again when ``localDaemon: Site``. For the agent: disable
-the unit at boot, then the same configuration steps. Without an active node a step reports its
-findings and plans nothing. No action means the nodes already match the spec.
+scripts and monitor, applied as plan/apply_sequence.py chooses (suspend/resume for a monitor,
+stop/start of the group for its exec resource and scripts); finally start the local site again
+when ``localDaemon: Site``. For the agent: disable the unit at boot, then the same configuration
+steps. Without an active node a step reports its findings and plans nothing. No action means the
+nodes already match the spec.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,10 +21,9 @@ from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
 from ..paths import LOCAL_DAEMON_CONF, agent_unit
 from ..render import clp_conf, daemon_conf, scripts
-from . import commands
+from . import apply_sequence, commands
+from .apply_sequence import ConfigChange, stop_group
 from .model import Action, Context, Finding
-
-SCRIPTS_PREFIX = "scripts/"
 
 
 @dataclass(frozen=True)
@@ -53,23 +52,23 @@ def _stopped_local(planned: tuple[Action, ...]) -> set[str]:
 
 def config_changes(
     spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], active: str
-) -> tuple[str, dict[str, str], list[str]] | None:
-    """(new clp.conf, scripts, what differs) when the cluster configuration must be pushed, else None."""
-    current = facts[active].clp_conf.text
-    desired_conf = clp_conf.configure_site(current, spec)
+) -> ConfigChange | None:
+    """The configuration to push (and what it touches) when the cluster's differs from the spec, else None.
+
+    Only what the operator owns is compared (clp_conf.configure_site leaves every other byte as it
+    is): ``<trekking>`` and the object counter a Cluster WebUI save rewrites are never drift.
+    """
+    current = facts[active].clp_conf
+    desired_conf = clp_conf.configure_site(current.text, spec)
     desired_scripts = scripts.scripts_for(spec)
-    differs: list[str] = []
-    if desired_conf != current:
-        differs.append("clp.conf")
-    for path, content in sorted(desired_scripts.items()):
-        installed = path.removeprefix(SCRIPTS_PREFIX)
-        digest = hashlib.sha256(content.encode()).hexdigest()
-        stale = [n for n in nodes if facts[n].script_hashes.get(installed) != digest]
-        if stale:
-            differs.append(f"{installed} on {', '.join(stale)}")
+    stale = apply_sequence.stale_scripts(spec, nodes, facts, desired_scripts)
+    differs = (["clp.conf"] if desired_conf != current.text else []) + [
+        f"{path} on {', '.join(where)}" for path, where in stale.items()]
     if not differs:
         return None
-    return desired_conf, desired_scripts, differs
+    monitor, group = apply_sequence.classify(spec, current.text, desired_conf, stale)
+    return ConfigChange(conf=desired_conf, encoding=current.encoding, scripts=desired_scripts, differs=tuple(differs),
+                        monitor=monitor, group=group)
 
 
 def local_daemon(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
@@ -127,15 +126,15 @@ def cluster_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
 
 
 def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
-    """The exec scripts and monitor in clp.conf and on every node: stop the group, push, start it
-    where it was. A site just created also needs the group restarted (its exec starts the site)."""
+    """The exec scripts and monitor in clp.conf and on every node, pushed in the sequence the change
+    needs (apply_sequence). A site just created also needs the group restarted (its exec starts it)."""
     spec, active = ctx.spec, ctx.active
     if active is None:
         return Outcome()
     change = config_changes(spec, ctx.nodes, ctx.facts, active)
     finding = (
         Finding(condition="ClusterResourcesConfigured", status="False", reason="ConfigPushRequired",
-                message="differs: " + "; ".join(change[2])) if change
+                message="differs: " + "; ".join(change.differs)) if change
         else Finding(condition="ClusterResourcesConfigured", status="True", reason="Applied",
                      message="exec scripts and monitor match the spec")
     )
@@ -143,14 +142,14 @@ def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     if change is None and not created:
         return Outcome((finding,))
     group = spec.failover_group
-    reason = "ClusterConfigChange" if change else "SiteCreated"
-    actions = [stop_group(group, active, reason)]
-    if change is not None:
-        actions.append(_apply_config(group, active, change))
-    actions.append(Action(kind="StartGroup", node=active, reason=reason,
-                          message=f"start {group} on {active}, where it was online",
-                          command=commands.start_group(group)))
-    return Outcome((finding,), tuple(actions))
+    if change is None:
+        # A site just created: its exec starts the site, so the group is restarted.
+        return Outcome((finding,), (stop_group(group, active, "SiteCreated"),
+                                    Action(kind="StartGroup", node=active, reason="SiteCreated",
+                                           message=f"start {group} on {active}, where it was online",
+                                           command=commands.start_group(group))))
+    return Outcome((finding,), tuple(apply_sequence.apply_actions(
+        group, active, ctx.nodes, change, group_online=True, restart_group=created, reason="ClusterConfigChange")))
 
 
 def local_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
@@ -198,21 +197,6 @@ SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, l
 AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources)
 
 
-def stop_group(group: str, node: str, reason: str) -> Action:
-    """Stop ``group`` on ``node``; should a later action fail, it is started there again."""
-    restore = Action(kind="StartGroup", node=node, reason="RestoreAfterFailure",
-                     message=f"start {group} again after a failed step", command=commands.start_group(group))
-    return Action(kind="StopGroup", node=node, reason=reason, message=f"stop {group} on {node}",
-                  command=commands.stop_group(group, node), restore=restore)
-
-
-def _apply_config(group: str, node: str, change: tuple[str, dict[str, str], list[str]]) -> Action:
-    conf, files, differs = change
-    return Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
-                  message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
-                  command=commands.apply_config(group, conf, files))
-
-
 def resume_steps(ctx: Context) -> list[Action]:
     """A run that stopped the group was interrupted (the operator died): finish it on the node
     its stop marker names, if any.
@@ -223,11 +207,11 @@ def resume_steps(ctx: Context) -> list[Action]:
     node = next((f.stopped_by_operator for f in ctx.facts.values() if f.stopped_by_operator in ctx.nodes), None)
     if node is None:
         return []
-    actions = []
+    group = ctx.spec.failover_group
     change = config_changes(ctx.spec, ctx.nodes, ctx.facts, node)
     if change is not None:
-        actions.append(_apply_config(ctx.spec.failover_group, node, change))
-    actions.append(Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
-                          message=f"start {ctx.spec.failover_group} on {node}: an interrupted run stopped it",
-                          command=commands.start_group(ctx.spec.failover_group)))
-    return actions
+        return apply_sequence.apply_actions(group, node, ctx.nodes, change, group_online=False, restart_group=False,
+                                            reason="ResumeAfterInterruption")
+    return [Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
+                   message=f"start {group} on {node}: an interrupted run stopped it",
+                   command=commands.start_group(group))]

@@ -18,9 +18,9 @@ from ..facts import NodeFacts
 from ..render.clp_conf import ClpConfError
 from ..render.clp_restore import restore_site
 from . import commands
+from .apply_sequence import monitor_changes, resume_actions, stop_group, suspend_actions
 from .model import Action, Plan, failure
 from .preflight import active_node
-from .steps import stop_group
 
 
 def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
@@ -36,14 +36,23 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
     except ClpConfError as exc:
         return Plan(findings=(failure("ClusterproConfigInvalid", f"{exc}; nothing was changed", permanent=False),))
     active = active_node(spec, nodes, facts)
+    current = facts[backup_node].clp_conf.text
+    # Removing or changing the monitor needs the cluster suspended (apply_sequence), on the node
+    # that pushes.
+    suspend = monitor_changes(spec, current, restored)
     actions: list[Action] = []
     if active is not None:
         actions.append(stop_group(group, active, "Unconfigure"))
+    if suspend:
+        actions += suspend_actions(group, backup_node, nodes, "Unconfigure")
     actions.append(Action(
         kind="RestoreClusterConfig", node=backup_node, reason="Unconfigure",
         message=f"put the exec scripts of {spec.exec_resource} and monitor {spec.monitor_resource} back as they "
         "were before the operator",
-        command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored)))
+        command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored,
+                                        facts[backup_node].clp_conf.encoding)))
+    if suspend:
+        actions += resume_actions(group, backup_node, nodes, "Unconfigure")
     if active is not None:
         # Back online where it was, with the original scripts: the site itself stays stopped.
         actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",

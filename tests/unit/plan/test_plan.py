@@ -18,18 +18,27 @@ from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import ProcessTable
 from jobcenter_operator.plan import assess_processes, plan_site
 
-FRESH_CLASSIC = [
+# A monitor added: the group stopped (its scripts change), then the cluster suspended around the
+# push (the marker on the other node first), resumed, the marker cleared, the group started.
+SUSPENDED_PUSH = [
+    ("StopGroup", "clu1"),
+    ("MarkSuspended", "clu2"),
+    ("SuspendCluster", "clu1"),
+    ("ApplyClusterConfig", "clu1"),
+    ("ResumeCluster", "clu1"),
+    ("ClearSuspendMarker", "clu2"),
+    ("StartGroup", "clu1"),
+]
+GROUP_STOP_PUSH = [("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")]
+LOCAL_FIRST = [
     ("SetLocalDaemon", "clu2"),
     ("StopLocalSite", "clu2"),
     ("SetLocalDaemon", "clu1"),
     ("StopLocalSite", "clu1"),
     ("CreateSite", "clu1"),
-    ("StopGroup", "clu1"),
-    ("ApplyClusterConfig", "clu1"),
-    ("StartGroup", "clu1"),
-    ("StartLocalSite", "clu2"),
-    ("StartLocalSite", "clu1"),
 ]
+LOCAL_LAST = [("StartLocalSite", "clu2"), ("StartLocalSite", "clu1")]
+FRESH_CLASSIC = LOCAL_FIRST + SUSPENDED_PUSH + LOCAL_LAST
 
 SITE_PRESENT = {"site": ClusterSite(present=True, virtual_host="cluv", machine_id=114)}
 
@@ -53,13 +62,12 @@ CASES: list[Any] = [
         MANAGER, cluster(spec=MANAGER), FRESH_CLASSIC, id="a fresh standard-manager cluster takes the same steps",
     ),
     pytest.param(
-        CLASSIC.model_copy(update={"process_monitoring": False}), cluster(), FRESH_CLASSIC,
-        id="without process monitoring the same steps push other scripts",
+        CLASSIC.model_copy(update={"process_monitoring": False}), cluster(), LOCAL_FIRST + GROUP_STOP_PUSH + LOCAL_LAST,
+        id="without process monitoring (no monitor to add) other scripts are pushed with the group stopped only",
     ),
     pytest.param(
         AGENT, cluster(spec=AGENT),
-        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), ("StopGroup", "clu1"),
-         ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")],
+        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), *SUSPENDED_PUSH],
         id="a fresh agent cluster disables the unit at boot and pushes the systemctl scripts",
     ),
 ]
@@ -196,10 +204,15 @@ def _offline(facts: dict[str, Any], marker: str | None) -> dict[str, Any]:
 
 
 def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start() -> None:
-    # Interrupted between StopGroup and ApplyClusterConfig: push, then start where it was.
+    # Interrupted between StopGroup and ApplyClusterConfig: push (the monitor it adds needs the
+    # cluster suspended), then start where it was.
     plan = plan_site(CLASSIC, NODES, _offline(cluster(clu1=SITE_PRESENT), "clu1"))
     assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("MarkSuspended", "clu2", "ResumeAfterInterruption"),
+        ("SuspendCluster", "clu1", "ResumeAfterInterruption"),
         ("ApplyClusterConfig", "clu1", "ClusterConfigDiffers"),
+        ("ResumeCluster", "clu1", "ApplyFinished"),
+        ("ClearSuspendMarker", "clu2", "ApplyFinished"),
         ("StartGroup", "clu1", "ResumeAfterInterruption"),
     ]
     # Interrupted after the push: only the start is left.
@@ -247,3 +260,64 @@ def test_every_action_carries_its_command_and_no_message_repeats_it() -> None:
     assert restore is not None and (restore.node, restore.command) == ("clu1", kinds["StartGroup"].command)
     files = pushed_files(kinds["ApplyClusterConfig"])
     assert set(files) == {"clp.conf", "scripts/failover-jc/exec-jc/start.sh", "scripts/failover-jc/exec-jc/stop.sh"}
+
+
+def _converged(spec: JobCenterSiteSpec = CLASSIC) -> dict[str, Any]:
+    return apply(spec, cluster(spec=spec), plan_site(spec, NODES, cluster(spec=spec)).actions)
+
+
+def test_a_monitor_only_change_suspends_the_cluster_and_leaves_the_group_running() -> None:
+    spec = CLASSIC.model_copy(update={"monitor_interval_seconds": 7})
+    plan = plan_site(spec, NODES, _converged())
+    assert [(a.kind, a.node) for a in plan.actions] == [
+        ("MarkSuspended", "clu2"), ("SuspendCluster", "clu1"), ("ApplyClusterConfig", "clu1"),
+        ("ResumeCluster", "clu1"), ("ClearSuspendMarker", "clu2")]
+    kinds = {a.kind: a for a in plan.actions}
+    assert kinds["SuspendCluster"].disruptive and kinds["ResumeCluster"].disruptive
+    # The suspend's undo is the resume the plan runs anyway; the marker's undo is clearing it.
+    restore = kinds["SuspendCluster"].restore
+    assert restore is not None and (restore.node, restore.command) == ("clu1", kinds["ResumeCluster"].command)
+    assert kinds["MarkSuspended"].restore is not None
+    assert kinds["MarkSuspended"].restore.command == kinds["ClearSuspendMarker"].command
+    after = apply(spec, _converged(), plan.actions)
+    assert plan_site(spec, NODES, after).actions == ()
+    assert not any(f.suspended_by_operator or f.cluster.suspended for f in after.values())
+
+
+def test_a_script_only_change_stops_the_group_without_suspending() -> None:
+    facts = _converged()
+    stale = {n: f.model_copy(update={"script_hashes": {**f.script_hashes, "failover-jc/exec-jc/stop.sh": "0" * 64}})
+             for n, f in facts.items()}
+    plan = plan_site(CLASSIC, NODES, stale)
+    assert [(a.kind, a.node) for a in plan.actions] == [
+        ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")]
+
+
+def _suspended(facts: dict[str, Any], markers: dict[str, str], suspended: bool = True) -> dict[str, Any]:
+    return {n: f.model_copy(update={"suspended_by_operator": markers.get(n),
+                                    "cluster": f.cluster.model_copy(update={"suspended": suspended})})
+            for n, f in facts.items()}
+
+
+def test_a_run_killed_while_suspended_is_resumed_first_whatever_else_is_wrong() -> None:
+    facts = _suspended(_offline(_converged(), None), {"clu1": "clu1", "clu2": "clu1"})
+    plan = plan_site(CLASSIC, NODES, facts)
+    assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("ResumeCluster", "clu1", "ResumeAfterInterruption"),
+        ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption")]
+    # The node that suspended is gone: the marker on the other node is enough to resume from there.
+    only = {"clu2": _suspended(_converged(), {"clu2": "clu1"})["clu2"]}
+    plan = plan_site(CLASSIC, ("clu2",), only)
+    assert [(a.kind, a.node) for a in plan.actions] == [("ResumeCluster", "clu2")]
+
+
+def test_markers_of_a_cluster_no_longer_suspended_are_only_cleared() -> None:
+    plan = plan_site(CLASSIC, NODES, _suspended(_converged(), {"clu2": "clu1"}, suspended=False))
+    assert [(a.kind, a.node) for a in plan.actions] == [("ClearSuspendMarker", "clu2")]
+    assert not plan.actions[0].disruptive
+
+
+def test_someone_elses_suspend_is_waited_for_and_never_resumed() -> None:
+    plan = plan_site(CLASSIC, NODES, _suspended(_converged(), {}))
+    assert plan.actions == ()
+    assert [(f.reason, f.permanent) for f in plan.preflight] == [("ClusterSuspended", False)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fake_nodes import FakeCluster, FakeRunner, Sent, access, fake_runner, result, step_is
 from plan_factory import CLASSIC, NODES, apply, cluster
 
-from jobcenter_operator.errors import CommandFailed, Unreachable
+from jobcenter_operator.errors import ApplyRefused, CommandFailed, Unreachable
 from jobcenter_operator.facts.processes import Process, ProcessTable
 from jobcenter_operator.plan import plan_site
 from jobcenter_operator.reconcile import MAX_ROUNDS, NotConverged, reconcile_site
@@ -39,7 +39,7 @@ async def test_a_fresh_cluster_converges_in_one_round_and_a_second_run_changes_n
 async def test_observe_only_plans() -> None:
     runner, _ = fake_runner(CLASSIC, cluster())
     observed = await reconcile_site(runner, ACCESS, CLASSIC, enforce=False)
-    assert observed.plan is not None and len(observed.plan.actions) == 10 and not observed.enforced
+    assert observed.plan is not None and len(observed.plan.actions) == 14 and not observed.enforced
     assert runner.actions() == []
 
 
@@ -82,15 +82,24 @@ async def test_a_failed_push_after_the_stop_starts_the_group_again_and_stops() -
     runner, nodes = fake_runner(CLASSIC, cluster())
     runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
     result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
-    assert isinstance(result_.error, CommandFailed) and result_.error.node == "clu1"
+    assert isinstance(result_.error, ApplyRefused) and result_.error.node == "clu1"
     assert "push refused" in result_.error.message
-    steps = [(s.action.kind, s.ok, s.action.reason) for s in result_.steps]
-    assert steps[-3:] == [("StopGroup", True, "ClusterConfigChange"),
-                          ("ApplyClusterConfig", False, "ClusterConfigDiffers"),
-                          ("StartGroup", True, "RestoreAfterFailure")]
-    assert all(ok for _, ok, _ in steps[:-2])
+    steps = [(s.action.kind, s.action.node, s.ok, s.action.reason) for s in result_.steps]
+    assert steps[-7:] == [("StopGroup", "clu1", True, "ClusterConfigChange"),
+                          ("MarkSuspended", "clu2", True, "ClusterConfigChange"),
+                          ("SuspendCluster", "clu1", True, "ClusterConfigChange"),
+                          ("ApplyClusterConfig", "clu1", False, "ClusterConfigDiffers"),
+                          ("ResumeCluster", "clu1", True, "RestoreAfterFailure"),
+                          ("ClearSuspendMarker", "clu2", True, "RestoreAfterFailure"),
+                          ("StartGroup", "clu1", True, "RestoreAfterFailure")]
+    assert all(ok for _, _, ok, _ in steps[:-4])
     assert runner.sent[-1].step == "startgroup" and runner.sent[-1].node == "clu1", "nothing after the restore"
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
+    # Resumed, no marker left anywhere; the refusal and clpcfctrl's output are in the status.
+    assert not any(f.cluster.suspended or f.suspended_by_operator for f in nodes.facts.values())
+    conds = site_conditions(CLASSIC, result_, None)
+    assert conds["ClusterResourcesConfigured"].reason == "ApplyRefused"
+    assert "push refused" in conds["ClusterResourcesConfigured"].message
 
 
 async def test_a_failure_before_the_stop_restores_nothing() -> None:
@@ -107,7 +116,7 @@ async def test_a_failed_restore_is_reported_and_the_first_failure_stays_the_erro
     runner.fail(step_is("apply"), stderr="push refused")
     runner.fail(step_is("startgroup"), stderr="start refused")
     result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
-    assert isinstance(result_.error, CommandFailed) and "push refused" in result_.error.message
+    assert isinstance(result_.error, ApplyRefused) and "push refused" in result_.error.message
     last = result_.steps[-1]
     assert (last.action.kind, last.ok, last.action.reason) == ("StartGroup", False, "RestoreAfterFailure")
     assert last.error is not None and "start refused" in last.error

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 from fake_nodes import FakeCluster, FakeRunner, access, fake_runner, step_is
 from plan_factory import CLASSIC, NODES, cluster
 
-from jobcenter_operator.errors import CheckFailed, CommandFailed, Unreachable
+from jobcenter_operator.errors import ApplyRefused, CheckFailed, Unreachable
 from jobcenter_operator.reconcile import reconcile_site
 from jobcenter_operator.unconfigure import unconfigure_site
 
@@ -25,12 +27,17 @@ async def test_unconfigure_stops_the_group_restores_the_configuration_and_starts
     assert nodes.facts["clu1"].clp_conf.text != original and nodes.facts["clu1"].backup_clp_conf == original
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
     assert result.error is None
+    # Removing the operator's monitor needs the cluster suspended around the push.
     assert [(s.action.kind, s.action.node, s.ok) for s in result.steps] == [
-        ("StopGroup", "clu1", True), ("RestoreClusterConfig", "clu1", True), ("StartGroup", "clu1", True)]
-    assert [(s.node, s.step) for s in runner.actions()] == [("clu1", "stopgroup"), ("clu1", "restore"),
-                                                            ("clu1", "startgroup")]
-    restore = runner.actions()[1]
-    assert restore.input == original, "configure_site undone byte for byte"
+        ("StopGroup", "clu1", True), ("MarkSuspended", "clu2", True), ("SuspendCluster", "clu1", True),
+        ("RestoreClusterConfig", "clu1", True), ("ResumeCluster", "clu1", True),
+        ("ClearSuspendMarker", "clu2", True), ("StartGroup", "clu1", True)]
+    assert [(s.node, s.step) for s in runner.actions()] == [
+        ("clu1", "stopgroup"), ("clu2", "marksuspend"), ("clu1", "suspendcluster"), ("clu1", "restore"),
+        ("clu1", "resumecluster"), ("clu2", "clearsuspend"), ("clu1", "startgroup")]
+    restore = runner.actions()[3]
+    assert restore.input is not None and base64.b64decode(restore.input).decode() == original, \
+        "configure_site undone byte for byte"
     assert restore.argv[4:] == ("/var/lib/jobcenter-operator/backup/failover-jc", "failover-jc", "exec-jc", "pidw-jc")
     assert all(f.clp_conf.text == original and f.script_hashes == {} for f in nodes.facts.values())
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
@@ -40,8 +47,10 @@ async def test_observe_shows_what_a_deletion_would_do_and_sends_nothing() -> Non
     runner, _ = await _converged()
     result = await unconfigure_site(runner, ACCESS, CLASSIC, enforce=False)
     assert result.error is None and result.plan is not None and result.steps == []
-    assert [(a.kind, a.reason) for a in result.plan.actions] == [
-        ("StopGroup", "Unconfigure"), ("RestoreClusterConfig", "Unconfigure"), ("StartGroup", "Unconfigure")]
+    assert [a.kind for a in result.plan.actions] == [
+        "StopGroup", "MarkSuspended", "SuspendCluster", "RestoreClusterConfig", "ResumeCluster",
+        "ClearSuspendMarker", "StartGroup"]
+    assert {a.reason for a in result.plan.actions} == {"Unconfigure"}
     assert runner.actions() == []
     assert all(s.argv[-1] == "yes" for s in runner.sent), "the probe was asked for the backup"
 
@@ -58,10 +67,13 @@ async def test_a_failed_restore_still_starts_the_group_again() -> None:
     runner, nodes = await _converged()
     runner.fail(step_is("restore"), stderr="clpcfctrl: push refused")
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
-    assert isinstance(result.error, CommandFailed) and "push refused" in result.error.message
+    assert isinstance(result.error, ApplyRefused) and "push refused" in result.error.message
     assert [(s.action.kind, s.ok, s.action.reason) for s in result.steps] == [
-        ("StopGroup", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
+        ("StopGroup", True, "Unconfigure"), ("MarkSuspended", True, "Unconfigure"),
+        ("SuspendCluster", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
+        ("ResumeCluster", True, "RestoreAfterFailure"), ("ClearSuspendMarker", True, "RestoreAfterFailure"),
         ("StartGroup", True, "RestoreAfterFailure")]
+    assert not any(f.cluster.suspended or f.suspended_by_operator for f in nodes.facts.values())
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
 
 
@@ -77,4 +89,5 @@ async def test_a_group_offline_is_restored_without_a_stop_or_start() -> None:
     nodes._group_online_on(None)
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
     assert result.error is None
-    assert [s.step for s in runner.actions()] == ["restore"]
+    assert [s.step for s in runner.actions()] == ["marksuspend", "suspendcluster", "restore", "resumecluster",
+                                                  "clearsuspend"]

@@ -1,0 +1,164 @@
+"""How a configuration change is applied to a running cluster: NEC's documented sequence, chosen
+from what the change touches. Pure.
+
+node-protocol 5.1, 7 and 10 (S4, S6, S12), and what the product refuses (node-protocol 9):
+
+- a monitor added, changed or removed (its clp.conf element, or its genw.sh) needs the cluster
+  suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl --resume``;
+- the exec resource or its start/stop scripts of an online group need that group stopped:
+  ``clpgrp -t`` -> push -> ``clpgrp -s`` (what the Cluster WebUI's apply does);
+- both: stop the group, then suspend (clpgrp refuses to work on a suspended cluster), push,
+  resume, start the group.
+
+Every disruptive step carries its undo as ``restore`` (reconcile.execute runs them when a later step
+fails), so a refused push leaves the cluster resumed and the group started again where it was.
+The suspend marker (plan/suspend_commands.py) is written on every node first; a run killed while
+the cluster is suspended is finished by ``recover_suspend`` before anything else is planned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..api.site import JobCenterSiteSpec
+from ..facts import NodeFacts
+from ..xml_spans import Document, Element, XmlError
+from . import commands, suspend_commands
+from .model import Action
+
+SCRIPTS_PREFIX = "scripts/"
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A configuration to push: the new clp.conf (text, and the charset to write it in), the
+    scripts (config-dir relative path -> content), what differs, and what it touches."""
+
+    conf: str
+    encoding: str
+    scripts: dict[str, str]
+    differs: tuple[str, ...]
+    monitor: bool  # a monitor is added, changed or removed: needs the cluster suspended
+    group: bool  # the exec resource or its scripts change: needs the group stopped
+
+
+def _element_text(xml: str, section: str, name: str, kind: str | None = None) -> str | None:
+    """The source text of ``<section><kind name=name>`` (any kind but ``types`` when None)."""
+    try:
+        doc = Document(xml)
+    except XmlError:
+        return None
+    parent = doc.root.child(section)
+    found: Element | None = None
+    for child in parent.children if parent is not None else []:
+        if child.tag != "types" and child.attrs.get("name") == name and kind in (None, child.tag):
+            found = child
+            break
+    return doc.source[found.start:found.end] if found is not None else None
+
+
+def stale_scripts(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
+                  scripts: Mapping[str, str]) -> dict[str, list[str]]:
+    """Installed script path -> the nodes where it differs from ``scripts``."""
+    stale: dict[str, list[str]] = {}
+    for path, content in sorted(scripts.items()):
+        installed = path.removeprefix(SCRIPTS_PREFIX)
+        digest = hashlib.sha256(content.encode()).hexdigest()
+        where = [n for n in nodes if facts[n].script_hashes.get(installed) != digest]
+        if where:
+            stale[installed] = where
+    return stale
+
+
+def monitor_changes(spec: JobCenterSiteSpec, current: str, desired: str) -> bool:
+    """Whether the site's monitor element differs (added, changed or removed) between the two."""
+    return _element_text(current, "monitor", spec.monitor_resource) != _element_text(
+        desired, "monitor", spec.monitor_resource)
+
+
+def classify(spec: JobCenterSiteSpec, current: str, desired: str, stale: Mapping[str, list[str]]) -> tuple[bool, bool]:
+    """(monitor touched, group touched) by going from ``current`` to ``desired`` with ``stale`` scripts."""
+    monitor = monitor_changes(spec, current, desired) or any(p.startswith("monitor.s/") for p in stale)
+    group = _element_text(current, "resource", spec.exec_resource, "exec") != _element_text(
+        desired, "resource", spec.exec_resource, "exec") or any(not p.startswith("monitor.s/") for p in stale)
+    return monitor, group
+
+
+def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigChange, *, group_online: bool,
+                  restart_group: bool, reason: str) -> list[Action]:
+    """The documented sequence for ``change`` on ``node`` (where ``group`` is, or was, online).
+
+    ``group_online``: the group runs now (it is stopped first when the change needs it, or when
+    ``restart_group``); otherwise an interrupted run left it stopped and it is started at the end.
+    """
+    stop = group_online and (change.group or restart_group)
+    actions: list[Action] = []
+    if stop:
+        actions.append(stop_group(group, node, reason))
+    if change.monitor:
+        actions += suspend_actions(group, node, nodes, reason)
+    actions.append(Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
+                          message="push exec scripts and monitor settings; differs: " + "; ".join(change.differs),
+                          command=commands.apply_config(group, change.conf, change.scripts, change.encoding)))
+    if change.monitor:
+        actions += resume_actions(group, node, nodes, "ApplyFinished")
+    if stop or not group_online:
+        actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
+                              message=f"start {group} on {node}, where it was online",
+                              command=commands.start_group(group)))
+    return actions
+
+
+def stop_group(group: str, node: str, reason: str) -> Action:
+    """Stop ``group`` on ``node``; should a later action fail, it is started there again."""
+    restore = Action(kind="StartGroup", node=node, reason="RestoreAfterFailure",
+                     message=f"start {group} again after a failed step", command=commands.start_group(group))
+    return Action(kind="StopGroup", node=node, reason=reason, message=f"stop {group} on {node}",
+                  command=commands.stop_group(group, node), restore=restore)
+
+
+def suspend_actions(group: str, node: str, nodes: Sequence[str], reason: str) -> list[Action]:
+    """The marker on every other node, then suspend on ``node`` (which writes its own marker)."""
+    actions = []
+    for other in (n for n in nodes if n != node):
+        clear = Action(kind="ClearSuspendMarker", node=other, reason="RestoreAfterFailure",
+                       message="remove the suspend marker after a failed step",
+                       command=suspend_commands.clear_suspend_marker(group))
+        actions.append(Action(kind="MarkSuspended", node=other, reason=reason,
+                              message=f"record that {node} suspends the cluster for {group}",
+                              command=suspend_commands.mark_suspended(group, node), restore=clear))
+    resume = Action(kind="ResumeCluster", node=node, reason="RestoreAfterFailure",
+                    message="resume the cluster after a failed step", command=suspend_commands.resume_cluster(group))
+    actions.append(Action(kind="SuspendCluster", node=node, reason=reason,
+                          message="suspend the cluster: a monitor is added or changed",
+                          command=suspend_commands.suspend_cluster(group, node), restore=resume))
+    return actions
+
+
+def resume_actions(group: str, node: str, markers: Sequence[str], reason: str) -> list[Action]:
+    """Resume on ``node`` (which removes its marker), then remove the marker from ``markers``."""
+    actions = [Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster after the push",
+                      command=suspend_commands.resume_cluster(group))]
+    actions += [Action(kind="ClearSuspendMarker", node=other, reason=reason,
+                       message=f"remove the suspend marker of {group}",
+                       command=suspend_commands.clear_suspend_marker(group))
+                for other in markers if other != node]
+    return actions
+
+
+def recover_suspend(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
+                    active: str | None) -> list[Action]:
+    """A run killed while it had the cluster suspended: resume it (never blocked by a preflight
+    check), then clear the markers. Markers of a cluster no longer suspended are only cleared."""
+    marked = [n for n in nodes if facts[n].suspended_by_operator is not None]
+    if not marked:
+        return []
+    suspended = [n for n in nodes if facts[n].cluster.suspended]
+    if not suspended:
+        return [Action(kind="ClearSuspendMarker", node=n, reason="StaleSuspendMarker",
+                       message=f"the cluster is not suspended: remove the suspend marker of {group}",
+                       command=suspend_commands.clear_suspend_marker(group)) for n in marked]
+    where = active if active in suspended else suspended[0]
+    return resume_actions(group, where, marked, "ResumeAfterInterruption")
