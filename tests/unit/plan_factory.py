@@ -123,7 +123,8 @@ def node(name: str, *, active: str = "clu1", spec: JobCenterSiteSpec = CLASSIC, 
     base: dict[str, Any] = {
         "node": name,
         "jobcenter": JobCenterInstall(installed=not agent, version=None if agent else "R16.2",
-                                      mode="STANDARD" if standard else ("CLASSIC" if not agent else None)),
+                                      mode="STANDARD" if standard else ("CLASSIC" if not agent else None),
+                                      mode_from=None if agent else "VERSION"),
         "daemon_conf": DaemonConf(present=True, text=DEFAULT_DAEMON_CONF, local_daemon=None),
         "site": ClusterSite(present=False),
         "processes": ProcessTable(processes=tuple([Process(pid=1, ppid=0, args="sshd")]

@@ -43,8 +43,19 @@ class AgentInstanceRow(Frozen):
 class AgentFacts(Frozen):
     installed: bool
     instances: tuple[AgentInstanceRow, ...] = ()
+    listed: bool = True  # jcagctrl's table could be read (its layout is a GUESS)
     unit_active: str | None = None  # systemctl is-active word: active, inactive, failed, ...
     unit_enabled: str | None = None  # systemctl is-enabled word: enabled, disabled, ...
+
+    @property
+    def unit_exists(self) -> bool:
+        """systemd knows the instance's unit (is-enabled answers a state, not not-found)."""
+        return self.unit_enabled not in (None, "", "not-found")
+
+
+def jcagctrl_readable(out: SectionOutput) -> bool:
+    """Whether the output has the header the parser reads rows by."""
+    return out.exit_status == 0 and any("instance id" in line.lower() for line in out.stdout.splitlines())
 
 
 def parse_jcagctrl(out: SectionOutput) -> tuple[bool, tuple[AgentInstanceRow, ...]]:

@@ -74,12 +74,14 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
     out = split_output(stdout, nonce, _NAMES)
     errors: dict[str, str] = {}
 
+    # No agent (or not asked): nothing unreadable. Otherwise: did the table have its header?
+    listed = out["jcagctrl"].exit_status != 0 or agent.jcagctrl_readable(out["jcagctrl"])
     try:
         installed, instances = agent.parse_jcagctrl(out["jcagctrl"])
     except ValueError as exc:
         # An odd table is reported, not fatal: the agent is there, its rows are unreadable.
         errors["jcagctrl"] = str(exc)
-        installed, instances = True, ()
+        installed, instances, listed = True, (), False
     unit_active, unit_enabled = agent.parse_agent_unit(out["agent_unit"])
     return NodeFacts(
         node=node,
@@ -98,7 +100,8 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         mounts=network.parse_mounts(out["mounts"]),
         resolution=network.parse_resolution(out["resolve_forward"], out["resolve_reverse"]),
         agent=agent.AgentFacts(
-            installed=installed, instances=instances, unit_active=unit_active, unit_enabled=unit_enabled
+            installed=installed, instances=instances, listed=listed, unit_active=unit_active,
+            unit_enabled=unit_enabled
         ),
         errors=errors,
     )

@@ -95,7 +95,9 @@ def _assess_agent(
                              message=f"the agent unit is active on standby node(s) {', '.join(on_standby)}")
     row = next((r for r in facts[active].agent.instances if r.instance_id == spec.agent.instance_id), None)
     unit_up = facts[active].agent.unit_active == "active"
-    if row is None or not (row.active and row.enable) or not unit_up:
+    # jcagctrl's layout is a GUESS: a table that cannot be read leaves the unit state as the evidence.
+    listed_ok = (row is not None and row.active and row.enable) or (row is None and not facts[active].agent.listed)
+    if not listed_ok or not unit_up:
         state = "unknown to jcagctrl" if row is None else f"ACTIVE={row.active} ENABLE={row.enable}"
         return ProcessHealth(healthy=False, reason="NotRunning", expected=1, found=0,
                              missing=(spec.agent.instance_name,),

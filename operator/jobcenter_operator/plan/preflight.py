@@ -119,14 +119,21 @@ def active_node_ready(ctx: Context) -> list[Finding]:
 
 
 def agent_instance_known(ctx: Context) -> list[Finding]:
+    """The instance is listed by ``jcagctrl list`` or its unit exists (systemctl knows it). The
+    table's layout is a GUESS: a table that cannot be read is no evidence either way, so the unit
+    state decides; only a readable table without the instance AND no unit is permanent."""
     agent = ctx.spec.agent
     if ctx.spec.mode != "StandardAgent" or agent is None:
         return []
-    return [
-        failure("AgentInstanceUnknown", f"jcagctrl on {name} does not list instance {agent.instance_id}", node=name)
-        for name in ctx.nodes
-        if agent.instance_id not in {row.instance_id for row in ctx.facts[name].agent.instances}
-    ]
+    failures = []
+    for name in ctx.nodes:
+        a = ctx.facts[name].agent
+        if agent.instance_id in {row.instance_id for row in a.instances} or a.unit_exists:
+            continue
+        failures.append(failure("AgentInstanceUnknown",
+                                f"jcagctrl on {name} does not list instance {agent.instance_id} and systemd has no "
+                                f"unit for it", node=name, permanent=a.listed))
+    return failures
 
 
 def virtual_host_resolves(ctx: Context) -> list[Finding]:
@@ -153,12 +160,20 @@ def virtual_host_resolves(ctx: Context) -> list[Finding]:
 
 
 def no_foreign_site(ctx: Context) -> list[Finding]:
-    """A site at the database path is this one's (same virtual host and machine ID) or none."""
+    """A site at the database path is this one's or none. Mismatch only from evidence: a cjcpw
+    serving another virtual host from the database path (node-protocol 2.3, sourced), or the
+    site's identity keys when the site has them (a GUESS format: absent, identity is unknown)."""
     spec, active = ctx.spec, ctx.active
     if spec.mode == "StandardAgent" or active is None:
         return []
+    for tree in ctx.facts[active].processes.sites():
+        if tree.database_path == spec.database_path and tree.virtual_host not in (None, spec.virtual_host):
+            return [failure(
+                "SiteMismatch", f"cjcpw on {active} serves {tree.virtual_host} from {spec.database_path}, not "
+                f"{spec.virtual_host}; the site is never re-created", node=active)]
     site = ctx.facts[active].site
-    if not site.present or (site.virtual_host == spec.virtual_host and site.machine_id == spec.machine_id):
+    if not site.present or not site.identity_known or (
+            site.virtual_host == spec.virtual_host and site.machine_id == spec.machine_id):
         return []
     return [failure(
         "SiteMismatch",

@@ -201,3 +201,35 @@ def test_clpstat_monitor_names_cut_to_16_characters() -> None:
     text = CLPSTAT_RUNNING.replace("    pidw-jc          : Normal", "    genw-jcag-cluste : Error")
     status = clusterpro.parse_clpstat(ok(text))
     assert status.monitor_state("genw-jcag-clusterinstance") == "Error"
+
+
+def test_install_mode_comes_from_version_else_from_the_installed_daemons() -> None:
+    from jobcenter_operator.facts.jobcenter import parse_install
+    from jobcenter_operator.facts.sections import SectionOutput
+
+    with_file = parse_install(SectionOutput("VERSION=R16.2\nMODE=CLASSIC\n\n@installed jcexecutor_manager\n", 0))
+    assert (with_file.mode, with_file.mode_from) == ("CLASSIC", "VERSION")
+    classic = parse_install(SectionOutput("\n@installed nqsdaemon\n", 0))
+    assert (classic.installed, classic.mode, classic.mode_from) == (True, "CLASSIC", "daemons")
+    standard = parse_install(SectionOutput("\n@installed jcexecutor_manager\n", 0))
+    assert standard.mode == "STANDARD"
+    both = parse_install(SectionOutput("\n@installed nqsdaemon\n@installed jcexecutor_manager\n", 0))
+    assert (both.mode, both.mode_from) == (None, None)
+
+
+def test_clp_conf_travels_as_bytes_in_its_declared_charset() -> None:
+    import base64
+
+    from jobcenter_operator.facts.clusterpro import parse_clp_conf
+    from jobcenter_operator.facts.sections import SectionOutput
+    from jobcenter_operator.xml_spans import encode_document
+
+    text = ('<?xml version="1.0" encoding="EUC-JP"?>\n<root><cluster><name>c</name><comment>'
+            '\u696d\u52d9\u30af\u30e9\u30b9\u30bf</comment></cluster></root>\n')
+    data = text.encode("euc_jp")
+    conf = parse_clp_conf(SectionOutput(base64.encodebytes(data).decode(), 0))
+    assert (conf.encoding, conf.text, conf.invalid) == ("EUC-JP", text, None)
+    assert encode_document(conf.text, conf.encoding) == data
+    bad = parse_clp_conf(SectionOutput(base64.encodebytes(b'<?xml version="1.0" encoding="ASCII"?>\n\xff').decode(),
+                                       0))
+    assert bad.present and bad.config is None and "ASCII" in (bad.invalid or "")

@@ -321,3 +321,30 @@ def test_someone_elses_suspend_is_waited_for_and_never_resumed() -> None:
     plan = plan_site(CLASSIC, NODES, _suspended(_converged(), {}))
     assert plan.actions == ()
     assert [(f.reason, f.permanent) for f in plan.preflight] == [("ClusterSuspended", False)]
+
+
+def test_a_site_without_identity_keys_is_identity_unknown_never_a_mismatch() -> None:
+    unknown = {"site": ClusterSite(present=True)}
+    plan = plan_site(CLASSIC, NODES, cluster(clu1=unknown))
+    assert plan.preflight == () and "CreateSite" not in [a.kind for a in plan.actions]
+    # Sourced evidence does make a mismatch: a cjcpw serving another virtual host from the path.
+    other = CLASSIC.model_copy(update={"virtual_host": "otherv"})
+    foreign = ProcessTable(processes=tuple(site_tree(other)))
+    plan = plan_site(CLASSIC, NODES, cluster(clu1={**unknown, "processes": foreign}))
+    assert [(f.reason, f.permanent) for f in plan.preflight] == [("SiteMismatch", True)]
+    assert "otherv" in plan.preflight[0].message
+
+
+def test_an_unreadable_jcagctrl_table_defers_to_the_unit_state() -> None:
+    unreadable = {"agent": AgentFacts(installed=True, instances=(), listed=False, unit_active="inactive",
+                                      unit_enabled="enabled")}
+    plan = plan_site(AGENT, NODES, cluster(spec=AGENT, clu1=unreadable, clu2=unreadable))
+    assert plan.preflight == ()
+    gone = {"agent": AgentFacts(installed=True, instances=(), listed=False, unit_active="inactive",
+                                unit_enabled="not-found")}
+    plan = plan_site(AGENT, NODES, cluster(spec=AGENT, clu1=gone, clu2=gone))
+    assert {(f.reason, f.permanent) for f in plan.preflight} == {("AgentInstanceUnknown", False)}
+    converged = apply(AGENT, cluster(spec=AGENT), plan_site(AGENT, NODES, cluster(spec=AGENT)).actions)
+    blind = {n: f.model_copy(update={"agent": f.agent.model_copy(update={"instances": (), "listed": False})})
+             for n, f in converged.items()}
+    assert assess_processes(AGENT, NODES, blind, "clu1").healthy
