@@ -8,8 +8,13 @@ branch on ``CLP_EVENT`` (START / FAILOVER), and inside each branch run the comma
   (``"fi" unexpected``). Ours runs ``echo "NO_CLP"``.
 - The PDF prints a full-width number sign and an en dash (``-stop``); everything here is ASCII,
   and :func:`_finish` asserts it.
-- A disk that did not attach (``CLP_DISK`` other than SUCCESS) is reported and fails the
-  script, as in CLUSTERPRO's own template, instead of silently exiting 0.
+- A disk that did not attach (``CLP_DISK`` other than SUCCESS: FAILURE, or whatever word the
+  product uses; only SUCCESS is sourced) is reported as CLUSTERPRO's own template does
+  (``ERROR_DISK from START``). A start script then fails (activation failure: CLUSTERPRO retries or
+  fails over) instead of silently exiting 0. A stop script still stops what may run and exits 0:
+  a non-zero stop.sh triggers the deactivation-failure action, whose default stops the cluster
+  service and shuts the server down (node-protocol 4.2, ``deact/action`` 4), and nothing about a
+  missing disk is a reason for that.
 - The exit status carries the command's status where it means something (see each renderer).
 
 Every value is quoted exactly once with :func:`shlex.join`, never pasted into the text, and
@@ -79,6 +84,7 @@ def site_stop_script(*, virtual_host: str) -> str:
         start_message="NORMAL CJCPW STOP",
         failover_message="FAILOVER CJCPW STOP",
         propagate_status=False,
+        stopping=True,
     )
 
 
@@ -103,6 +109,7 @@ def agent_stop_script(*, instance_id: str) -> str:
         argv=["systemctl", "stop", unit],
         start_message="NORMAL AGENT STOP",
         failover_message="FAILOVER AGENT STOP",
+        stopping=True,
     )
 
 
@@ -155,6 +162,7 @@ def _event_script(
     start_message: str,
     failover_message: str,
     propagate_status: bool = True,
+    stopping: bool = False,
 ) -> str:
     command = shlex.join(argv)
     lines = [
@@ -165,10 +173,10 @@ def _event_script(
         "",
         'if [ "$CLP_EVENT" = "START" ]',
         "then",
-        *_disk_guarded(start_message, command, "START", propagate_status),
+        *_disk_guarded(start_message, command, "START", propagate_status, stopping),
         'elif [ "$CLP_EVENT" = "FAILOVER" ]',
         "then",
-        *_disk_guarded(failover_message, command, "FAILOVER", propagate_status),
+        *_disk_guarded(failover_message, command, "FAILOVER", propagate_status, stopping),
         "else",
         # Run outside CLUSTERPRO (no CLP_EVENT): do nothing, like the vendor sample, but with a
         # real command so the branch is valid shell.
@@ -180,7 +188,17 @@ def _event_script(
     return _finish(lines)
 
 
-def _disk_guarded(message: str, command: str, event: str, propagate_status: bool) -> list[str]:
+def _disk_guarded(message: str, command: str, event: str, propagate_status: bool, stopping: bool) -> list[str]:
+    if stopping:
+        failure_branch = [
+            f'    echo "ERROR_DISK from {event}"',
+            # Stop whatever may still run; never fail the deactivation (see the module docstring).
+            f"    {command}",
+            '    echo "EXIT $?"',
+            "    exit 0",
+        ]
+    else:
+        failure_branch = [f'    echo "ERROR_DISK from {event}"', "    exit 1"]
     return [
         '  if [ "$CLP_DISK" = "SUCCESS" ]',
         "  then",
@@ -190,8 +208,7 @@ def _disk_guarded(message: str, command: str, event: str, propagate_status: bool
         '    echo "EXIT $status"',
         '    exit "$status"' if propagate_status else "    exit 0",
         "  else",
-        f'    echo "ERROR_DISK from {event}"',
-        "    exit 1",
+        *failure_branch,
         "  fi",
     ]
 

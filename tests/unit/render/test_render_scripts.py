@@ -227,12 +227,24 @@ def test_stop_logs_but_does_not_return_cjcpw_failure(tmp_path: Path) -> None:
     assert "EXIT 1" in outcome.stdout
 
 
-@pytest.mark.parametrize("name", [name for name in sorted(RENDERED) if name != "agent-genw.sh"])
-def test_disk_failure_fails_without_running_the_command(name: str, tmp_path: Path) -> None:
-    outcome = run_with_stub(tmp_path, RENDERED[name], event="START", disk="FAILURE")
+@pytest.mark.parametrize("disk", ["FAILURE", "ERROR"])
+@pytest.mark.parametrize("name", [name for name in sorted(RENDERED) if "start" in name])
+def test_disk_failure_fails_a_start_without_running_the_command(name: str, disk: str, tmp_path: Path) -> None:
+    outcome = run_with_stub(tmp_path, RENDERED[name], event="START", disk=disk)
     assert outcome.returncode == 1
     assert outcome.argv is None
     assert "ERROR_DISK from START" in outcome.stdout
+
+
+@pytest.mark.parametrize("event", ["START", "FAILOVER"])
+@pytest.mark.parametrize("name", [name for name in sorted(RENDERED) if "stop" in name])
+def test_disk_failure_in_a_stop_still_stops_and_never_fails_the_deactivation(name: str, event: str,
+                                                                            tmp_path: Path) -> None:
+    # A non-zero stop.sh would trigger deact/action 4 (stop the cluster service, shut down).
+    outcome = run_with_stub(tmp_path, RENDERED[name], event=event, disk="FAILURE", stub_status=1)
+    assert outcome.returncode == 0
+    assert outcome.argv is not None and outcome.argv[0] in ("-stop", "stop")
+    assert f"ERROR_DISK from {event}" in outcome.stdout
 
 
 @pytest.mark.parametrize("name", [name for name in sorted(RENDERED) if name != "agent-genw.sh"])

@@ -14,7 +14,9 @@ then
     exit "$status"
   else
     echo "ERROR_DISK from START"
-    exit 1
+    systemctl stop jcexecutor_agent_1.service
+    echo "EXIT $?"
+    exit 0
   fi
 elif [ "$CLP_EVENT" = "FAILOVER" ]
 then
@@ -27,7 +29,9 @@ then
     exit "$status"
   else
     echo "ERROR_DISK from FAILOVER"
-    exit 1
+    systemctl stop jcexecutor_agent_1.service
+    echo "EXIT $?"
+    exit 0
   fi
 else
   echo "NO_CLP"

@@ -15,7 +15,9 @@ then
     exit 0
   else
     echo "ERROR_DISK from START"
-    exit 1
+    /usr/lib/nqs/cluster/cjcpw -stop jcmgcluster
+    echo "EXIT $?"
+    exit 0
   fi
 elif [ "$CLP_EVENT" = "FAILOVER" ]
 then
@@ -28,7 +30,9 @@ then
     exit 0
   else
     echo "ERROR_DISK from FAILOVER"
-    exit 1
+    /usr/lib/nqs/cluster/cjcpw -stop jcmgcluster
+    echo "EXIT $?"
+    exit 0
   fi
 else
   echo "NO_CLP"
