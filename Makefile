@@ -2,7 +2,7 @@
 PY      ?= .venv/bin/python
 PYTEST  ?= $(PY) -m pytest
 
-.PHONY: setup test test-unit lint crds crds-check demo clean
+.PHONY: setup test test-unit test-e2e test-variants lint crds crds-check demo clean
 
 setup: .venv/.installed
 
@@ -19,6 +19,14 @@ test: setup
 
 test-unit: setup
 	$(PYTEST) -q tests/unit
+
+# The end-to-end suite on the default bed, and on beds with every guessed node-side format switched to
+# its alternative (hack/testbed/variants.py; needs root like every bed test).
+test-e2e: setup
+	PATH=$(CURDIR)/.venv/bin:$$PATH $(PYTEST) -q tests/e2e
+
+test-variants: setup
+	PATH=$(CURDIR)/.venv/bin:$$PATH JCOP_TESTBED_VARIANTS=all $(PYTEST) -q tests/e2e
 
 lint: setup
 	$(PY) -m ruff check .

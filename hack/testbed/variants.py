@@ -5,8 +5,9 @@ first entry is what the bed does by default, the others are alternatives the ope
 A bed records only the names it was asked for; ``Bed.variant(axis)`` answers the one in effect.
 ``--variant all`` switches every axis to its first alternative.
 
-Defaults keep today's operator converging (it reads the identity keys, the VERSION file, clpstat's
-default layout, and pushes without suspending). The lead flips a default by reordering an axis.
+Defaults are what the bed believes most likely (the product's strict apply rules included); the
+operator survives every alternative (e2e on ``JCOP_TESTBED_VARIANTS=all``, ``make test-variants``).
+A default is flipped by reordering an axis.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ AXES: tuple[Axis, ...] = (
          "clpcfctrl/clpgrp/clpcl message texts and clpcfctrl failure codes (no source)"),
     Axis("clpstat-guessed", ("clpstat-guessed-default", "clpstat-guessed-alt"),
          "`clpstat -m` and `clpstat -n` layouts (no source)"),
-    Axis("apply", ("apply-lenient", "strict-apply"),
+    Axis("apply", ("strict-apply", "apply-lenient"),
          "clpcfctrl --push refuses a monitor change without suspend and script changes of online "
-         "groups (node-protocol 5.1, 10; strict is the product's rule, off by default for now)"),
+         "groups (node-protocol 5.1, 10; strict is the product's rule and the default since the "
+         "operator applies NEC's sequence; lenient: suspending alone is enough)"),
     Axis("clp-charset", ("clp-conf-ascii", "clp-conf-euc-jp"),
          "clp.conf encoding: ASCII (English product) or EUC-JP with Japanese text (Japanese product)"),
 )

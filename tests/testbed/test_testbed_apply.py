@@ -94,9 +94,9 @@ def test_strict_apply_refuses_and_leaves_every_node_unchanged(testbed_cluster: A
     assert after["clu2"]["scripts/failover-jc/exec-jc/start.sh"] == new_start.encode()
 
 
-def test_default_apply_accepts_script_change_of_suspended_online_group(testbed_cluster: Any) -> None:
-    """apply-lenient (the default until the operator suspends): suspending is enough."""
-    info = testbed_cluster(mode="classic")
+def test_lenient_apply_accepts_script_change_of_suspended_online_group(testbed_cluster: Any) -> None:
+    """apply-lenient: suspending is enough."""
+    info = testbed_cluster(mode="classic", variants=["apply-lenient"])
     assert sh(info, "clu1", "clpcl --suspend")[0] == 0
     rc, out = push(info, pull(info), {"failover-jc/exec-jc/start.sh": "#!/bin/sh\nexit 0\n"})
     assert rc == 0, out

@@ -132,6 +132,14 @@ def _strict_apply(info: Info) -> None:
     assert rc == 12 and "Suspend the cluster" in out
 
 
+def _apply_lenient(info: Info) -> None:
+    # Suspending alone is enough to change an online group's scripts (strict-apply: code 15).
+    assert sh(info, "clu1", "clpcl --suspend")[0] == 0
+    rc, out = push(info, pull(info), {"failover-jc/exec-jc/start.sh": "#!/bin/sh\nexit 0\n"})
+    assert rc == 0, out
+    assert sh(info, "clu1", "clpcl --resume")[0] == 0
+
+
 def _euc_jp(info: Info) -> None:
     assert installed_conf(info, "clu2").startswith(b'<?xml version="1.0" encoding="EUC-JP"?>')
 
@@ -151,7 +159,7 @@ CHECKS: dict[str, tuple[dict[str, Any], Callable[[Info], None]]] = {
     "clp-disk-error-word": ({}, _clp_disk_error_word),
     "clp-messages-alt": ({}, _clp_messages_alt),
     "clpstat-guessed-alt": ({}, _clpstat_guessed_alt),
-    "strict-apply": ({}, _strict_apply),
+    "apply-lenient": ({}, _apply_lenient),
     "clp-conf-euc-jp": ({}, _euc_jp),
 }
 
@@ -159,7 +167,7 @@ CHECKS: dict[str, tuple[dict[str, Any], Callable[[Info], None]]] = {
 def test_every_alternative_has_a_check() -> None:
     assert sorted(CHECKS) == sorted(c for a in variants.AXES for c in a.choices[1:])
     assert variants.normalize(["all"]) == [a.choices[1] for a in variants.AXES]
-    assert variants.normalize(["strict-apply", "apply-lenient"]) == ["apply-lenient"]  # last one per axis wins
+    assert variants.normalize(["apply-lenient", "strict-apply"]) == ["strict-apply"]  # last one per axis wins
     with pytest.raises(ValueError, match="unknown variant"):
         variants.normalize(["no-such-variant"])
 
@@ -182,3 +190,9 @@ def test_all_variants_bed(testbed_cluster: Any, mode: str) -> None:
     assert rc == 0 and "Online" in out
     assert all(g["activeNode"] == "clu1" for g in info["groups"])
     assert sh(info, "clu1", "test -e /usr/lib/nqs/VERSION")[0] != 0
+
+
+def test_the_default_bed_applies_the_products_strict_rules(testbed_cluster: Any) -> None:
+    info = testbed_cluster()
+    assert info["variants"]["apply"] == "strict-apply"
+    _strict_apply(info)

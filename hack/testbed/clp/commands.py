@@ -267,7 +267,7 @@ def _group_changes(old: clpconf.ClusterConf, new: clpconf.ClusterConf, old_files
 
 
 def _refusal(e: Engine, new: clpconf.ClusterConf, files: dict[str, tuple[bytes, int]]) -> Reply | None:
-    """The product's apply rules (node-protocol 5.1, 9, 10). apply-lenient (default for now): any
+    """The product's apply rules (node-protocol 5.1, 9, 10). apply-lenient (an alternative): any
     change to a group that is not offline needs the cluster suspended. strict-apply: a monitor
     added or changed needs the cluster suspended, and a change to the resources or exec scripts of
     an online group needs that group stopped (suspending is not enough)."""
