@@ -70,6 +70,7 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
         "site_conf": _section(0, f"site_name={site.virtual_host}\nmachine_id={site.machine_id}\n")
         if site.present else _section(4),
         "ps": _section(0, "".join(f"{p.pid} {p.ppid} {p.args}\n" for p in f.processes.processes)),
+        "site_cwd": _section(0, "".join(f"{pid}\n" for pid in sorted(f.processes.in_database))),
         "clpstat": _clpstat(f),
         "clpgrp": _section(0, f"{f.group_node}\n") if f.group_node else _section(1),
         "clp_conf": _section(0, _b64(f.clp_conf.text, f.clp_conf.encoding)) if f.clp_conf.present else _section(1),

@@ -96,7 +96,8 @@ def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
         raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)
-    children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident): s
+    workdir = os.path.join(dbpath, guesses.SITE_DAEMON_CWD)
+    children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident, cwd=workdir): s
                 for t, s, tw, subs in _layout(plist, bed.has("ppid-tree"))}
     state = {"vhost": vhost, "dbpath": dbpath, "cjcpw": os.getpid() if resident else 0,
              "children": list(children), "resident": resident}

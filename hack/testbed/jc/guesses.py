@@ -48,6 +48,13 @@ def site_processes(install_mode: str, jcwebserver_on: bool) -> list[tuple[str, s
 # GUESS: daemon.conf switch for jcwebserver in classic mode (S1 only says "a parameter").
 JCWEBSERVER_PARAM = "jcwebserver"
 
+# A cluster site's daemons work in the site's database on the switched disk (they keep it busy
+# while the site runs), so each one's working directory is below <dbpath>: evidence of the site
+# that does not depend on the cjcpw parent (with `cjcpw -c` the daemons end up with PPID 1 like
+# a local site's). GUESS: node-protocol names no such detail (only "identify by PPID", S1/S14);
+# the directory (<dbpath>/nqs) is the one cjcmksite creates.
+SITE_DAEMON_CWD = "nqs"
+
 # --- daemon.conf -------------------------------------------------------------------------------
 LOCAL_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
 # Vendor default: the local_daemon parameter appears only as a commented sample (VERIFIED S1 2.3).

@@ -44,11 +44,12 @@ def _idle_forever() -> None:
 
 
 def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True,
-          subs: list[tuple[str, str, bool]] | tuple[()] = ()) -> int:
+          subs: list[tuple[str, str, bool]] | tuple[()] = (), cwd: str | None = None) -> int:
     """Fork one daemon. ``twin``: it forks a second copy of itself (the cluster site's two
     jnwcasters). ``subs``: (title, short, twin) daemons it forks below itself (variant ppid-tree).
     A daemon with children exits when one of them dies, so the death reaches cjcpw.
-    ``tie_to_parent``: die with the parent (cjcpw)."""
+    ``tie_to_parent``: die with the parent (cjcpw). ``cwd``: its working directory (a cluster
+    site's daemons work in the site's database, guesses.SITE_DAEMON_CWD); inherited below it."""
     pid = os.fork()
     if pid:
         return pid
@@ -58,6 +59,8 @@ def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = T
         if tie_to_parent:
             _pdeathsig(signal.SIGTERM)
         _detach_stdio()
+        if cwd is not None:
+            os.chdir(cwd)
         become(title, short)
         kids = [spawn(t, s, twin=tw) for t, s, tw in subs]
         if twin:

@@ -17,6 +17,7 @@ SECTIONS = (
     jobcenter.DAEMON_CONF,
     jobcenter.SITE_CONF,
     processes.PS,
+    processes.SITE_CWD,
     clusterpro.CLPSTAT_SECTION,
     clusterpro.GROUP_NODE,
     clusterpro.CLP_CONF_SECTION,
@@ -88,7 +89,8 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         jobcenter=jobcenter.parse_install(out["jc_install"]),
         daemon_conf=jobcenter.parse_daemon_conf(out["daemon_conf"]),
         site=jobcenter.parse_site_conf(out["site_conf"]),
-        processes=processes.parse_ps(out["ps"]),
+        processes=processes.parse_ps(out["ps"]).model_copy(
+            update={"in_database": processes.parse_site_cwd(out["site_cwd"])}),
         cluster=clusterpro.parse_clpstat(out["clpstat"]),
         group_node=clusterpro.parse_clpgrp(out["clpgrp"]),
         stopped_by_operator=clusterpro.parse_stop_marker(out["stop_marker"]),

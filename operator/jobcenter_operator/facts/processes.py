@@ -2,7 +2,11 @@
 
 Pure module. node-protocol 2.5: a cluster site's daemons are children of its ``cjcpw`` (the second
 ``jnwcaster`` is a child of the first), which is how they are told apart from the local site's
-daemons when both run on one node. ``ps -eo pid,ppid,args`` is the only input.
+daemons when both run on one node. With ``cjcpw -c`` (no process monitoring) cjcpw returns and
+its daemons have no cjcpw parent: they are told apart by evidence that does not depend on the
+parent, their working directory below the site's database path (``SITE_CWD``: the daemons of a
+site work in its database on the switched disk; the test bed models the same). Inputs:
+``ps -eo pid,ppid,args`` and the PIDs whose cwd is below ``<databasePath>``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,17 @@ from ..paths import CJCPW
 from .sections import Section, SectionOutput
 
 PS = Section("ps", "    ps -eo pid=,ppid=,args=")
+# PIDs whose working directory is the database path or below it (3: no database path asked for).
+SITE_CWD = Section(
+    "site_cwd",
+    """\
+    [ -n "$dbpath" ] || return 3
+    for d in /proc/[0-9]*; do
+        c=$(readlink "$d/cwd") || continue
+        case "$c" in "$dbpath"|"$dbpath"/*) echo "${d#/proc/}" ;; esac
+    done
+    return 0""",
+)
 
 # Required resident processes of a cluster site besides cjcpw itself, with their counts.
 CLASSIC_SITE = Counter(
@@ -68,6 +83,7 @@ class SiteTree(Frozen):
 
 class ProcessTable(Frozen):
     processes: tuple[Process, ...]
+    in_database: frozenset[int] = frozenset()  # PIDs working below the site's database path
 
     def children(self, pid: int) -> list[Process]:
         return [p for p in self.processes if p.ppid == pid]
@@ -98,11 +114,19 @@ class ProcessTable(Frozen):
                     processes=tuple(self.descendants(p.pid)),
                 )
             )
+        inside = {q.pid for t in trees for q in t.processes} | {t.cjcpw_pid for t in trees}
+        unparented = tuple(p for p in self.processes if p.pid in self.in_database and p.pid not in inside
+                           and p.name in JOBCENTER_NAMES - {"cjcpw"})
+        if unparented:
+            # A site started with cjcpw -c: its daemons work in the database, without a cjcpw above.
+            trees.append(SiteTree(cjcpw_pid=0, resident=False, virtual_host=None, database_path=None,
+                                  processes=unparented))
         return trees
 
     def outside_sites(self) -> list[Process]:
         """JobCenter daemons not under any cjcpw: the local site (or a site started with -c)."""
-        inside = {p.pid for t in self.sites() for p in t.processes} | {t.cjcpw_pid for t in self.sites()}
+        sites = self.sites()
+        inside = {p.pid for t in sites for p in t.processes} | {t.cjcpw_pid for t in sites}
         return [p for p in self.processes if p.pid not in inside and p.name in JOBCENTER_NAMES - {"cjcpw"}]
 
 
@@ -114,6 +138,12 @@ def parse_ps(out: SectionOutput) -> ProcessTable:
             continue
         processes.append(Process(pid=int(fields[0]), ppid=int(fields[1]), args=fields[2] if len(fields) > 2 else ""))
     return ProcessTable(processes=tuple(processes))
+
+
+def parse_site_cwd(out: SectionOutput) -> frozenset[int]:
+    if out.exit_status != 0:
+        return frozenset()
+    return frozenset(int(word) for word in out.stdout.split() if word.isdigit())
 
 
 def missing_processes(found: Counter[str], expected: Counter[str]) -> list[str]:

@@ -348,3 +348,22 @@ def test_an_unreadable_jcagctrl_table_defers_to_the_unit_state() -> None:
     blind = {n: f.model_copy(update={"agent": f.agent.model_copy(update={"instances": (), "listed": False})})
              for n, f in converged.items()}
     assert assess_processes(AGENT, NODES, blind, "clu1").healthy
+
+
+def test_a_site_started_with_cjcpw_c_is_told_from_the_local_site_by_its_working_directory() -> None:
+    # processMonitoring false: cjcpw -c returns, its daemons end up with PPID 1 like a local site's.
+    spec = CLASSIC.model_copy(update={"process_monitoring": False, "local_daemon": "Off"})
+    converged = apply(spec, cluster(), plan_site(spec, NODES, cluster()).actions)
+    tree = [p for p in site_tree(spec, 700) if "cjcpw" not in p.args and "start.sh" not in p.args]
+    daemons = tuple(p.model_copy(update={"ppid": 1}) for p in tree)
+    active = converged["clu1"]
+    others = tuple(p for p in active.processes.processes if p.pid < 500)
+    unparented = ProcessTable(processes=others + daemons)
+    # Without the evidence the site's daemons look like a local site: nqsstop on every reconcile.
+    blind = {**converged, "clu1": active.model_copy(update={"processes": unparented})}
+    assert ("StopLocalSite", "clu1") in [(a.kind, a.node) for a in plan_site(spec, NODES, blind).actions]
+    seen = {**converged, "clu1": active.model_copy(update={"processes": unparented.model_copy(
+        update={"in_database": frozenset(p.pid for p in daemons)})})}
+    assert plan_site(spec, NODES, seen).actions == ()
+    health = assess_processes(spec, NODES, seen, "clu1")
+    assert health.healthy, health
