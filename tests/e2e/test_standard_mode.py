@@ -152,7 +152,13 @@ def test_manager_and_agent_side_by_side(testbed_cluster: Callable[..., dict[str,
     wait_for("the AG site's generation 2 Ready", lambda: op.get("jcs", AG)["status"].get("observedGeneration")
              == 2 and _ready(op, AG), timeout=90)
     changes = [c for c in op.commands()[before:] if not is_probe(c)]
+    # A monitor change: the cluster is suspended around the push (node-protocol 10); the suspend
+    # marker is written on (and cleared from) every node, everything else runs where the AG group is.
+    markers = [c for c in changes if step_name(c) in ("marksuspend", "clearsuspend")]
+    assert {c["node"] for c in markers} == {"clu1"}, markers
+    changes = [c for c in changes if c not in markers]
     assert changes and {c["node"] for c in changes} == {"clu2"}, changes
+    assert [step_name(c) for c in changes].count("suspendcluster") == 1
     assert [c for c in changes if _mentions(c, mg_words)] == []
     assert testbed.cluster_status(name)["groups"][ag_group["name"]]["current"] == "clu2"
     assert _cjcpw(bed, "clu1") == [mg_pid] and op.get("jcs", MG)["status"]["activeNode"] == "clu1"
