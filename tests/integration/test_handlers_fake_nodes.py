@@ -92,4 +92,5 @@ def test_handlers_converge_refuse_a_claim_and_unconfigure(operator: tuple[StandI
     before = len(steps())
     kubectl("patch", "jcs", "cluv", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Unconfigure"}}')
     kubectl("delete", "jcs", "cluv", "--timeout=30s")
-    assert [s for s in steps()[before:] if s != "jcop-facts"] == ["stopgroup", "restore", "startgroup"]
+    assert [s for s in steps()[before:] if s != "jcop-facts"] == [
+        "stopgroup", "marksuspend", "suspendcluster", "restore", "resumecluster", "clearsuspend", "startgroup"]

@@ -28,8 +28,8 @@ from jobcenter_operator import errors
 from jobcenter_operator.api import ClusterproClusterSpec, JobCenterSiteSpec
 from jobcenter_operator.facts import ProbeTarget, probe_argv
 from jobcenter_operator.node import NodePool
-from jobcenter_operator.paths import LOCAL_DAEMON_CONF, STOP_MARKER_DIR
-from jobcenter_operator.plan import commands
+from jobcenter_operator.paths import LOCAL_DAEMON_CONF, STOP_MARKER_DIR, SUSPEND_MARKER_DIR
+from jobcenter_operator.plan import commands, suspend_commands
 from jobcenter_operator.plan.model import ActionKind, Command
 from jobcenter_operator.reconcile import ClusterAccess, SiteResult, access_from, reconcile_site
 
@@ -446,6 +446,10 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
         "StartGroup": commands.start_group(h[2]),
         "StartLocalSite": commands.start_local_site(),
         "RestoreClusterConfig": commands.restore_config(h[2], h[3], h[4], payload),
+        "MarkSuspended": suspend_commands.mark_suspended(h[2], node_name),
+        "SuspendCluster": suspend_commands.suspend_cluster(h[2], node_name),
+        "ResumeCluster": suspend_commands.resume_cluster(h[2]),
+        "ClearSuspendMarker": suspend_commands.clear_suspend_marker(h[2]),
     }
     assert set(built) == set(get_args(ActionKind)), "a command for every kind there is"
     argvs = [list(c.argv) for c in built.values()]
@@ -490,7 +494,7 @@ async def _reconcile_with_failing_clpcfctrl(
     api.fault(bed["name"], "fail-command", active, "clpcfctrl")
     pool, rec = pools()
     result = await reconcile_site(pool, access(bed), site_spec(bed), enforce=True, settle_interval=0.2)
-    assert isinstance(result.error, errors.CommandFailed), describe(result)
+    assert isinstance(result.error, errors.ApplyRefused), describe(result)
     assert result.error.node == active, describe(result)
     assert "clpcfctrl" in result.error.message
     return result, rec, active
@@ -502,6 +506,10 @@ def _kind_of(argv: tuple[str, ...], spec: JobCenterSiteSpec, node: str) -> str:
                           ("StopLocalSite", commands.stop_local_site()),
                           ("StartLocalSite", commands.start_local_site())):
         if argv == command.argv:
+            return kind
+    for kind, step in (("SuspendCluster", "suspendcluster"), ("ResumeCluster", "resumecluster"),
+                       ("MarkSuspended", "marksuspend"), ("ClearSuspendMarker", "clearsuspend")):
+        if argv[:2] == ("sh", "-c") and argv[3:4] == (step,):
             return kind
     if "cjcmksite" in argv:
         return "CreateSite"
@@ -517,9 +525,13 @@ async def test_group_is_restarted_when_a_step_after_stop_group_fails(testbed_clu
     _, rec, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     spec = site_spec(bed)
 
-    # What was sent (observer): ... StopGroup, ApplyClusterConfig (fails), StartGroup, then nothing.
+    # What was sent (observer): ... StopGroup, the cluster suspended (a monitor is added), ApplyClusterConfig
+    # (fails), the cluster resumed and the markers cleared, StartGroup, then nothing.
     sent = [(n, _kind_of(a, spec, n)) for n, a in rec.actions()]
-    assert sent[-3:] == [(active, "StopGroup"), (active, "ApplyClusterConfig"), (active, "StartGroup")], sent
+    standby = next(n["name"] for n in bed["nodes"] if n["name"] != active)
+    assert sent[-7:] == [(active, "StopGroup"), (standby, "MarkSuspended"), (active, "SuspendCluster"),
+                         (active, "ApplyClusterConfig"), (active, "ResumeCluster"), (standby, "ClearSuspendMarker"),
+                         (active, "StartGroup")], sent
     assert [k for _, k in sent].count("StopGroup") == 1 and [k for _, k in sent].count("StartGroup") == 1
     # no re-gather after the failure: the last thing sent is the restore
     assert not rec.is_probe(rec.sent[-1][1])
@@ -534,11 +546,14 @@ async def test_failed_step_and_group_restore_are_reported_in_steps(testbed_clust
     bed = testbed_cluster(mode="classic")
     result, _, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     kinds = [(s.action.kind, s.ok, s.action.reason) for s in result.steps]
-    assert [k for k, _, _ in kinds[-3:]] == ["StopGroup", "ApplyClusterConfig", "StartGroup"], kinds
-    (_, stop_ok, _), (_, apply_ok, _), (_, start_ok, start_reason) = kinds[-3:]
-    assert stop_ok and not apply_ok and start_ok and start_reason == "RestoreAfterFailure", kinds
-    assert all(ok for _, ok, _ in kinds[:-2]), kinds
-    assert all(s.action.node == active for s in result.steps[-3:])
+    assert [k for k, _, _ in kinds[-7:]] == ["StopGroup", "MarkSuspended", "SuspendCluster", "ApplyClusterConfig",
+                                             "ResumeCluster", "ClearSuspendMarker", "StartGroup"], kinds
+    (_, apply_ok, _), *restores = kinds[-4:]
+    assert not apply_ok and all(ok and reason == "RestoreAfterFailure" for _, ok, reason in restores), kinds
+    assert all(ok for _, ok, _ in kinds[:-4]), kinds
+    assert result.steps[-4].action.node == active and result.steps[-1].action.node == active
+    assert not any(on_node(bed, n["name"], ["sh", "-c", f"ls {SUSPEND_MARKER_DIR}/* 2>/dev/null"], ok=False).strip()
+                   for n in bed["nodes"]), "a suspend marker was left"
 
 
 async def test_two_clusters_with_the_same_node_names_share_one_pool(testbed_cluster: Bed, pools: Pools) -> None:  # noqa: F811
