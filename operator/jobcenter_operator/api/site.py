@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict, JsonValue
 
 from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, SpecModel, conditions_field
+from .disruption import Disruption
 from .fields import AbsolutePath, AgentId, ClpName, HostName, IPv4Address, MachineId
 
 Mode = Literal["Classic", "StandardManager", "StandardAgent"]
@@ -206,6 +207,11 @@ class JobCenterSiteSpec(SpecModel):
         default="Correct",
         description="When the periodic check finds the nodes drifted: Correct them, or only Report "
         "(InSync=False).",
+    )
+    disruption: Disruption | None = Field(
+        default=None,
+        description="Maintenance windows and approval for the steps that interrupt the site; each unset "
+        "field comes from the ClusterproCluster's spec.disruption.",
     )
 
     @model_validator(mode="after")
