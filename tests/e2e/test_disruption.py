@@ -59,10 +59,11 @@ def test_a_group_stop_waits_for_the_window_then_for_the_approved_hash(
     active = _group_node(bed)
     assert active
 
-    # A change that needs the group stopped (processMonitoring), with a window that opens later.
+    # A change that needs the group stopped (the monitor's interval: a clp.conf push), with a window that
+    # opens later.
     opens, window = _window_ahead(timedelta(minutes=2))
     before = len(op.commands())
-    patch = {"spec": {"processMonitoring": False, "disruption": {"windows": [window]}}}
+    patch = {"spec": {"monitorIntervalSeconds": 30, "disruption": {"windows": [window]}}}
     assert op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", json.dumps(patch)).returncode == 0
     waiting = wait_for("DisruptionAllowed=False OutsideWindow", lambda: (
         (c := _condition(op, "DisruptionAllowed")).get("reason") == "OutsideWindow"
@@ -91,7 +92,7 @@ def test_a_group_stop_waits_for_the_window_then_for_the_approved_hash(
 
     # Manual approval (no windows: any time): nothing disruptive until the annotation carries the hash.
     before = len(op.commands())
-    patch = {"spec": {"processMonitoring": True, "disruption": {"windows": None, "approval": "Manual"}}}
+    patch = {"spec": {"monitorIntervalSeconds": 20, "disruption": {"windows": None, "approval": "Manual"}}}
     assert op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", json.dumps(patch)).returncode == 0
     awaiting = wait_for("DisruptionAllowed=False AwaitingApproval", lambda: (
         (c := _condition(op, "DisruptionAllowed")).get("reason") == "AwaitingApproval"

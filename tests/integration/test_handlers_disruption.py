@@ -1,6 +1,7 @@
 """Handler wiring of the disruption gate against the API stand-in with the fast tier's fake nodes (no
 root, no test bed): a site under Manual approval sends nothing disruptive and shows its plan hash; a
-stale hash is refused with an Event; the shown hash applies the plan and the annotation is removed."""
+stale hash is refused with an Event; the shown hash applies the plan and the annotation is removed; an
+override applies the next plan once, recorded in an Event, and is removed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from test_handlers_fake_nodes import CLUSTER, SECRET, SITE, operator, wait_for  
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 
 APPROVE = "jobcenter.clusterpro.io/approve-plan"
+OVERRIDE = "jobcenter.clusterpro.io/override-disruption"
 DISRUPTIVE_STEPS = {"stopgroup", "startgroup", "cjcmksite", "/usr/lib/nqs/nqsstop"}
 
 
@@ -61,3 +63,16 @@ def test_manual_approval_waits_for_the_shown_hash(operator: tuple[StandInProcess
     assert wait_for("the approval consumed", lambda: APPROVE not in (site()["metadata"].get("annotations") or {}))
     assert events("PlanApproved")
     assert condition("DisruptionAllowed")["status"] == "True"
+
+    # An emergency override applies the next plan once, without approval, and says so in an Event.
+    before = len(steps())
+    kubectl("patch", "jcs", "cluv", "--type=merge", "-p", '{"spec":{"monitorIntervalSeconds":30}}')
+    wait_for("the change awaiting approval", lambda: condition("DisruptionAllowed").get("reason") == "AwaitingApproval"
+             and site()["status"].get("observedGeneration") == 2)
+    assert not DISRUPTIVE_STEPS & set(steps()[before:])
+    kubectl("annotate", "jcs", "cluv", f"{OVERRIDE}=once")
+    wait_for("the change applied", lambda: condition("InSync").get("status") == "True", timeout=90)
+    assert [s for s in steps()[before:] if s in DISRUPTIVE_STEPS] == ["stopgroup", "startgroup"]
+    override = wait_for("the override Event", lambda: events("DisruptionOverride"))
+    assert f"{OVERRIDE}=once applied plan" in override[0]["message"]
+    assert wait_for("the override removed", lambda: OVERRIDE not in (site()["metadata"].get("annotations") or {}))
