@@ -12,7 +12,7 @@ setup: .venv/.installed
 
 # The pinned transitive set first (hashes checked), then the project itself, editable, without deps.
 .venv/.installed: pyproject.toml requirements-dev.lock
-	test -x $(PY) || python3 -m venv .venv
+	test -x $(PY) || python3 -m venv .venv || { rm -rf .venv && $(PREREQS) python && python3 -m venv .venv; }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.lock
 	$(PY) -m pip install -q --no-deps -e .
@@ -28,6 +28,7 @@ test: prereqs
 	$(PYTEST) -q
 
 test-unit: setup
+	$(PREREQS) kubectl
 	$(PYTEST) -q tests/unit
 
 lint: setup

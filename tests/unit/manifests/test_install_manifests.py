@@ -181,3 +181,16 @@ def test_samples_say_which_namespace_they_belong_in(default: list[dict[str, Any]
         header = "".join(line for line in sample.read_text().splitlines(keepends=True) if line.startswith("#"))
         assert "Where it belongs" in header and f"-n {watched}" in header, sample.name
         assert "namespace" not in yaml.safe_load(sample.read_text())["metadata"], sample.name
+
+
+def test_crds_alone_render_for_an_upgrade() -> None:
+    """README's upgrade step 1, `kubectl apply -k crds`: exactly the generated CRDs."""
+    docs = render(ROOT / "crds")
+    assert {d["kind"] for d in docs} == {"CustomResourceDefinition"}
+    assert {d["metadata"]["name"] for d in docs} == CRD_NAMES
+
+
+def test_watched_namespaces_from_the_environment() -> None:
+    assert watched_from_env({"JCOP_NAMESPACES": " team-a, team-b ,"}) == ["team-a", "team-b"]
+    assert watched_from_env({"JCOP_NAMESPACES": ""}) == []
+    assert watched_from_env({}) == []
