@@ -5,10 +5,6 @@ PYTEST  ?= $(PY) -m pytest
 PREREQS ?= hack/system-prereqs
 # kubectl from the PyPI wheel lands in .venv/bin; every recipe (and the demo's subprocesses) finds it.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
-# kubectl >= 1.35 lists through WatchList streams by default (sendInitialEvents plus a bookmark that
-# ends the initial events); the API stand-in (hack/standin) does not send that bookmark yet, so
-# `kubectl wait` would hang against it. Real API servers are unaffected; drop this once it does.
-export KUBE_FEATURE_WatchListClient ?= false
 
 .PHONY: setup prereqs test test-unit lint crds crds-check demo image lock clean
 

@@ -63,8 +63,6 @@ def prerequisites() -> None:
         raise SystemExit(done.returncode)
     # kubectl may be the PyPI wheel's, in .venv/bin: the stand-in's kubectl calls inherit this PATH.
     os.environ["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), os.environ.get("PATH", "")])
-    # kubectl >= 1.35 waits for a WatchList bookmark the stand-in does not send yet (see the Makefile).
-    os.environ.setdefault("KUBE_FEATURE_WatchListClient", "false")
 
 
 def main() -> int:

@@ -7,7 +7,6 @@ template is read back from the server and checked field by field here (tests/uni
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -33,22 +32,13 @@ def standin_crds_dir() -> pathlib.Path | None:
     return None  # start empty: the install brings the CRDs
 
 
-@pytest.fixture()
-def standin(standin_server: StandInProcess) -> StandInProcess:
-    """The stand-in, with kubectl >= 1.35's WatchList streams turned off: the stand-in does not send
-    the bookmark that ends a stream's initial events yet, so `kubectl wait` would hang (a real API
-    server sends it)."""
-    env = {'KUBE_FEATURE_WatchListClient': 'false', **standin_server.env}
-    return dataclasses.replace(standin_server, env=env)
-
-
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, f'kubectl failed ({result.returncode}): {result.stderr}'
     return result.stdout
 
 
-def get(standin: StandInProcess, *args: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(ok(standin.kubectl('get', *args, '-o', 'json')))
+def get(standin_server: StandInProcess, *args: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(ok(standin_server.kubectl('get', *args, '-o', 'json')))
     return loaded
 
 
@@ -62,9 +52,9 @@ def overlay(tmp_path: pathlib.Path, base: str, namespace: str) -> pathlib.Path:
     return d
 
 
-def watched(standin: StandInProcess, namespace: str) -> tuple[dict[str, Any], list[str] | None]:
+def watched(standin_server: StandInProcess, namespace: str) -> tuple[dict[str, Any], list[str] | None]:
     """The stored Deployment, and the namespaces its operator would watch (None: all)."""
-    deployment = get(standin, 'deployment', 'jobcenter-operator', '-n', namespace)
+    deployment = get(standin_server, 'deployment', 'jobcenter-operator', '-n', namespace)
     container = deployment['spec']['template']['spec']['containers'][0]
     if '--all-namespaces' in container['args']:
         return deployment, None
@@ -77,51 +67,51 @@ def watched(standin: StandInProcess, namespace: str) -> tuple[dict[str, Any], li
     return deployment, watched_from_env(env)
 
 
-def apply_install(standin: StandInProcess, directory: pathlib.Path) -> None:
-    ok(standin.kubectl('apply', '-k', str(directory), timeout=120))
-    ok(standin.kubectl('wait', '--for=condition=Established', *(f'crd/{n}' for n in CRDS), '--timeout=30s',
+def apply_install(standin_server: StandInProcess, directory: pathlib.Path) -> None:
+    ok(standin_server.kubectl('apply', '-k', str(directory), timeout=120))
+    ok(standin_server.kubectl('wait', '--for=condition=Established', *(f'crd/{n}' for n in CRDS), '--timeout=30s',
                        timeout=60))
 
 
-def test_default_install_establishes_crds_and_the_samples_go_where_it_watches(standin: StandInProcess) -> None:
-    apply_install(standin, REPO / 'manifests' / 'default')
-    namespace = get(standin, 'namespace', 'jobcenter-operator')
+def test_default_install_establishes_crds_and_the_samples_go_where_it_watches(standin_server: StandInProcess) -> None:
+    apply_install(standin_server, REPO / 'manifests' / 'default')
+    namespace = get(standin_server, 'namespace', 'jobcenter-operator')
     assert namespace['metadata']['labels']['pod-security.kubernetes.io/enforce'] == 'restricted'
-    deployment, namespaces = watched(standin, 'jobcenter-operator')
+    deployment, namespaces = watched(standin_server, 'jobcenter-operator')
     assert namespaces == ['jobcenter-operator']
     assert violations(deployment['spec']['template']['spec']) == []
     # The CRDs serve: the samples apply into the watched namespace, as their comments say.
     for sample in ('clusterprocluster.yaml', 'jobcentersite-classic.yaml'):
-        ok(standin.kubectl('apply', '-n', 'jobcenter-operator', '-f', str(SAMPLES / sample)))
-    assert get(standin, 'jcs', 'cluv', '-n', 'jobcenter-operator')['spec']['clusterRef']['name'] == 'jc-cluster'
-    binding = get(standin, 'rolebinding', 'jobcenter-operator', '-n', 'jobcenter-operator')
+        ok(standin_server.kubectl('apply', '-n', 'jobcenter-operator', '-f', str(SAMPLES / sample)))
+    assert get(standin_server, 'jcs', 'cluv', '-n', 'jobcenter-operator')['spec']['clusterRef']['name'] == 'jc-cluster'
+    binding = get(standin_server, 'rolebinding', 'jobcenter-operator', '-n', 'jobcenter-operator')
     assert binding['subjects'][0]['namespace'] == 'jobcenter-operator'
 
 
-def test_a_namespace_overlay_moves_the_operator_and_what_it_watches(standin: StandInProcess,
+def test_a_namespace_overlay_moves_the_operator_and_what_it_watches(standin_server: StandInProcess,
                                                                     tmp_path: pathlib.Path) -> None:
-    apply_install(standin, overlay(tmp_path, 'default', 'jc-elsewhere'))
-    deployment, namespaces = watched(standin, 'jc-elsewhere')
+    apply_install(standin_server, overlay(tmp_path, 'default', 'jc-elsewhere'))
+    deployment, namespaces = watched(standin_server, 'jc-elsewhere')
     assert namespaces == ['jc-elsewhere']
     assert violations(deployment['spec']['template']['spec']) == []
-    assert get(standin, 'namespace', 'jc-elsewhere')['metadata']['labels'][
+    assert get(standin_server, 'namespace', 'jc-elsewhere')['metadata']['labels'][
         'pod-security.kubernetes.io/enforce'] == 'restricted'
     for kind in ('serviceaccount', 'role', 'rolebinding', 'networkpolicy'):
-        assert get(standin, kind, 'jobcenter-operator', '-n', 'jc-elsewhere')
-    for binding in (get(standin, 'rolebinding', 'jobcenter-operator', '-n', 'jc-elsewhere'),
-                    get(standin, 'clusterrolebinding', 'jobcenter-operator-discovery')):
+        assert get(standin_server, kind, 'jobcenter-operator', '-n', 'jc-elsewhere')
+    for binding in (get(standin_server, 'rolebinding', 'jobcenter-operator', '-n', 'jc-elsewhere'),
+                    get(standin_server, 'clusterrolebinding', 'jobcenter-operator-discovery')):
         assert binding['subjects'] == [{'kind': 'ServiceAccount', 'name': 'jobcenter-operator',
                                         'namespace': 'jc-elsewhere'}]
     # Nothing was left behind in the default install's namespace.
-    assert standin.kubectl('get', 'deployment', '-n', 'jobcenter-operator', '-o', 'name').stdout == ''
+    assert standin_server.kubectl('get', 'deployment', '-n', 'jobcenter-operator', '-o', 'name').stdout == ''
 
 
-def test_clusterwide_install_watches_every_namespace(standin: StandInProcess, tmp_path: pathlib.Path) -> None:
-    apply_install(standin, overlay(tmp_path, 'clusterwide', 'jc-ops'))
-    deployment, namespaces = watched(standin, 'jc-ops')
+def test_clusterwide_install_watches_every_namespace(standin_server: StandInProcess, tmp_path: pathlib.Path) -> None:
+    apply_install(standin_server, overlay(tmp_path, 'clusterwide', 'jc-ops'))
+    deployment, namespaces = watched(standin_server, 'jc-ops')
     assert namespaces is None
     assert violations(deployment['spec']['template']['spec']) == []
-    binding = get(standin, 'clusterrolebinding', 'jobcenter-operator')
+    binding = get(standin_server, 'clusterrolebinding', 'jobcenter-operator')
     assert binding['roleRef']['kind'] == 'ClusterRole'
     assert binding['subjects'] == [{'kind': 'ServiceAccount', 'name': 'jobcenter-operator', 'namespace': 'jc-ops'}]
-    assert standin.kubectl('get', 'role', '-n', 'jc-ops', '-o', 'name').stdout == ''
+    assert standin_server.kubectl('get', 'role', '-n', 'jc-ops', '-o', 'name').stdout == ''
