@@ -7,6 +7,7 @@ never changes the machine."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -110,3 +111,14 @@ def test_a_failed_install_says_so(machine: dict[str, str]) -> None:
 def test_unknown_group_is_refused(machine: dict[str, str]) -> None:
     done = run(machine, "everything")
     assert done.returncode == 2 and "unknown group" in done.stderr
+
+
+def test_ci_and_make_share_the_one_script() -> None:
+    """One list of system packages: .ci/run and the make targets call hack/system-prereqs, and neither
+    runs apt-get or dpkg itself."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "hack/system-prereqs bed kubectl" in ci
+    assert "$(PREREQS) bed kubectl" in makefile and "$(PREREQS) image" in makefile
+    for text in (ci, makefile):
+        assert not re.search(r"\b(apt-get|dpkg)\b", text)
