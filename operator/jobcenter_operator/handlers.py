@@ -294,6 +294,9 @@ def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotatio
 
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+    # kopf hands timers a live view of the body: read the generation now, with the spec this run
+    # plans from, so a spec change arriving mid-run is never reported as observed.
+    generation = kw["meta"].get("generation")
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw["body"], memory, site):
         return
@@ -306,7 +309,7 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
     if requested_at is None:
         requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
     _write_status(kw, memory, old, st.site_status(
-        spec=site, generation=kw["meta"].get("generation"), previous=old, result=result, error=decision.error,
+        spec=site, generation=generation, previous=old, result=result, error=decision.error,
         requested_at=requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
@@ -377,6 +380,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
+    generation = meta.get("generation")  # before any await: the body is a live view in timers
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
@@ -387,7 +391,7 @@ async def cluster_observed(**kwargs: Any) -> None:
     result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
-        generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
+        generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
         error=error))
     if error is not None and error.transient:
         raise to_kopf(error, memory)
