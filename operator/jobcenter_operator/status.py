@@ -173,8 +173,9 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
 
 
 def _waiting(result: SiteResult | None) -> Gate | None:
-    """The gate's verdict when disruptive work waits for a window or an approval."""
-    gate = result.gate if result is not None else None
+    """The gate's verdict when disruptive work waits for a window or an approval (only where the
+    operator would act: in Observe mode nothing waits, the plan is only reported)."""
+    gate = result.gate if result is not None and result.enforced else None
     return gate if gate is not None and gate.waiting else None
 
 

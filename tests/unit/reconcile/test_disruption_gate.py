@@ -137,3 +137,6 @@ async def test_observe_reports_which_steps_are_disruptive_and_the_next_window() 
     assert [(a["action"], a.get("disruptive", False)) for a in status["plan"]] == [
         ("StopGroup", True), ("ApplyClusterConfig", False), ("StartGroup", True)]
     assert status["disruption"]["nextWindowStart"] == "2026-01-10T21:00:00Z"
+    # Observe never acts, so nothing "waits": Ready says what Observe mode says without a window.
+    ungated = await reconcile_site(runner, ACCESS, CHANGED, enforce=False)
+    assert site_conditions(CHANGED, result, None)["Ready"] == site_conditions(CHANGED, ungated, None)["Ready"]
