@@ -103,7 +103,8 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigCha
                           message="push exec scripts and monitor settings; differs: " + "; ".join(change.differs),
                           command=commands.apply_config(group, change.conf, change.scripts, change.encoding)))
     if change.monitor:
-        actions += resume_actions(group, node, nodes, "ApplyFinished")
+        # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
+        actions += resume_actions(group, node, nodes, reason)
     if stop or not group_online:
         actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
                               message=f"start {group} on {node}, where it was online",
@@ -139,7 +140,7 @@ def suspend_actions(group: str, node: str, nodes: Sequence[str], reason: str) ->
 
 def resume_actions(group: str, node: str, markers: Sequence[str], reason: str) -> list[Action]:
     """Resume on ``node`` (which removes its marker), then remove the marker from ``markers``."""
-    actions = [Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster after the push",
+    actions = [Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster",
                       command=suspend_commands.resume_cluster(group))]
     actions += [Action(kind="ClearSuspendMarker", node=other, reason=reason,
                        message=f"remove the suspend marker of {group}",
@@ -151,14 +152,25 @@ def resume_actions(group: str, node: str, markers: Sequence[str], reason: str) -
 def recover_suspend(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
                     active: str | None) -> list[Action]:
     """A run killed while it had the cluster suspended: resume it (never blocked by a preflight
-    check), then clear the markers. Markers of a cluster no longer suspended are only cleared."""
+    check nor by the disruption gate), then clear the markers. Markers of a cluster that is not
+    suspended are left to ``clear_stale_markers``."""
     marked = [n for n in nodes if facts[n].suspended_by_operator is not None]
-    if not marked:
-        return []
     suspended = [n for n in nodes if facts[n].cluster.suspended]
-    if not suspended:
-        return [Action(kind="ClearSuspendMarker", node=n, reason="StaleSuspendMarker",
-                       message=f"the cluster is not suspended: remove the suspend marker of {group}",
-                       command=suspend_commands.clear_suspend_marker(group)) for n in marked]
+    if not marked or not suspended:
+        return []
     where = active if active in suspended else suspended[0]
     return resume_actions(group, where, marked, "ResumeAfterInterruption")
+
+
+def clear_stale_markers(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
+                        planned: Sequence[Action]) -> list[Action]:
+    """Suspend markers of a cluster that is not suspended (a run killed between marking and
+    suspending, or a suspend still waiting for a window), unless the plan marks that node again:
+    left behind, they would make a later suspend by someone else look like ours."""
+    if any(facts[n].cluster.suspended for n in nodes):
+        return []
+    marking = {a.node for a in planned if a.kind in ("MarkSuspended", "SuspendCluster")}
+    return [Action(kind="ClearSuspendMarker", node=n, reason="ResumeAfterInterruption",
+                   message=f"the cluster is not suspended: remove the suspend marker of {group}",
+                   command=suspend_commands.clear_suspend_marker(group))
+            for n in nodes if facts[n].suspended_by_operator is not None and n not in marking]

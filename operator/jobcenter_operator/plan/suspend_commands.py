@@ -43,12 +43,15 @@ exit "$rc"
 """
 
 
+# The markers are part of the suspend: marked disruptive so the disruption gate (plan/disruption.py)
+# holds or runs them together with it (a marker run without its suspend would be cleared and
+# written again on every run while the suspend waits for a window).
 def mark_suspended(group: str, by: str) -> Command:
-    return Command(argv=("sh", "-c", _MARK, "marksuspend", group, SUSPEND_MARKER_DIR, by))
+    return Command(argv=("sh", "-c", _MARK, "marksuspend", group, SUSPEND_MARKER_DIR, by), disruptive=True)
 
 
 def clear_suspend_marker(group: str) -> Command:
-    return Command(argv=("sh", "-c", _CLEAR, "clearsuspend", group, SUSPEND_MARKER_DIR))
+    return Command(argv=("sh", "-c", _CLEAR, "clearsuspend", group, SUSPEND_MARKER_DIR), disruptive=True)
 
 
 def suspend_cluster(group: str, node: str) -> Command:

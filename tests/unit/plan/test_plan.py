@@ -211,8 +211,8 @@ def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start()
         ("MarkSuspended", "clu2", "ResumeAfterInterruption"),
         ("SuspendCluster", "clu1", "ResumeAfterInterruption"),
         ("ApplyClusterConfig", "clu1", "ClusterConfigDiffers"),
-        ("ResumeCluster", "clu1", "ApplyFinished"),
-        ("ClearSuspendMarker", "clu2", "ApplyFinished"),
+        ("ResumeCluster", "clu1", "ResumeAfterInterruption"),
+        ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption"),
         ("StartGroup", "clu1", "ResumeAfterInterruption"),
     ]
     # Interrupted after the push: only the start is left.
@@ -313,8 +313,8 @@ def test_a_run_killed_while_suspended_is_resumed_first_whatever_else_is_wrong() 
 
 def test_markers_of_a_cluster_no_longer_suspended_are_only_cleared() -> None:
     plan = plan_site(CLASSIC, NODES, _suspended(_converged(), {"clu2": "clu1"}, suspended=False))
-    assert [(a.kind, a.node) for a in plan.actions] == [("ClearSuspendMarker", "clu2")]
-    assert not plan.actions[0].disruptive
+    assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption")]
 
 
 def test_someone_elses_suspend_is_waited_for_and_never_resumed() -> None:
