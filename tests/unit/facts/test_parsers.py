@@ -233,3 +233,23 @@ def test_clp_conf_travels_as_bytes_in_its_declared_charset() -> None:
     bad = parse_clp_conf(SectionOutput(base64.encodebytes(b'<?xml version="1.0" encoding="ASCII"?>\n\xff').decode(),
                                        0))
     assert bad.present and bad.config is None and "ASCII" in (bad.invalid or "")
+
+
+def test_clpstat_long_layout_names_whole_and_a_suspended_cluster() -> None:
+    from jobcenter_operator.facts.clusterpro import parse_clpstat
+    from jobcenter_operator.facts.sections import SectionOutput
+
+    group, monitor = "failover-jobcenter-cluster-site", "pidw-jobcenter-cluster-site-mon"
+    long = (" ========================  CLUSTER STATUS  ===========================\n"
+            "  Cluster : cluster\n  <server>\n"
+            f"   *clu1 {'.' * 28}: Suspend          Primary server\n"
+            f"    clu2 {'.' * 28}: Suspend          Secondary server\n"
+            f"  <group>\n    {group} ..: Online\n      current{' ' * 25}: clu1\n"
+            f"  <monitor>\n    {monitor}   : Normal\n")
+    status = parse_clpstat(SectionOutput(long, 0))
+    assert status.running and status.suspended and status.local_server == "clu1"
+    assert status.groups[group].current == "clu1" and status.monitor_state(monitor) == "Normal"
+    # The default layout cuts names to 16: a cut monitor name still matches the whole one.
+    cut = long.replace(f"    {monitor}   :", f"    {monitor[:16]} :").replace("Suspend ", "Online  ")
+    status = parse_clpstat(SectionOutput(cut, 0))
+    assert status.running and not status.suspended and status.monitor_state(monitor) == "Normal"
