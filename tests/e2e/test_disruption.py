@@ -20,7 +20,10 @@ from hack.testbed import api as testbed
 
 SITE = "cluv"
 ZONE = "America/New_York"  # a zone with DST, not the machine's: the window's local time is converted
-DISRUPTIVE = {"stopgroup", "startgroup", "cjcmksite", "/usr/lib/nqs/nqsstop"}
+DISRUPTIVE = {"stopgroup", "startgroup", "cjcmksite", "/usr/lib/nqs/nqsstop", "suspendcluster", "resumecluster",
+              "marksuspend", "clearsuspend"}
+# A monitor-only change: the marker on the standby, suspend, (push), resume, the marker cleared.
+SUSPENDED_PUSH = ["marksuspend", "suspendcluster", "resumecluster", "clearsuspend"]
 APPROVE = "jobcenter.clusterpro.io/approve-plan"
 
 
@@ -59,8 +62,8 @@ def test_a_group_stop_waits_for_the_window_then_for_the_approved_hash(
     active = _group_node(bed)
     assert active
 
-    # A change that needs the group stopped (the monitor's interval: a clp.conf push), with a window that
-    # opens later.
+    # A change that needs the cluster suspended (the monitor's interval: a clp.conf push between
+    # clpcl --suspend and --resume, issue 11), with a window that opens later.
     opens, window = _window_ahead(timedelta(minutes=2))
     before = len(op.commands())
     patch = {"spec": {"monitorIntervalSeconds": 30, "disruption": {"windows": [window]}}}
@@ -85,9 +88,10 @@ def test_a_group_stop_waits_for_the_window_then_for_the_approved_hash(
     assert _group_node(bed) == active, "the group was stopped outside the window"
     assert _condition(op, "Ready")["status"] == "True"
 
-    # The window opens: the change is applied (one group stop and start) and the site converges.
+    # The window opens: the change is applied (one suspend and resume, the group left running) and the
+    # site converges.
     wait_for("InSync after the window opened", lambda: _condition(op, "InSync").get("status") == "True", timeout=180)
-    assert _disruptive(op, before) == ["stopgroup", "startgroup"]
+    assert _disruptive(op, before) == SUSPENDED_PUSH
     wait_for("Ready again", lambda: _condition(op, "Ready").get("status") == "True", timeout=60)
 
     # Manual approval (no windows: any time): nothing disruptive until the annotation carries the hash.
@@ -112,7 +116,7 @@ def test_a_group_stop_waits_for_the_window_then_for_the_approved_hash(
                               env={**op.standin.env, "PYTHONPATH": os.fspath(REPO / "operator")})
     assert approved.returncode == 0, approved.stderr
     wait_for("InSync after approval", lambda: _condition(op, "InSync").get("status") == "True", timeout=180)
-    assert _disruptive(op, before) == ["stopgroup", "startgroup"]
+    assert _disruptive(op, before) == SUSPENDED_PUSH
     wait_for("the approval removed once used",
              lambda: APPROVE not in (op.get("jcs", SITE)["metadata"].get("annotations") or {}), timeout=30)
     assert _events(op, "PlanApproved")
