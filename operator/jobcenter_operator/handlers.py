@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import logging
 import os
 import random
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
 
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
+from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
@@ -52,6 +54,8 @@ CLUSTERS = "clusterproclusters"
 TIMER_INTERVAL = float(os.environ.get("JCOP_TIMER_INTERVAL", "300"))
 SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
+# With shards (JCOP_SHARDS): how often each object checks whether this replica just gained its shard.
+SHARD_CHECK_INTERVAL = float(os.environ.get("JCOP_SHARD_CHECK_INTERVAL", "5"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
 
 log = logging.getLogger("jobcenter_operator.handlers")
@@ -62,10 +66,14 @@ log = logging.getLogger("jobcenter_operator.handlers")
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    _start_shards(memo)
+    # Sharded replicas keep kopf's bookkeeping apart (one prefix per replica): a replica that skips
+    # an object not in its shards must not mark the change handled for the replica that owns it.
+    prefix = f"{memo.shards.config.identity}.{KOPF_PREFIX}" if memo.shards else KOPF_PREFIX
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
+        prefix=prefix, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
@@ -90,6 +98,7 @@ def _audit_observer() -> Any:
 
 @kopf.on.cleanup()
 async def close_pool(memo: kopf.Memo, **_: Any) -> None:
+    await _stop_shards(memo)
     await memo.pool.close()
 
 
@@ -132,6 +141,11 @@ def site_by_group(**kwargs: Any) -> dict[Any, tuple[str, str]]:
     return {key: (meta.get("creationTimestamp") or "", kwargs["name"])}
 
 
+@kopf.index(GROUP, VERSION, CLUSTERS)
+def cluster_labels(**kwargs: Any) -> dict[tuple[str, str], dict[str, str]]:
+    return {(kwargs["namespace"], kwargs["name"]): dict(kwargs["labels"])}  # the shard pin label is here
+
+
 def _one(index: kopf.Index[Any, Any], key: Any) -> Any | None:
     return next(iter(index.get(key) or ()), None)
 
@@ -140,6 +154,89 @@ def _recorded_host_keys(status: Mapping[str, Any] | None) -> dict[str, str]:
     """The fingerprints a ClusterproCluster's status recorded, by node."""
     nodes = (status or {}).get("nodes") or []
     return {n["name"]: n["hostKeyFingerprint"] for n in nodes if n.get("hostKeyFingerprint")}
+
+
+# --------------------------------------------------------------------------- shards (issue 16)
+# With JCOP_SHARDS set, several replicas share the objects: each object's shard is its cluster's
+# (shard.py), and a replica acts only on the shards whose Lease it holds (coordination.py).
+
+
+def _start_shards(memo: kopf.Memo) -> None:
+    if "shards" not in memo:  # a test may bring its own Coordinator
+        config = CoordinationConfig.from_env(os.environ)
+        memo.shards = Coordinator(config, KubeLeases()) if config else None
+    if memo.shards is not None:
+        memo.shards_loop = asyncio.create_task(memo.shards.run(), name="shard leases")
+        log.info("replica %s: %d shards, Leases in %s", memo.shards.config.identity, memo.shards.config.shards,
+                 memo.shards.config.namespace)
+
+
+async def _stop_shards(memo: kopf.Memo) -> None:
+    """Hand the shards over now rather than after the lease duration (a rolling update)."""
+    if memo.get("shards") is None:
+        return
+    memo.shards_loop.cancel()
+    await asyncio.gather(memo.shards_loop, return_exceptions=True)
+    await memo.shards.stop()
+
+
+def _shard_of(kw: Mapping[str, Any], kind: str) -> int:
+    meta, coordinator = kw["meta"], kw["memo"].shards
+    cluster = meta["name"] if kind == CLUSTERS else str((kw["spec"].get("clusterRef") or {}).get("name") or "")
+    labels = _one(kw["cluster_labels"], (meta["namespace"], cluster))
+    shard: int = coordinator.shard_of(meta["namespace"], cluster, labels)
+    return shard
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
+    """Run the handler only on the replica holding the object's shard, and keep that shard from being
+    handed over while it runs. Elsewhere it returns at once (a deletion is retried instead, so this
+    replica's finalizer bookkeeping does not count the site as unconfigured)."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(*args: Any, **kwargs: Any) -> None:
+            kw = args[0] if args else kwargs
+            coordinator: Coordinator | None = kw["memo"].get("shards")
+            if coordinator is None:
+                return await handler(*args, **kwargs)
+            shard, meta = _shard_of(kw, kind), kw["meta"]
+            async with coordinator.acting(shard, key=(kind, meta["namespace"], meta["name"])) as may:
+                if may:
+                    return await handler(*args, **kwargs)
+            if defer:
+                raise kopf.TemporaryError(f"shard {shard} is another replica's",
+                                          delay=coordinator.config.lease_duration)
+            return None
+
+        return run
+
+    return wrap
+
+
+def _sharding(memo: kopf.Memo, **_: Any) -> bool:
+    return memo.get("shards") is not None
+
+
+def _behind(kw: Mapping[str, Any], kind: str) -> bool:
+    meta = kw["meta"]
+    return bool(kw["memo"].shards.behind((kind, meta["namespace"], meta["name"]), _shard_of(kw, kind)))
+
+
+@kopf.timer(GROUP, VERSION, SITES, interval=SHARD_CHECK_INTERVAL, when=_sharding)
+async def site_shard_gained(**kwargs: Any) -> None:
+    """A replica that just gained the site's shard reconciles it now, not at the next drift check."""
+    if _behind(kwargs, SITES):
+        await _reconcile_site(kwargs, drift_check=True)
+
+
+@kopf.timer(GROUP, VERSION, CLUSTERS, interval=SHARD_CHECK_INTERVAL, when=_sharding)
+async def cluster_shard_gained(**kwargs: Any) -> None:
+    if _behind(kwargs, CLUSTERS):
+        await cast(Handler, cluster_observed)(**kwargs)  # kopf's decorators are typed as returning object
 
 
 # --------------------------------------------------------------------------- helpers
@@ -258,6 +355,7 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
 # --------------------------------------------------------------------------- JobCenterSite
 
 
+@_sharded(SITES)
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
     # kopf hands timers a live view of the body: read the generation now, with the spec this run
     # plans from, so a spec change arriving mid-run is never reported as observed.
@@ -298,6 +396,7 @@ async def site_drift(**kwargs: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, SITES)
+@_sharded(SITES, defer=True)
 async def site_deleted(**kwargs: Any) -> None:
     meta, memory = kwargs["meta"], _memory(kwargs, SITES)
     site = _site_to_unconfigure(kwargs["spec"])
@@ -335,6 +434,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.on.update(GROUP, VERSION, CLUSTERS, field="spec")
 @kopf.on.resume(GROUP, VERSION, CLUSTERS)
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
+@_sharded(CLUSTERS)
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before any await: the body is a live view in timers
