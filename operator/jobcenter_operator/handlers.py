@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import functools
 import json
 import logging
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -78,20 +80,24 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
-        memo.pool = NodePool(observer=_audit_observer())
+        memo.pool = NodePool(observer=_audit_observer(memo.shards.config.identity if memo.shards else None))
     memo.objects = OperatorMemory()
 
 
-def _audit_observer() -> Any:
+def _audit_observer(replica: str | None) -> Any:
     """With JCOP_AUDIT_LOG=FILE, append one JSON line per command sent to a node (node and argv;
-    never stdin, which is where file contents travel). An audit trail for operators and tests."""
+    never stdin, which is where file contents travel), with the cluster it was sent for, when, and by
+    which replica. An audit trail for operators and tests."""
     path = os.environ.get("JCOP_AUDIT_LOG")
     if not path:
         return None
 
     def record(node: str, argv: tuple[str, ...]) -> None:
+        line = {"node": node, "argv": list(argv), "cluster": _ACTING_ON.get(), "at": time.time()}
+        if replica is not None:
+            line["replica"] = replica
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"node": node, "argv": list(argv)}) + "\n")
+            f.write(json.dumps(line) + "\n")
 
     return record
 
@@ -167,8 +173,14 @@ def _start_shards(memo: kopf.Memo) -> None:
         memo.shards = Coordinator(config, KubeLeases()) if config else None
     if memo.shards is not None:
         memo.shards_loop = asyncio.create_task(memo.shards.run(), name="shard leases")
+        logging.getLogger("kopf.objects").addFilter(_quiet_shard_checks)
         log.info("replica %s: %d shards, Leases in %s", memo.shards.config.identity, memo.shards.config.shards,
                  memo.shards.config.namespace)
+
+
+def _quiet_shard_checks(record: logging.LogRecord) -> bool:
+    """Drop kopf's "Timer ... succeeded" for the ownership checks: every object logs it every few seconds."""
+    return not (record.levelno == logging.INFO and "_shard_gained' succeeded" in record.getMessage())
 
 
 async def _stop_shards(memo: kopf.Memo) -> None:
@@ -180,9 +192,16 @@ async def _stop_shards(memo: kopf.Memo) -> None:
     await memo.shards.stop()
 
 
+# The cluster ("namespace/name") the running handler acts for: the audit log names it.
+_ACTING_ON: contextvars.ContextVar[str | None] = contextvars.ContextVar("jcop_acting_on", default=None)
+
+
+def _cluster_of(kw: Mapping[str, Any], kind: str) -> str:
+    return str(kw["meta"]["name"] if kind == CLUSTERS else (kw["spec"].get("clusterRef") or {}).get("name") or "")
+
+
 def _shard_of(kw: Mapping[str, Any], kind: str) -> int:
-    meta, coordinator = kw["meta"], kw["memo"].shards
-    cluster = meta["name"] if kind == CLUSTERS else str((kw["spec"].get("clusterRef") or {}).get("name") or "")
+    meta, coordinator, cluster = kw["meta"], kw["memo"].shards, _cluster_of(kw, kind)
     labels = _one(kw["cluster_labels"], (meta["namespace"], cluster))
     shard: int = coordinator.shard_of(meta["namespace"], cluster, labels)
     return shard
@@ -200,17 +219,21 @@ def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def run(*args: Any, **kwargs: Any) -> None:
             kw = args[0] if args else kwargs
-            coordinator: Coordinator | None = kw["memo"].get("shards")
-            if coordinator is None:
-                return await handler(*args, **kwargs)
-            shard, meta = _shard_of(kw, kind), kw["meta"]
-            async with coordinator.acting(shard, key=(kind, meta["namespace"], meta["name"])) as may:
-                if may:
+            meta, coordinator = kw["meta"], kw["memo"].get("shards")
+            token = _ACTING_ON.set(f"{meta['namespace']}/{_cluster_of(kw, kind)}")
+            try:
+                if coordinator is None:
                     return await handler(*args, **kwargs)
-            if defer:
-                raise kopf.TemporaryError(f"shard {shard} is another replica's",
-                                          delay=coordinator.config.lease_duration)
-            return None
+                shard = _shard_of(kw, kind)
+                async with coordinator.acting(shard, key=(kind, meta["namespace"], meta["name"])) as may:
+                    if may:
+                        return await handler(*args, **kwargs)
+                if defer:
+                    raise kopf.TemporaryError(f"shard {shard} is another replica's",
+                                              delay=coordinator.config.lease_duration)
+                return None
+            finally:
+                _ACTING_ON.reset(token)
 
         return run
 
