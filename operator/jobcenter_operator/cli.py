@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,6 +26,9 @@ from .plan_report import EXIT_CONVERGED, EXIT_ERROR, EXIT_PENDING, EXIT_USAGE, b
 from .reconcile import access_from, reconcile_site
 
 PROG = "jobcenter-operator"
+# The namespaces ``run`` watches when no --namespace/--all-namespaces is given (comma-separated). The
+# Deployment sets it from its own metadata.namespace (downward API), so a kustomize `namespace:` moves it.
+NAMESPACES_ENV = "JCOP_NAMESPACES"
 PASSPHRASE_ENV = "JCOP_SSH_PASSPHRASE"  # noqa: S105 (the variable's name)
 PASSWORD_ENV = "JCOP_SSH_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 
@@ -70,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the operator", allow_abbrev=False)
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", action="append", help="namespace to watch (repeatable)")
+    scope.add_argument("--namespace", "-n", action="append",
+                       help=f"namespace to watch (repeatable; default: ${NAMESPACES_ENV}, comma-separated)")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
@@ -185,11 +190,15 @@ def plan_main(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
+def watched_from_env(environ: Mapping[str, str]) -> list[str]:
+    return [ns.strip() for ns in environ.get(NAMESPACES_ENV, "").split(",") if ns.strip()]
+
+
 def _run(args: argparse.Namespace) -> int:
     # Imported here: the dry run must work without the Kubernetes side (and kopf stays in handlers).
     from .handlers import run_operator
 
-    namespaces = [] if args.all_namespaces else (args.namespace or ["default"])
+    namespaces = [] if args.all_namespaces else (args.namespace or watched_from_env(os.environ) or ["default"])
     run_operator(namespaces=namespaces, clusterwide=args.all_namespaces, json_logs=args.log_format == "json",
                  liveness=args.liveness, verbose=args.verbose)
     return 0
