@@ -260,21 +260,30 @@ class Coordinator:
             observed_at=self.clock()))
 
     async def stop(self) -> None:
-        """Hand every shard back and leave: wait (up to the lease duration) for in-flight runs, then
-        release the idle shards and delete the member Lease, so the others take over at their next
-        round instead of after the lease duration."""
+        """Hand every shard back and leave (a rolling update, a drain): no new runs; a shard whose run
+        is still in flight keeps being renewed until the run ends (the pod's grace period bounds
+        that), then every shard is released and the member Lease deleted, so the others take over at
+        their next round instead of after the lease duration."""
         for held in self._held.values():
             held.releasing = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.config.lease_duration):
-                while self._busy_shards():
-                    self._idle.clear()
-                    await self._idle.wait()
-        for shard in list(self._held):
-            if self._busy.get(shard, 0) == 0:
-                with contextlib.suppress(Exception):
-                    if await self._write(self.config.shard_lease(shard), "shard", None):
+        while self._held:
+            for shard in list(self._held):
+                name = self.config.shard_lease(shard)
+                try:
+                    if self._busy.get(shard, 0) == 0:
+                        await self._write(name, "shard", None)
+                        self._held.pop(shard, None)  # released, or (on a conflict) someone else's already
+                    elif await self._write(name, "shard", self.config.identity):
+                        self._held[shard].renewed_at = self._sent
+                except Exception:  # API server away: an idle shard is left to expire, a busy one retried
+                    log.exception("handing over shard %d failed", shard)
+                    if self._busy.get(shard, 0) == 0:
                         self._held.pop(shard, None)
+            if self._held:
+                self._idle.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.retry_period):
+                        await self._idle.wait()
         with contextlib.suppress(Exception):
             await self.api.delete(self.config.namespace, self.config.member_lease(self.config.identity))
 

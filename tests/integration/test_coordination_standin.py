@@ -6,6 +6,7 @@ expiry is exercised without sleeping. After every round the invariant is checked
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -138,3 +139,32 @@ async def test_unrenewed_holder_stops_acting_before_the_lease_expires(leases: Ku
     assert op0.held_shards() == []
     async with op0.acting(mine[0]) as may:
         assert not may
+
+
+async def test_stopping_with_a_run_in_flight_keeps_renewing_until_it_ends(leases: KubeLeases) -> None:
+    clock = Clock()
+    config = CoordinationConfig(identity="op-0", namespace="default", shards=SHARDS, retry_period=0.1)
+    op0, op1 = Coordinator(config, leases, clock=clock), replica(leases, clock, "op-1")
+    await rounds([op0, op1], clock, 3, [op0, op1])
+    busy = op0.held_shards()[0]
+    name = f"jobcenter-operator-shard-{busy}"
+
+    async def version() -> str:
+        items = await leases.list("default", "jobcenter.clusterpro.io/lease=shard")
+        return str(next(i for i in items if i["metadata"]["name"] == name)["metadata"]["resourceVersion"])
+
+    async with op0.acting(busy) as may:
+        assert may
+        stopping = asyncio.create_task(op0.stop())
+        seen = await version()
+        for _ in range(10):  # 20 s on op-1's clock, longer than the lease duration
+            while (now := await version()) == seen:  # noqa: ASYNC110  (polls the API server for op-0's renewal)
+                await asyncio.sleep(0.02)
+            seen = now
+            await op1.step()
+            clock.now += 2.0
+            assert busy not in op1.held_shards()  # renewed while its run is in flight: not taken
+            assert busy not in op0.held_shards()  # and op-0 starts nothing new on it
+    await asyncio.wait_for(stopping, 30)
+    await op1.step()
+    assert op1.held_shards() == list(range(SHARDS))
