@@ -57,7 +57,8 @@ class CoordinationConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CoordinationConfig | None:
         """From JCOP_SHARDS (unset or 0: one standalone replica, no Leases), JCOP_REPLICA_ID or the
-        downward API's POD_NAME, JCOP_LEASE_NAMESPACE or POD_NAMESPACE, and the JCOP_LEASE_* timings."""
+        downward API's POD_NAME, JCOP_LEASE_NAMESPACE or POD_NAMESPACE, JCOP_LEASE_PREFIX, and the timings
+        JCOP_LEASE_DURATION, JCOP_LEASE_RENEW_DEADLINE and JCOP_LEASE_RETRY_PERIOD."""
         shards = int(env.get("JCOP_SHARDS") or 0)
         if shards == 0:
             return None
