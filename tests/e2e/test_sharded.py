@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import LOG_SOURCE, REPO, wait_for
+from conftest import LOG_SOURCE, REPO, is_probe, step_name, wait_for
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess
@@ -135,11 +135,17 @@ def interleaved(commands: list[dict[str, Any]], cluster: str) -> list[str]:
     return runs
 
 
-def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[..., dict[str, Any]],
-                                                   replicas: Replicas) -> None:
-    r = replicas
+@dataclass
+class Fleet:
+    sites: list[str]
+    clusters: list[str]
+    expected: dict[str, str]  # cluster -> the replica its pinned shard is assigned to
+
+
+def bring_up(r: Replicas, testbed_cluster: Callable[..., dict[str, Any]]) -> Fleet:
     owners = assign(SHARDS, REPLICAS)
-    # Pin bed i's cluster to a shard of replica i % 3, so every replica owns a cluster (the pin label).
+    # Pin bed i's cluster to a shard of replica i % 3, so every replica owns a cluster (the pin label;
+    # beds past the third get a pin above the shard count, which is taken modulo).
     pins = [next(s for s in range(SHARDS) if owners[s] == REPLICAS[i % len(REPLICAS)]) + SHARDS * (i // 3)
             for i in range(BEDS)]
     # The replicas run before the sites exist (as in a cluster): the first one up must not have acted
@@ -150,9 +156,16 @@ def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[...,
     wait_for("the shard Leases held as assigned", lambda: lease_holders(r) == owners, timeout=120, interval=1)
     for i, bed in enumerate(beds):
         apply_bed(r, bed, i, pins[i])
-    sites = [f"cluv-{i}" for i in range(BEDS)]
     clusters = [f"default/jc-{i}" for i in range(BEDS)]
-    expected = {clusters[i]: owners[pins[i] % SHARDS] for i in range(BEDS)}
+    return Fleet(sites=[f"cluv-{i}" for i in range(BEDS)], clusters=clusters,
+                 expected={clusters[i]: owners[pins[i] % SHARDS] for i in range(BEDS)})
+
+
+def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[..., dict[str, Any]],
+                                                   replicas: Replicas) -> None:
+    r = replicas
+    fleet = bring_up(r, testbed_cluster)
+    sites, clusters, expected = fleet.sites, fleet.clusters, fleet.expected
 
     wait_for("every site Ready", lambda: all(ready(r, s) for s in sites), timeout=400, interval=1)
     # Each cluster's commands were sent by exactly one process: the holder of its shard.
@@ -192,3 +205,28 @@ def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[...,
         assert runs[0] == victim and runs[-1] == victim and len(runs) == 3, (cluster, runs)
     for cluster in set(clusters) - set(lost):
         assert interleaved(commands, cluster) == [expected[cluster]], cluster
+
+
+def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str, Any]], replicas: Replicas) -> None:
+    """Each replica in turn stopped gracefully (SIGINT, as the kubelet's SIGTERM) and started again
+    while the sites converge: every site Ready, no group stopped twice, no cluster acted on by two
+    replicas at once (each handover is one block of commands after another)."""
+    r = replicas
+    fleet = bring_up(r, testbed_cluster)
+    wait_for("a replica stopping a group", lambda: any(step_name(c) == "stopgroup" for c in r.commands()),
+             timeout=300, interval=0.05)
+    owners = assign(SHARDS, REPLICAS)
+    for identity in REPLICAS:
+        r.procs[identity].send_signal(signal.SIGINT)
+        r.procs[identity].wait(180)  # its in-flight runs end first (bounded by the settle timeout)
+        r.start(identity)
+        wait_for(f"{identity}'s shards back", lambda: lease_holders(r) == owners, timeout=120, interval=1)
+    wait_for("every site Ready", lambda: all(ready(r, s) for s in fleet.sites), timeout=400, interval=1)
+    commands = r.commands()
+    for cluster in fleet.clusters:
+        steps = [step_name(c) for c in commands if c["cluster"] == cluster and not is_probe(c)]
+        assert steps.count("stopgroup") <= 1, (cluster, steps)
+        assert steps.count("cjcmksite") == 1, (cluster, steps)
+        runs = interleaved(commands, cluster)
+        # the owner; while it restarts, at most one other; the owner again
+        assert runs[0] == fleet.expected[cluster] and len(runs) <= 3, (cluster, runs)
