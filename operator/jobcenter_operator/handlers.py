@@ -13,7 +13,8 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
 - results -> a status patch, written only when it differs, and one Event per condition flip
   (kopf >= 1.41 posts no Events from logs);
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
-  Kubernetes client of its own and notices rotated Secrets on the next timer tick.
+  Kubernetes client of its own and notices rotated Secrets on the next timer tick (the one
+  exception: with JCOP_SHARDS, coordination.py's shard Leases; ``_sharded`` gates each run on them).
 """
 
 from __future__ import annotations
