@@ -60,7 +60,8 @@ class Replicas:
         for identity in REPLICAS:
             path = self.audit_path(identity)
             if path.exists():
-                lines += [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                # complete lines only: an operator may be writing the last one right now
+                lines += [json.loads(x) for x in path.read_text().split("\n")[:-1] if x.strip()]
         return sorted(lines, key=lambda c: c["at"])
 
     def senders(self, cluster: str, since: float = 0.0) -> set[str]:
