@@ -259,20 +259,20 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
 
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+    # Read before the run: kopf's body is a live view, and a spec change arriving meanwhile must not
+    # lend its generation to a status computed from the spec this run saw.
+    generation, annotations = kw["meta"].get("generation"), dict(kw["meta"].get("annotations") or {})
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw["body"], memory, site):
         return
-    decision = _decide(kw, site, memory, drift_check)
+    old, decision = memory.known_status(kw["status"]), _decide(kw, site, memory, drift_check)
     if decision.skip:
         return
     result = await _run(kw, site, decision) if decision.access is not None else None
     error = decision.error or (run_error(result) if result is not None else None)
-    old = memory.known_status(kw["status"])
-    if requested_at is None:
-        requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
     _write_status(kw, memory, old, st.site_status(
-        spec=site, generation=kw["meta"].get("generation"), previous=old, result=result, error=decision.error,
-        requested_at=requested_at))
+        spec=site, generation=generation, previous=old, result=result, error=decision.error,
+        requested_at=annotations.get(REQUEST_ANNOTATION) if requested_at is None else requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
 
@@ -334,6 +334,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
+    generation = meta.get("generation")  # before the run (the body is a live view)
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
@@ -344,7 +345,7 @@ async def cluster_observed(**kwargs: Any) -> None:
     result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
-        generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
+        generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
         error=error))
     if error is not None and error.transient:
         raise to_kopf(error, memory)
