@@ -72,3 +72,19 @@ async def test_a_stalled_site_is_left_alone_by_its_timer_until_something_changes
     await handlers._reconcile_site(kw, drift_check=True)  # a timer never raises a permanent error
     assert len(runner.sent) > probes
     assert any(e["reason"] == "SiteMismatch" and e["type"] == "Warning" for e in no_events)
+
+
+async def test_a_status_written_by_another_handler_during_the_run_is_the_previous_one() -> None:
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+    memory = kw["memo"].objects.of(handlers.SITES, "default", "cluv", "u1")
+    ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "m", "lastTransitionTime": "T0"}
+
+    def timer_writes_meanwhile(sent: Sent) -> Any:
+        memory.written = {"conditions": [ready]}  # the drift timer of this site, finishing first
+        return nodes(sent)
+
+    runner.on(lambda s: s.is_probe, timer_writes_meanwhile)
+    await handlers._reconcile_site(kw)
+    conditions = {c["type"]: c for c in kw["patch"].status["conditions"]}
+    assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["lastTransitionTime"] == "T0"
