@@ -73,6 +73,12 @@ def site_spec(doc: dict[str, Any]) -> JobCenterSiteSpec:
     return JobCenterSiteSpec.model_validate(site["spec"])
 
 
+def rendered(doc: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The clp.conf (from the bed's fresh one) and the exec scripts the operator renders for this bed."""
+    spec = site_spec(doc)
+    return clp_conf.configure_site(initial_clp_conf(BedRecord.load(doc["name"])), spec), scripts.scripts_for(spec)
+
+
 def archive(xml: str, files: dict[str, str]) -> str:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -177,10 +183,7 @@ async def verify(docs: list[dict[str, Any]]) -> None:
     daemon.conf and clp.conf as the operator renders them, the site's scripts, the group online
     on the active node with the cluster site under cjcpw there, the local site running everywhere."""
     for doc in docs:
-        spec = site_spec(doc)
-        bed = BedRecord.load(doc["name"])
-        want_conf = clp_conf.configure_site(initial_clp_conf(bed), spec)
-        want_scripts = scripts.scripts_for(spec)
+        want_conf, want_scripts = rendered(doc)
         for n in doc["nodes"]:
             conn = await connect(doc, n["name"])
             try:
@@ -203,7 +206,9 @@ async def verify(docs: list[dict[str, Any]]) -> None:
                 problems.append("no cjcpw on the active node")
             if n["name"] != doc["activeNode"] and "cjcpw" in comms:
                 problems.append("cjcpw on the standby")
-            if comms.count("nqsdaemon") < (2 if n["name"] == doc["activeNode"] else 1):
+            # jnwengine runs in every site set (classic and standard): the local site's, plus the
+            # cluster site's on the active node
+            if comms.count("jnwengine") < (2 if n["name"] == doc["activeNode"] else 1):
                 problems.append("local site (or cluster site) not running")
             if problems:
                 raise AssertionError(f"{doc['name']}/{n['name']}: not in the end state: {problems}\n{out[:2000]}")
