@@ -173,14 +173,22 @@ def run_all(out: Path) -> int:
     sizes = [1, 5] if quick else [1, 5, 20, 50]
     runs = int(os.environ.get("BENCH_RUNS", "1" if quick else "3"))
     rows: list[dict[str, Any]] = []
+
+    def keep(new_rows: list[dict[str, Any]]) -> None:
+        # written after every scenario: a run cut short still leaves what it measured
+        rows.extend(new_rows)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".partial.json").write_text(json.dumps({"machine": machine(), "rows": rows},
+                                                               indent=2, default=str))
+
     for n in sizes:
         # repeated runs of the floor and the operator where they are cheap; Ansible once, up to N=5
-        rows += scenario("converge", n, runs if n <= 5 else 1, "classic", 10.0, with_ansible=False)
+        keep(scenario("converge", n, runs if n <= 5 else 1, "classic", 10.0, with_ansible=False))
         if n <= 5:
-            rows += scenario("converge", n, 1, "classic", 10.0, with_ansible=True, only=ANSIBLE_RUNNERS)
-    rows += scenario("converge", 1, runs, "standard-manager", 10.0, with_ansible=False)
+            keep(scenario("converge", n, 1, "classic", 10.0, with_ansible=True, only=ANSIBLE_RUNNERS))
+    keep(scenario("converge", 1, runs, "standard-manager", 10.0, with_ansible=False))
     for n in sizes[:2] if quick else [1, 5, 20]:
-        rows += scenario("steady", n, 1, "classic", 10.0, with_ansible=n <= 5)
+        keep(scenario("steady", n, 1, "classic", 10.0, with_ansible=n <= 5))
     from . import bedcost
 
     cost = bedcost.run(50)
