@@ -189,11 +189,13 @@ def run_all(out: Path) -> int:
     keep(scenario("converge", 1, runs, "standard-manager", 10.0, with_ansible=False))
     for n in sizes[:2] if quick else [1, 5, 20]:
         keep(scenario("steady", n, 1, "classic", 10.0, with_ansible=n <= 5))
-    from . import bedcost
+    from . import bedcost, standin
 
     cost = bedcost.run(50)
     print(bedcost.table(cost))
-    write_results(rows, out, {"bedcost": cost})
+    latencies = standin.run()
+    print(json.dumps({"standin": latencies}, indent=2))
+    write_results(rows, out, {"bedcost": cost, "standin": latencies})
     return 0
 
 
