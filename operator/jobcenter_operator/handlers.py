@@ -176,7 +176,7 @@ def _recorded_host_keys(status: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def _start_shards(memo: kopf.Memo) -> None:
-    if "shards" not in memo:  # a test may bring its own Coordinator
+    if not hasattr(memo, "shards"):  # a test may bring its own Coordinator
         config = CoordinationConfig.from_env(os.environ)
         memo.shards = Coordinator(config, KubeLeases()) if config else None
     if memo.shards is not None:
@@ -193,7 +193,7 @@ def _quiet_shard_checks(record: logging.LogRecord) -> bool:
 
 async def _stop_shards(memo: kopf.Memo) -> None:
     """Hand the shards over now rather than after the lease duration (a rolling update)."""
-    if memo.get("shards") is None:
+    if getattr(memo, "shards", None) is None:
         return
     memo.shards_loop.cancel()
     await asyncio.gather(memo.shards_loop, return_exceptions=True)
@@ -227,7 +227,7 @@ def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         async def run(*args: Any, **kwargs: Any) -> None:
             kw = args[0] if args else kwargs
-            meta, coordinator = kw["meta"], kw["memo"].get("shards")
+            meta, coordinator = kw["meta"], getattr(kw["memo"], "shards", None)
             token = _ACTING_ON.set(f"{meta['namespace']}/{_cluster_of(kw, kind)}")
             try:
                 if coordinator is None:
@@ -249,7 +249,7 @@ def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
 
 
 def _sharding(memo: kopf.Memo, **_: Any) -> bool:
-    return memo.get("shards") is not None
+    return getattr(memo, "shards", None) is not None
 
 
 def _behind(kw: Mapping[str, Any], kind: str) -> bool:
