@@ -53,9 +53,19 @@ class AgentFacts(Frozen):
         return self.unit_enabled not in (None, "", "not-found")
 
 
+def _header(lines: list[str]) -> tuple[int, list[str | None]] | None:
+    """(index, column keys) of the table's header: a line naming at least the instance ID, ACTIVE
+    and ENABLE columns (another layout, e.g. "Instance ID : 1" blocks, has no such line)."""
+    for i, line in enumerate(lines):
+        keys = [_COLUMNS.get(label.lower()) for label in re.split(r"\s{2,}", line.strip())]
+        if {"instance_id", "active", "enable"} <= set(keys):
+            return i, keys
+    return None
+
+
 def jcagctrl_readable(out: SectionOutput) -> bool:
     """Whether the output has the header the parser reads rows by."""
-    return out.exit_status == 0 and any("instance id" in line.lower() for line in out.stdout.splitlines())
+    return out.exit_status == 0 and _header([line for line in out.stdout.splitlines() if line.strip()]) is not None
 
 
 def parse_jcagctrl(out: SectionOutput) -> tuple[bool, tuple[AgentInstanceRow, ...]]:
@@ -63,10 +73,10 @@ def parse_jcagctrl(out: SectionOutput) -> tuple[bool, tuple[AgentInstanceRow, ..
     if out.exit_status != 0:
         return False, ()
     lines = [line for line in out.stdout.splitlines() if line.strip()]
-    header_at = next((i for i, line in enumerate(lines) if "instance id" in line.lower()), None)
-    if header_at is None:
+    header = _header(lines)
+    if header is None:
         return True, ()
-    keys = [_COLUMNS.get(label.lower()) for label in re.split(r"\s{2,}", lines[header_at].strip())]
+    header_at, keys = header
     rows = []
     for line in lines[header_at + 1:]:
         if set(line.strip()) <= {"-", " ", "="}:

@@ -253,3 +253,16 @@ def test_clpstat_long_layout_names_whole_and_a_suspended_cluster() -> None:
     cut = long.replace(f"    {monitor}   :", f"    {monitor[:16]} :").replace("Suspend ", "Online  ")
     status = parse_clpstat(SectionOutput(cut, 0))
     assert status.running and not status.suspended and status.monitor_state(monitor) == "Normal"
+
+
+def test_jcagctrl_blocks_layout_is_unreadable_not_a_table() -> None:
+    from jobcenter_operator.facts.agent import jcagctrl_readable, parse_jcagctrl
+    from jobcenter_operator.facts.sections import SectionOutput
+
+    blocks = SectionOutput("[clusterinstance]\n  Instance ID   : 1\n  Agent Name    : jcagcluster\n"
+                           "  Status        : ACTIVE\n  Enabled       : YES\n", 0)
+    assert parse_jcagctrl(blocks) == (True, ()) and not jcagctrl_readable(blocks)
+    table = SectionOutput("INSTANCE ID  NAME             AGENT NAME   ACTIVE  ENABLE\n"
+                          "1            clusterinstance  jcagcluster  true    true\n", 0)
+    installed, rows = parse_jcagctrl(table)
+    assert installed and jcagctrl_readable(table) and rows[0].instance_id == "1" and rows[0].active
