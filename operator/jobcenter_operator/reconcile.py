@@ -20,8 +20,8 @@ import asyncio
 import logging
 import secrets as _secrets
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
@@ -31,8 +31,15 @@ from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
 from .plan import Action, assess_processes, plan_site
+from .progress import StepProgress
 
 log = logging.getLogger("jobcenter_operator.reconcile")
+
+
+# Told before and after each step (handlers write the status and post Events from it).
+OnStep = Callable[[StepProgress], Awaitable[None]]
+# The same, with what the run has found so far (the status of a site in progress is computed from it).
+OnProgress = Callable[[StepProgress, SiteResult], Awaitable[None]]
 
 
 class Runner(Protocol):
@@ -144,7 +151,7 @@ MAX_ROUNDS = 3
 
 
 async def execute(
-    runner: Runner, access: ClusterAccess, actions: Sequence[Action]
+    runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
     every action that still needs it (a stopped group is started again on its node).
@@ -155,9 +162,10 @@ async def execute(
     reports: list[StepReport] = []
     pending: list[Action] = []  # restores owed, in the order their actions ran
     failure: OperatorError | None = None
-    for action in actions:
+    disruptive = any(a.disruptive for a in actions)
+    for number, action in enumerate(actions, 1):
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-        report = await _run_step(runner, access, action)
+        report = await _reported_step(runner, access, StepProgress(number, len(actions), action, disruptive), on_step)
         reports.append(report)
         if not report.ok:
             failure = report.failure
@@ -169,11 +177,21 @@ async def execute(
     if failure is not None:
         # Never leave the failover group stopped because a step after its stop failed.
         for restore in reversed(pending):
-            report = await _run_step(runner, access, restore)
+            report = await _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step)
             if not report.ok:
                 log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
             reports.append(report)
     return reports, failure
+
+
+async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,
+                         on_step: OnStep | None) -> StepReport:
+    if on_step is not None:
+        await on_step(progress)
+    report = await _run_step(runner, access, progress.action)
+    if on_step is not None:
+        await on_step(replace(progress, report=report))
+    return report
 
 
 async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> StepReport:
@@ -195,8 +213,10 @@ async def reconcile_site(
     enforce: bool,
     settle_timeout: float = 60.0,
     settle_interval: float = 1.0,
+    progress: OnProgress | None = None,
 ) -> SiteResult:
-    """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans."""
+    """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans.
+    ``progress`` is told before and after each step, with what the run found so far."""
     target = probe_target(spec)
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
@@ -218,8 +238,13 @@ async def reconcile_site(
     # Execute, then verify by planning again. A plan can leave work for a second round (a run
     # resumed after an interruption finishes the group start first); rounds are bounded.
     deadline = time.monotonic() + settle_timeout
+
+    async def on_step(step: StepProgress) -> None:
+        if progress is not None:
+            await progress(step, result)
+
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, plan.actions)
+        steps, failure = await execute(runner, access, plan.actions, on_step)
         result.steps += steps
         if failure is not None:
             result.error = failure

@@ -68,14 +68,15 @@ def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, 
 def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
     if cluster is None:
-        return TransientError(f"ClusterproCluster {cluster_name} not found")
+        return TransientError(f"ClusterproCluster {cluster_name} not found", reason="ClusterNotFound")
     try:
         spec = ClusterproClusterSpec.model_validate(dict(cluster.spec))
     except ValidationError:
         # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
-        return TransientError(f"ClusterproCluster {cluster_name} is invalid")
+        return TransientError(f"ClusterproCluster {cluster_name} is invalid", reason="ClusterInvalid")
     if secret is None:
-        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found")
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found",
+                              reason="SecretNotFound")
     try:
         return access_from(spec, secret.data)
     except InvalidSpec as exc:
@@ -85,7 +86,8 @@ def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
 def observation_access(spec: ClusterproClusterSpec, secret: SecretEntry | None) -> ClusterAccess | OperatorError:
     """How a ClusterproCluster's own observation reaches its nodes."""
     if secret is None:
-        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} not found")
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found",
+                              reason="SecretNotFound")
     try:
         return access_from(spec, secret.data)
     except InvalidSpec as exc:
@@ -122,5 +124,5 @@ def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None,
         return PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed",
                               reason="ClusterGone")
     if secret is None:
-        return TransientError("Unconfigure needs the credentials Secret")
+        return TransientError("Unconfigure needs the credentials Secret", reason="SecretNotFound")
     return cluster_access(site.cluster_ref.name, cluster, secret)

@@ -72,6 +72,7 @@ JOBCENTER_SITE = Kind(
         PrinterColumn("Active", "string", ".status.activeNode", "Node where the group is online."),
         PrinterColumn("Processes", "string", ".status.processes.summary", "Site processes found/expected."),
         *_ready_columns(),
+        PrinterColumn("Step", "string", ".status.progress", "The step running now (k/n kind node)."),
         PrinterColumn("Suspended", "boolean", ".spec.suspend", "Reconciliation suspended.", priority=1),
         _AGE,
     ),
