@@ -10,8 +10,10 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
   capped exponential backoff with jitter; permanent -> ``PermanentError`` with ``Stalled=True``;
   a stalled site is tried again only when its generation or its credentials Secret changes (the
   timer checks, cheaply);
-- results -> a status patch, written only when it differs, and one Event per condition flip
-  (kopf >= 1.41 posts no Events from logs);
+- results -> a status patch, written only when it differs, and the Events events.py picks
+  (kopf >= 1.41 posts no Events from logs), reported by component ``jobcenter-operator``;
+- a run's progress -> before each step a status write made at once (kopf's own ``patch`` lands
+  only when the handler returns), and Events when a disruptive step starts and ends;
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
   Kubernetes client of its own and notices rotated Secrets on the next timer tick.
 """
@@ -24,19 +26,22 @@ import json
 import logging
 import os
 import random
+import socket
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
+from . import events as ev
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
-from .reconcile import ClusterAccess, observe_cluster, reconcile_site
+from .progress import StepProgress
+from .reconcile import ClusterAccess, OnProgress, observe_cluster, reconcile_site
 from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
 from .unconfigure import unconfigure_site
 
@@ -53,6 +58,7 @@ TIMER_INTERVAL = float(os.environ.get("JCOP_TIMER_INTERVAL", "300"))
 SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
+REPORTING_COMPONENT = "jobcenter-operator"
 
 log = logging.getLogger("jobcenter_operator.handlers")
 
@@ -68,6 +74,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # Events say who wrote them (kubectl's "From" column, reportingComponent), not "kopf".
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
+    settings.posting.event_name_prefix = f"{REPORTING_COMPONENT}-"
+    memo.settings = settings  # the progress writes below use kopf's API client and settings
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
         memo.pool = NodePool(observer=_audit_observer())
@@ -179,15 +190,48 @@ def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str,
 
 
 def _post_transitions(body: kopf.Body, old: Mapping[str, Any], new: dict[str, Any]) -> None:
-    """One Event per condition flip worth telling: Ready and Stalled either way, any other domain
-    condition turning False or Unknown (its recovery shows as Ready=True). Reconciling is left out:
-    it flips on every retry."""
-    for t in st.transitions(list(old.get("conditions") or []), new.get("conditions", [])):
-        if t.type == "Reconciling" or (t.type not in ("Ready", "Stalled") and t.status == "True"):
-            continue
-        reason = "Ready" if t.type == "Ready" and t.status == "True" else t.reason
-        kopf.event(body, type="Warning" if t.warning else "Normal", reason=reason,
-                   message=f"{t.type}={t.status}: {t.message}")
+    """The Events the change is worth (events.py decides: one per meaningful transition)."""
+    _post(body, ev.transition_events(old, new))
+
+
+def _post(body: kopf.Body, events: list[ev.Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """Merge-patch the status at once, mid-handler. kopf's ``patch`` is applied only after the
+    handler returns, so a build of minutes would show nothing; kopf's own API client (internal
+    module, kopf is pinned) is used so that the operator's login stays the only one."""
+    from kopf._cogs.clients import patching
+
+    body = {"status": {**dict.fromkeys(set(old) - set(new)), **new}}
+    await patching.patch_obj(settings=kw["memo"].settings, resource=kw["resource"], namespace=kw["meta"]["namespace"],
+                             name=kw["meta"]["name"], patch=kopf.Patch(body), logger=kw["logger"])
+
+
+def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory) -> OnProgress:
+    """Before each step: the status says which (one write per step, none when nothing changed);
+    a disruptive step also gets an Event when it starts and when it ends."""
+
+    async def report(progress: StepProgress, result: SiteResult) -> None:
+        _post(kw["body"], ev.step_events(progress))
+        if progress.report is not None:
+            return
+        old = memory.known_status(kw["status"])
+        new = st.site_status(spec=site, generation=kw["meta"].get("generation"), previous=old, result=result,
+                             progress=progress)
+        if not st.differs(old, new):
+            return
+        try:
+            await _patch_status_now(kw, old, new)
+        except Exception as exc:  # progress is a courtesy: the run goes on, the final write still comes
+            log.warning("progress of %s not written: %s", kw["meta"]["name"], exc)
+            return
+        memory.written = new
+        _post_transitions(kw["body"], old, new)
+
+    return report
 
 
 def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> None:
@@ -218,9 +262,13 @@ def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpe
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
 
 
-def _suspended(body: kopf.Body, memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
-    if site.suspend and not memory.suspended:
-        kopf.event(body, type="Normal", reason="Suspended", message="reconciliation suspended")
+def _suspended(kw: Mapping[str, Any], memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
+    """A suspended site is acknowledged once: observedGeneration follows, Reconciling says Suspended."""
+    if site.suspend:
+        old = memory.known_status(kw["status"])
+        _write_status(kw, memory, old, st.suspended_status(old, kw["meta"].get("generation")))
+        if not memory.suspended:
+            kopf.event(kw["body"], type="Normal", reason="Suspended", message="reconciliation suspended (spec.suspend)")
     memory.suspended = site.suspend
     return site.suspend
 
@@ -242,17 +290,14 @@ def _decide(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory
                        stalled_on=memory.stalled_on, drift_check=drift_check)
 
 
-async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision) -> SiteResult:
+async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision,
+               memory: ObjectMemory) -> SiteResult:
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
-        result = await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
-                                      settle_timeout=SETTLE_TIMEOUT)
-    for step in result.steps:
-        if step.ok and step.action.disruptive:
-            kopf.event(kw["body"], type="Normal", reason=step.action.kind, message=step.action.message)
-    return result
+        return await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
+                                    settle_timeout=SETTLE_TIMEOUT, progress=_progress_reporter(kw, site, memory))
 
 
 # --------------------------------------------------------------------------- JobCenterSite
@@ -260,12 +305,12 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
-    if site is None or _suspended(kw["body"], memory, site):
+    if site is None or _suspended(kw, memory, site):
         return
     decision = _decide(kw, site, memory, drift_check)
     if decision.skip:
         return
-    result = await _run(kw, site, decision) if decision.access is not None else None
+    result = await _run(kw, site, decision, memory) if decision.access is not None else None
     error = decision.error or (run_error(result) if result is not None else None)
     old = memory.known_status(kw["status"])
     if requested_at is None:
