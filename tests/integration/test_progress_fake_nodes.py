@@ -51,7 +51,8 @@ def test_a_build_shows_each_step_and_posts_events_once(operator: tuple[StandInPr
         watched.close()
     versions = [o for o in _objects((tmp_path / "watch.json").read_text()) if o["metadata"]["name"] == "cluv"]
     # Status writes: versions whose status differs from the one before (kopf's own metadata patches aside).
-    writes = [o for before, o in zip([{}, *versions], versions, strict=False) if o.get("status") != before.get("status")]
+    writes = [o for before, o in zip([{}, *versions], versions, strict=False)
+              if o.get("status") != before.get("status")]
     progress = [o for o in writes if _cond(o, "Reconciling").get("reason") == "Progressing"]
     assert progress, [o.get("status") for o in versions]
     steps = [_cond(o, "Reconciling")["message"] for o in progress]
