@@ -27,7 +27,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import kopf
@@ -38,10 +38,11 @@ from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
+from .metrics import Metrics, result_of
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
 from .progress import StepProgress
-from .reconcile import ClusterAccess, OnProgress, observe_cluster, reconcile_site
+from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, reconcile_site
 from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
 from .unconfigure import unconfigure_site
 
@@ -59,6 +60,7 @@ SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
 REPORTING_COMPONENT = "jobcenter-operator"
+KINDS = {SITES: "JobCenterSite", CLUSTERS: "ClusterproCluster"}
 
 log = logging.getLogger("jobcenter_operator.handlers")
 
@@ -82,6 +84,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
         memo.pool = NodePool(observer=_audit_observer())
+    memo.metrics = Metrics()
+    memo.metrics.watch_connections(memo.pool.stats)
+    memo.runner = memo.metrics.metered(memo.pool)  # every command sent to a node is timed and counted
+    if memo.get("metrics_port"):
+        memo.metrics.serve(memo.metrics_port, memo.get("metrics_address") or "0.0.0.0")  # noqa: S104
     memo.objects = OperatorMemory()
 
 
@@ -178,6 +185,7 @@ def _settle(error: OperatorError | None, memory: ObjectMemory, stall_key: Any, *
 
 def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str, Any], new: dict[str, Any]) -> None:
     """Patch ``new`` in if it differs from the known status; post one Event per condition flip."""
+    kw["memo"].metrics.record_status(_kind(kw), kw["meta"]["namespace"], kw["meta"]["name"], new)
     if not st.differs(dict(old), new):
         return
     for name in set(kw["status"] or {}) | set(old):
@@ -245,6 +253,12 @@ def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Map
             pool.pin_host_key(node, fp)
 
 
+def _kind(kw: Mapping[str, Any]) -> str:
+    """The handled object's kind, for metric labels."""
+    plural = str(kw["resource"].plural)
+    return KINDS.get(plural, plural)
+
+
 def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
     meta = kw["meta"]
     objects: OperatorMemory = kw["memo"].objects
@@ -296,21 +310,36 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
-        return await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
+        return await reconcile_site(kw["memo"].runner, decision.access, site, enforce=decision.enforce,
                                     settle_timeout=SETTLE_TIMEOUT, progress=_progress_reporter(kw, site, memory))
 
 
 # --------------------------------------------------------------------------- JobCenterSite
 
 
-async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+async def _measured(kw: Mapping[str, Any], run: Awaitable[str]) -> None:
+    """Count and time one handler run by kind and result (``run`` returns its result label)."""
+    with kw["memo"].metrics.reconciling(_kind(kw)) as record:
+        try:
+            record.result = await run
+        except kopf.TemporaryError:
+            record.result = "retry"
+            raise
+        except kopf.PermanentError:
+            record.result = "stalled"
+            raise
+
+
+async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> str:
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw, memory, site):
-        return
+        return "skipped"
     decision = _decide(kw, site, memory, drift_check)
     if decision.skip:
-        return
+        return "skipped"
     result = await _run(kw, site, decision, memory) if decision.access is not None else None
+    if drift_check and result is not None:
+        kw["memo"].metrics.record_drift(_kind(kw), result)
     error = decision.error or (run_error(result) if result is not None else None)
     old = memory.known_status(kw["status"])
     if requested_at is None:
@@ -320,23 +349,24 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
         requested_at=requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
+    return result_of(error)
 
 
 @kopf.on.create(GROUP, VERSION, SITES)
 @kopf.on.update(GROUP, VERSION, SITES, field="spec")
 @kopf.on.resume(GROUP, VERSION, SITES)
 async def site_changed(**kwargs: Any) -> None:
-    await _reconcile_site(kwargs)
+    await _measured(kwargs, _reconcile_site(kwargs))
 
 
 @kopf.on.update(GROUP, VERSION, SITES, field=("metadata", "annotations", REQUEST_ANNOTATION))
 async def site_reconcile_requested(new: Any, **kwargs: Any) -> None:
-    await _reconcile_site(kwargs, requested_at=str(new) if new is not None else None)
+    await _measured(kwargs, _reconcile_site(kwargs, requested_at=str(new) if new is not None else None))
 
 
 @kopf.timer(GROUP, VERSION, SITES, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def site_drift(**kwargs: Any) -> None:
-    await _reconcile_site(kwargs, drift_check=True)
+    await _measured(kwargs, _reconcile_site(kwargs, drift_check=True))
 
 
 @kopf.on.delete(GROUP, VERSION, SITES)
@@ -351,6 +381,7 @@ async def site_deleted(**kwargs: Any) -> None:
             raise to_kopf(error, memory)
         kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
     kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
+    kwargs["memo"].metrics.forget(_kind(kwargs), meta["namespace"], meta["name"])
 
 
 def _site_to_unconfigure(spec: Mapping[str, Any]) -> JobCenterSiteSpec | None:
@@ -367,7 +398,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
     pool, objects = kw["memo"].pool, kw["memo"].objects
     _pin_recorded_host_keys(pool, access, entry.host_keys if entry else {})
     async with objects.cluster_lock(kw["meta"]["namespace"], site.cluster_ref.name):
-        return (await unconfigure_site(pool, access, site)).error
+        return (await unconfigure_site(kw["memo"].runner, access, site)).error
 
 
 # --------------------------------------------------------------------------- ClusterproCluster
@@ -378,6 +409,10 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.on.resume(GROUP, VERSION, CLUSTERS)
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
+    await _measured(kwargs, _observe_cluster(kwargs))
+
+
+async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
@@ -386,7 +421,8 @@ async def cluster_observed(**kwargs: Any) -> None:
     old = memory.known_status(kwargs["status"])
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
     access = observation_access(spec, secret)
-    result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
+    result = (await _observe(pool, kwargs["memo"].runner, access, _recorded_host_keys(old))
+              if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
         generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
@@ -394,11 +430,12 @@ async def cluster_observed(**kwargs: Any) -> None:
     if error is not None and error.transient:
         raise to_kopf(error, memory)
     memory.succeeded()
+    return result_of(error)
 
 
-async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
+async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
     _pin_recorded_host_keys(pool, access, recorded)
-    result = await observe_cluster(pool, access)
+    result = await observe_cluster(runner, access)
     result.fingerprints.update({n: pool.host_key_fingerprint(n) for n in access.names})
     return result
 
@@ -407,10 +444,11 @@ async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str,
 
 
 def run_operator(*, namespaces: list[str], clusterwide: bool, json_logs: bool, liveness: str | None,
-                 verbose: bool) -> None:
+                 verbose: bool, metrics_port: int | None = None, metrics_address: str | None = None) -> None:
     """Run kopf with this module's handlers until SIGINT/SIGTERM (``python -m jobcenter_operator run``)."""
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     # asyncssh logs every remote command line at INFO; ours carry whole scripts. Warnings suffice.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    memo = kopf.Memo(metrics_port=metrics_port, metrics_address=metrics_address)
     asyncio.run(kopf.operator(clusterwide=clusterwide, namespaces=namespaces, standalone=True,
-                              liveness_endpoint=liveness))
+                              liveness_endpoint=liveness, memo=memo))
