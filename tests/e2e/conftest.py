@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,12 +125,7 @@ def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Ope
         start_operator: bool = True, site_spec: dict[str, Any] | None = None, **bed_kwargs: Any
     ) -> dict[str, Any]:
         bed = testbed_cluster(**bed_kwargs)
-        secret = operator_env.kubectl(
-            "create", "secret", "generic", "jc-cluster-ssh", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
-            f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
-        assert secret.returncode == 0, secret.stderr
-        applied = operator_env.kubectl("apply", "-f", "-", input=secret.stdout)
-        assert applied.returncode == 0, applied.stderr
+        apply_secret(operator_env, bed)
         if start_operator:
             operator_env.start()
         cluster, site = yaml.safe_load_all(manifests(bed))
@@ -138,6 +135,35 @@ def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Ope
         return bed
 
     return setup
+
+
+def apply_secret(op: Operator, bed: dict[str, Any]) -> None:
+    """The credentials Secret as most GitOps repositories write it: ``stringData`` (the API server
+    turns it into ``data``; the operator only ever reads ``data``)."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "jc-cluster-ssh"},
+              "stringData": {"ssh-privatekey": Path(bed["privateKeyFile"]).read_text(),
+                             "known_hosts": Path(bed["knownHostsFile"]).read_text()}}
+    applied = op.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))
+    assert applied.returncode == 0, applied.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``/metrics`` as {(name, labels): value}; empty while the server is not up yet."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -173,7 +173,12 @@ def test_observe_suspend_and_group_claims(site_setup: Callable[..., dict[str, An
     op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", '{"spec":{"suspend":true}}')
     wait_for("the Suspended event", lambda: '"reason": "Suspended"' in op.kubectl("get", "events", "-o", "json").stdout,
              timeout=30)
-    conditions = op.get("jcs", SITE)["status"]["conditions"]
+    # Acknowledged once: observedGeneration follows, Reconciling says Suspended, Ready is kept.
+    obj = wait_for("the suspend acknowledged", lambda: (o := op.get("jcs", SITE))["status"].get(
+        "observedGeneration") == o["metadata"]["generation"] and o, timeout=30)
+    assert op.condition(SITE, "Reconciling")["reason"] == "Suspended"  # type: ignore[index]
+    assert op.condition(SITE, "Ready")["status"] == "True"  # type: ignore[index]
+    conditions = obj["status"]["conditions"]
     before = len(op.commands())
     op.kubectl("annotate", "jcs", SITE, "--overwrite", "jobcenter.clusterpro.io/requested-at=while-suspended")
 
