@@ -218,7 +218,8 @@ async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: 
                              name=kw["meta"]["name"], patch=kopf.Patch(body), logger=kw["logger"])
 
 
-def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory) -> OnProgress:
+def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
+                       generation: int | None) -> OnProgress:
     """Before each step: the status says which (one write per step, none when nothing changed);
     a disruptive step also gets an Event when it starts and when it ends."""
 
@@ -227,8 +228,7 @@ def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: O
         if progress.report is not None:
             return
         old = memory.known_status(kw["status"])
-        new = st.site_status(spec=site, generation=kw["meta"].get("generation"), previous=old, result=result,
-                             progress=progress)
+        new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)
         if not st.differs(old, new):
             return
         try:
@@ -305,13 +305,14 @@ def _decide(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory
 
 
 async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision,
-               memory: ObjectMemory) -> SiteResult:
+               memory: ObjectMemory, generation: int | None) -> SiteResult:
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
         return await reconcile_site(kw["memo"].runner, decision.access, site, enforce=decision.enforce,
-                                    settle_timeout=SETTLE_TIMEOUT, progress=_progress_reporter(kw, site, memory))
+                                    settle_timeout=SETTLE_TIMEOUT,
+                                    progress=_progress_reporter(kw, site, memory, generation))
 
 
 # --------------------------------------------------------------------------- JobCenterSite
@@ -331,13 +332,16 @@ async def _measured(kw: Mapping[str, Any], run: Awaitable[str]) -> None:
 
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> str:
+    # kopf hands timers a live view of the body: read the generation now, with the spec this run
+    # plans from, so a spec change arriving mid-run is never reported as observed.
+    generation = kw["meta"].get("generation")
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw, memory, site):
         return "skipped"
     decision = _decide(kw, site, memory, drift_check)
     if decision.skip:
         return "skipped"
-    result = await _run(kw, site, decision, memory) if decision.access is not None else None
+    result = await _run(kw, site, decision, memory, generation) if decision.access is not None else None
     if drift_check and result is not None:
         kw["memo"].metrics.record_drift(_kind(kw), result)
     error = decision.error or (run_error(result) if result is not None else None)
@@ -345,7 +349,7 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
     if requested_at is None:
         requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
     _write_status(kw, memory, old, st.site_status(
-        spec=site, generation=kw["meta"].get("generation"), previous=old, result=result, error=decision.error,
+        spec=site, generation=generation, previous=old, result=result, error=decision.error,
         requested_at=requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
@@ -414,6 +418,7 @@ async def cluster_observed(**kwargs: Any) -> None:
 
 async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
+    generation = meta.get("generation")  # before any await: the body is a live view in timers
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
@@ -425,7 +430,7 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
               if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
-        generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
+        generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
         error=error))
     if error is not None and error.transient:
         raise to_kopf(error, memory)

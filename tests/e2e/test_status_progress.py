@@ -13,7 +13,6 @@ import yaml
 from conftest import Operator, apply_secret, free_port, scrape, wait_for
 
 from hack.demo import manifests
-from hack.testbed.config import Timings
 
 SITE = "cluv"
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +39,8 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 def test_missing_secret_then_progress_then_ready_with_metrics(testbed_cluster: Any, operator_env: Operator) -> None:
     op = operator_env
-    # Real-node timings (`cjcpw -stop` 90 s, `nqsstop` 5 s), the stop shortened so the test stays
-    # minutes long: what matters is that steps take long enough to be seen.
-    bed = testbed_cluster(timings=Timings(cjcpw_stop=20.0, nqsstop=5.0, monitor_interval_cap=0.0, node_watch=1.0))
+    # Real-node timings (`cjcpw -stop` 90 s, `nqsstop` 5 s...): steps take as long as on real nodes.
+    bed = testbed_cluster(realistic=True)
     port = free_port()
     op.start("--metrics-port", str(port), "--metrics-bind-address", "127.0.0.1")
     applied = op.kubectl("apply", "-f", "-", input=manifests(bed))
