@@ -159,20 +159,23 @@ def _observed_drift(spec: JobCenterSiteSpec, result: SiteResult) -> tuple[Cond, 
             Cond("True", "ObservedDrift", message))
 
 
-def _progressing(progress: StepProgress, previous: dict[str, Any]) -> tuple[Cond, Cond, Cond]:
-    """(Ready, Reconciling, Stalled) while a step runs. Ready stays True only while a site that
-    was Ready gets changes that do not interrupt it (it keeps serving jobs); kstatus still says
-    InProgress, because Reconciling=True comes first."""
+def _progressing(progress: StepProgress, previous: dict[str, Any], generation: int | None) -> tuple[Cond, Cond, Cond]:
+    """(Ready, Reconciling, Stalled) while a step runs. Ready stays True only while drift of a site
+    that was Ready for this very generation is corrected without interrupting it (it keeps serving
+    jobs; kstatus still says InProgress, Reconciling=True comes first). A new generation is never
+    Ready before it is applied: ``kubectl wait --for=condition=Ready`` after an edit must wait."""
     reconciling = Cond("True", "Progressing", progress.message)
     stalled = Cond("False", "Progressing", "no blocking problem")
     before = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), None)
-    if before is not None and before.get("status") == "True" and not progress.disruptive_run:
+    same_generation = previous.get("observedGeneration") == generation
+    if before is not None and before.get("status") == "True" and same_generation and not progress.disruptive_run:
         return Cond("True", before["reason"], before["message"]), reconciling, stalled
     return Cond("False", "Progressing", progress.message), reconciling, stalled
 
 
 def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: OperatorError | None,
-                    progress: StepProgress | None = None, previous: dict[str, Any] | None = None) -> dict[str, Cond]:
+                    progress: StepProgress | None = None, previous: dict[str, Any] | None = None,
+                    generation: int | None = None) -> dict[str, Cond]:
     """All conditions of a JobCenterSite, from a reconcile result (None: nothing reached the nodes);
     with ``progress``, of the run still going (``result`` is what it found before its steps)."""
     unknown = Cond("Unknown", "NotObserved", "not observed yet")
@@ -192,7 +195,7 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
     done = f"site running on {result.active_node}" if result is not None and result.active_node else "site running"
     ready = _ready(ready_domain, error, done)
     if progress is not None:
-        ready, reconciling, stalled = _progressing(progress, previous or {})
+        ready, reconciling, stalled = _progressing(progress, previous or {}, generation)
     elif error is None and result is not None and not result.enforced and result.plan and result.plan.actions:
         ready, reconciling, stalled = _observed_drift(spec, result)
     conds = {"Ready": ready, "Reconciling": reconciling, "Stalled": stalled}
@@ -268,7 +271,7 @@ def site_status(
     """The whole ``status`` of a JobCenterSite (wire format, camelCase). With ``progress``: while
     that step runs (``status.progress`` shows it in the printer columns)."""
     previous = previous or {}
-    conds = site_conditions(spec, result, error, progress, previous)
+    conds = site_conditions(spec, result, error, progress, previous, generation)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": merge_conditions(previous.get("conditions"), conds, generation, now),

@@ -136,8 +136,8 @@ def site_progressing() -> dict[str, Any]:
 
 
 def site_progressing_while_serving() -> dict[str, Any]:
-    """A Ready site gets a change that does not interrupt it (daemon.conf only): Ready stays True,
-    Reconciling=True still makes every tool wait."""
+    """Drift of a Ready site corrected without interrupting it (daemon.conf only, same generation):
+    Ready stays True, Reconciling=True still makes every tool wait."""
     facts = _converged_facts()
     spec = CLASSIC.model_copy(update={'local_daemon': 'Off'})
     plan = plan_site(spec, NODES, facts)
@@ -146,8 +146,9 @@ def site_progressing_while_serving() -> dict[str, Any]:
     result = SiteResult(gathered=Gathered(facts=facts, errors={}), plan=plan, active_node=plan.active_node,
                         health=assess_processes(spec, NODES, facts, plan.active_node), enforced=True)
     step = StepProgress(1, len(quiet), quiet[0], disruptive_run=False)
-    status = site_status(spec=spec, generation=2, previous=converged_status(), result=result, progress=step, now=NOW)
-    return _site(status, generation=2, localDaemon='Off')
+    status = site_status(spec=spec, generation=1, previous=converged_status(), result=result, progress=step, now=NOW)
+    assert next(c for c in status['conditions'] if c['type'] == 'Ready')['status'] == 'True'
+    return _site(status, localDaemon='Off')
 
 
 def site_transient_error() -> dict[str, Any]:
@@ -242,7 +243,7 @@ FIXTURES = [
     Fixture('site: converged, Ready', 'JobCenterSite', site_converged, 'Healthy'),
     Fixture('site: generation not yet observed', 'JobCenterSite', site_generation_not_observed, 'Progressing'),
     Fixture('site: reconciling (step k/n running)', 'JobCenterSite', site_progressing, 'Progressing'),
-    Fixture('site: reconciling a non-disruptive change while serving', 'JobCenterSite',
+    Fixture('site: reconciling drift without interrupting the site', 'JobCenterSite',
             site_progressing_while_serving, 'Progressing'),
     Fixture('site: transient error, retrying', 'JobCenterSite', site_transient_error, 'Progressing'),
     Fixture('site: permanent error (authentication)', 'JobCenterSite', site_permanent_error, 'Degraded'),

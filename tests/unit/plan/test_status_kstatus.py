@@ -69,16 +69,19 @@ def test_steps_running_show_progress_and_ready_false_when_the_site_is_interrupte
     assert "progress" not in done and _conds(done)["Ready"][0] == "True"
 
 
-def test_a_ready_site_stays_ready_while_a_change_does_not_interrupt_it() -> None:
+def test_a_ready_site_stays_ready_while_drift_is_corrected_without_interrupting_it() -> None:
     ready = site_status(spec=CLASSIC, generation=1, previous=None, result=_result(_converged()), now=NOW)
     result = _result(_converged())
     quiet = plan_site(CLASSIC.model_copy(update={"local_daemon": "Off"}), NODES, _converged()).actions[0]
     assert not quiet.disruptive
     step = StepProgress(1, 2, quiet, disruptive_run=False)
-    conds = _conds(site_status(spec=CLASSIC, generation=2, previous=ready, result=result, progress=step, now=NOW))
+    conds = _conds(site_status(spec=CLASSIC, generation=1, previous=ready, result=result, progress=step, now=NOW))
     assert conds["Ready"][:2] == ("True", "Succeeded") and conds["Reconciling"][:2] == ("True", "Progressing")
     loud = StepProgress(1, 2, quiet, disruptive_run=True)
-    conds = _conds(site_status(spec=CLASSIC, generation=2, previous=ready, result=result, progress=loud, now=NOW))
+    conds = _conds(site_status(spec=CLASSIC, generation=1, previous=ready, result=result, progress=loud, now=NOW))
+    assert conds["Ready"][:2] == ("False", "Progressing")
+    # A new generation is not Ready before it is applied (kubectl wait --for=condition=Ready must wait).
+    conds = _conds(site_status(spec=CLASSIC, generation=2, previous=ready, result=result, progress=step, now=NOW))
     assert conds["Ready"][:2] == ("False", "Progressing")
 
 
