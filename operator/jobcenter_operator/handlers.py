@@ -27,7 +27,8 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -41,6 +42,8 @@ from .memory import ObjectMemory, OperatorMemory
 from .metrics import Metrics, result_of
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
+from .plan import Action
+from .plan.disruption import Gate, decide
 from .progress import StepProgress
 from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, reconcile_site
 from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
@@ -52,6 +55,10 @@ FINALIZER = f"{GROUP}/finalizer"
 # requested-at annotation if both shared jobcenter.clusterpro.io/.
 KOPF_PREFIX = f"kopf.{GROUP}"
 REQUEST_ANNOTATION = f"{GROUP}/requested-at"
+# Disruption control (plan/disruption.py): a person approves the pending disruptive steps by their
+# hash, or forces them once (a hash or "once"). Both are removed once used.
+APPROVE_ANNOTATION = f"{GROUP}/approve-plan"
+OVERRIDE_ANNOTATION = f"{GROUP}/override-disruption"
 SITES = "jobcentersites"
 CLUSTERS = "clusterproclusters"
 # Drift checks: how often the nodes are re-read (seconds). Tests and the demo shorten it.
@@ -309,10 +316,39 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
+    annotations = kw["meta"].get("annotations") or {}
+
+    def gate(actions: Sequence[Action]) -> Gate:
+        return decide(actions, decision.disruption, datetime.now(UTC), approved=annotations.get(APPROVE_ANNOTATION),
+                      override=annotations.get(OVERRIDE_ANNOTATION))
+
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
-        return await reconcile_site(kw["memo"].runner, decision.access, site, enforce=decision.enforce,
-                                    settle_timeout=SETTLE_TIMEOUT,
-                                    progress=_progress_reporter(kw, site, memory, generation))
+        result = await reconcile_site(kw["memo"].runner, decision.access, site, enforce=decision.enforce,
+                                      settle_timeout=SETTLE_TIMEOUT, gate=gate,
+                                      progress=_progress_reporter(kw, site, memory, generation))
+    _disruption_annotations(kw, result, annotations)
+    return result
+
+
+def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotations: Mapping[str, str]) -> None:
+    """Tell what became of an approval or override, and remove it once used (an override applies
+    once; an approval is for one plan). A refused one is told once, in a Warning Event."""
+    memory, body = _memory(kw, SITES), kw["body"]
+    first = result.gates[0] if result.gates else None
+    if result.used_override and first is not None:
+        kopf.event(body, type="Warning", reason="DisruptionOverride",
+                   message=f"{OVERRIDE_ANNOTATION}={annotations.get(OVERRIDE_ANNOTATION)} applied plan "
+                   f"{first.plan_hash} outside the window/approval rules: {first.message}")
+        kw["patch"].metadata.annotations[OVERRIDE_ANNOTATION] = None
+    if result.used_approval and first is not None:
+        kopf.event(body, type="Normal", reason="PlanApproved", message=f"approved plan {first.plan_hash} applied")
+        kw["patch"].metadata.annotations[APPROVE_ANNOTATION] = None
+    refused = next((g.refused for g in result.gates if g.refused), None)
+    if refused is not None and refused != memory.refused:
+        kopf.event(body, type="Warning", reason="ApprovalRefused", message=refused)
+        if OVERRIDE_ANNOTATION in refused:
+            kw["patch"].metadata.annotations[OVERRIDE_ANNOTATION] = None  # never kept for a later plan
+    memory.refused = refused
 
 
 # --------------------------------------------------------------------------- JobCenterSite
@@ -366,6 +402,14 @@ async def site_changed(**kwargs: Any) -> None:
 @kopf.on.update(GROUP, VERSION, SITES, field=("metadata", "annotations", REQUEST_ANNOTATION))
 async def site_reconcile_requested(new: Any, **kwargs: Any) -> None:
     await _measured(kwargs, _reconcile_site(kwargs, requested_at=str(new) if new is not None else None))
+
+
+@kopf.on.update(GROUP, VERSION, SITES, id="approve-plan", field=("metadata", "annotations", APPROVE_ANNOTATION))
+@kopf.on.update(GROUP, VERSION, SITES, id="override-disruption",
+                field=("metadata", "annotations", OVERRIDE_ANNOTATION))
+async def site_disruption_annotated(new: Any, **kwargs: Any) -> None:
+    if new is not None:  # set by a person; its removal (by this operator, once used) needs no run
+        await _reconcile_site(kwargs)
 
 
 @kopf.timer(GROUP, VERSION, SITES, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311

@@ -38,7 +38,7 @@ class Command(Frozen):
     argv: tuple[str, ...]
     input: str | None = None
     timeout: float | None = None  # None: the cluster's command timeout
-    disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite)
+    disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite, a local site's stop)
 
 
 class Action(Frozen):
