@@ -7,6 +7,8 @@ One Event per meaningful transition, nothing for "not observed yet" or for retri
   not an Event (a retry flapping between Timeout and Unreachable would flood the list);
 - Stalled turning True (skipped when the same reason and message were just posted for Ready);
 - a domain condition falling from True to False (drift, a killed daemon), with the condition named;
+- a change starting to wait for a maintenance window or an approval (DisruptionAllowed turning False,
+  also on the first status: a person or the clock must act);
 - a disruptive step starting and ending (``step_events``).
 Reconciling is never an Event: it flips on every retry and every run.
 """
@@ -20,6 +22,8 @@ from typing import Any
 from .progress import StepProgress
 
 KSTATUS = ("Ready", "Reconciling", "Stalled")
+# Conditions whose False is a wait worth telling even on the first status (the gate holds a change).
+WAITS = ("DisruptionAllowed",)
 # Ready=False reasons that are no problem: a build in progress, a suspended or fresh object.
 QUIET_REASONS = frozenset({"Progressing", "NotObserved", "Suspended"})
 
@@ -56,6 +60,8 @@ def transition_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> 
                 event = Event("Warning", cond["reason"], cond["message"])
                 if event not in events:
                     events.append(event)
+        elif ctype in WAITS and cond["status"] == "False" and flipped:
+            events.append(Event("Normal", cond["reason"], f"{ctype}=False: {cond['message']}"))
         elif ctype not in KSTATUS and prior is not None and prior.get("status") == "True" \
                 and cond["status"] == "False":
             events.append(Event("Warning", cond["reason"], f"{ctype}: {cond['message']}"))

@@ -48,6 +48,14 @@ def test_ready_stalled_and_a_falling_domain_condition() -> None:
     assert transition_events(stalled, stalled) == []
 
 
+def test_a_change_waiting_for_a_window_or_an_approval_is_told_once() -> None:
+    waiting = _status(("Ready", "True", "Succeeded", "site running"),
+                      ("DisruptionAllowed", "False", "AwaitingApproval", "approve-plan=abc"))
+    assert transition_events({}, waiting) == [Event("Normal", "Ready", "site running"), Event(
+        "Normal", "AwaitingApproval", "DisruptionAllowed=False: approve-plan=abc")]
+    assert transition_events(waiting, waiting) == []
+
+
 def test_disruptive_steps_say_when_they_start_and_end_others_nothing() -> None:
     actions = plan_site(CLASSIC, NODES, cluster()).actions
     stop = next(a for a in actions if a.kind == "StopGroup")
