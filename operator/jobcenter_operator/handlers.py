@@ -313,7 +313,7 @@ def _settle(error: OperatorError | None, memory: ObjectMemory, stall_key: Any, *
 
 def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str, Any], new: dict[str, Any]) -> None:
     """Patch ``new`` in if it differs from the known status; post one Event per condition flip."""
-    kw["memo"].metrics.record_status(_kind(kw), kw["meta"]["namespace"], kw["meta"]["name"], new)
+    _metrics(kw).record_status(_kind(kw), kw["meta"]["namespace"], kw["meta"]["name"], new)
     if not st.differs(dict(old), new):
         return
     for name in set(kw["status"] or {}) | set(old):
@@ -383,8 +383,23 @@ def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Map
 
 def _kind(kw: Mapping[str, Any]) -> str:
     """The handled object's kind, for metric labels."""
-    plural = str(kw["resource"].plural)
+    resource = kw.get("resource")
+    plural = str(resource.plural) if resource is not None else SITES
     return KINDS.get(plural, plural)
+
+
+def _runner(kw: Mapping[str, Any]) -> Runner:
+    """The metered pool configure() made (a test's memo may bring only its pool)."""
+    runner: Runner = getattr(kw["memo"], "runner", None) or kw["memo"].pool
+    return runner
+
+
+_UNSERVED_METRICS = Metrics()  # for a memo without metrics (tests): counted, never served
+
+
+def _metrics(kw: Mapping[str, Any]) -> Metrics:
+    metrics: Metrics = getattr(kw["memo"], "metrics", None) or _UNSERVED_METRICS
+    return metrics
 
 
 def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
@@ -444,7 +459,7 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
                       override=annotations.get(OVERRIDE_ANNOTATION))
 
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
-        result = await reconcile_site(kw["memo"].runner, decision.access, site, enforce=decision.enforce,
+        result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
                                       settle_timeout=SETTLE_TIMEOUT, gate=gate,
                                       progress=_progress_reporter(kw, site, memory, generation))
     _disruption_annotations(kw, result, annotations)
@@ -478,7 +493,7 @@ def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotatio
 async def _measured(kw: Mapping[str, Any], run: Awaitable[str | None]) -> None:
     """Count and time one handler run by kind and result (``run`` returns its result label; None:
     another replica's shard, nothing was done)."""
-    with kw["memo"].metrics.reconciling(_kind(kw)) as record:
+    with _metrics(kw).reconciling(_kind(kw)) as record:
         try:
             record.result = await run or "skipped"
         except kopf.TemporaryError:
@@ -502,7 +517,7 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
         return "skipped"
     result = await _run(kw, site, decision, memory, generation) if decision.access is not None else None
     if drift_check and result is not None:
-        kw["memo"].metrics.record_drift(_kind(kw), result)
+        _metrics(kw).record_drift(_kind(kw), result)
     error = decision.error or (run_error(result) if result is not None else None)
     # After the run: another handler of this object (the timer) may have written meanwhile.
     old = memory.known_status(kw["status"])
@@ -552,7 +567,7 @@ async def site_deleted(**kwargs: Any) -> None:
             raise to_kopf(error, memory)
         kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
     kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
-    kwargs["memo"].metrics.forget(_kind(kwargs), meta["namespace"], meta["name"])
+    _metrics(kwargs).forget(_kind(kwargs), meta["namespace"], meta["name"])
 
 
 def _site_to_unconfigure(spec: Mapping[str, Any]) -> JobCenterSiteSpec | None:
@@ -569,7 +584,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
     pool, objects = kw["memo"].pool, kw["memo"].objects
     _pin_recorded_host_keys(pool, access, entry.host_keys if entry else {})
     async with objects.cluster_lock(kw["meta"]["namespace"], site.cluster_ref.name):
-        return (await unconfigure_site(kw["memo"].runner, access, site)).error
+        return (await unconfigure_site(_runner(kw), access, site)).error
 
 
 # --------------------------------------------------------------------------- ClusterproCluster
@@ -593,7 +608,7 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
     access, recorded = observation_access(spec, secret), _recorded_host_keys(memory.known_status(kwargs["status"]))
-    result = (await _observe(pool, kwargs["memo"].runner, access, recorded)
+    result = (await _observe(pool, _runner(kwargs), access, recorded)
               if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     old = memory.known_status(kwargs["status"])  # after the run: the latest write counts

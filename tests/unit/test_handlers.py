@@ -12,8 +12,8 @@ from fake_nodes import Sent, fake_runner
 from plan_factory import CLASSIC, cluster
 
 from jobcenter_operator import handlers
-from jobcenter_operator.metrics import Metrics
 from jobcenter_operator.memory import OperatorMemory
+from jobcenter_operator.metrics import Metrics
 from jobcenter_operator.resolve import ClusterEntry, SecretEntry
 
 NODES = [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}]
