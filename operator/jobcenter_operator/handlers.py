@@ -37,7 +37,15 @@ from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
 from .reconcile import ClusterAccess, observe_cluster, reconcile_site
-from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
+from .resolve import (
+    ClusterEntry,
+    SecretEntry,
+    SiteDecision,
+    decide_deletion,
+    decide_site,
+    is_credentials_secret,
+    observation_access,
+)
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -114,11 +122,12 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
 def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
-    return {(kwargs["namespace"], kwargs["name"]): ClusterEntry(dict(kwargs["spec"]),
-                                                                _recorded_host_keys(kwargs.get("status")))}
+    namespace, name = kwargs["namespace"], kwargs["name"]
+    return {(namespace, name): ClusterEntry(dict(kwargs["spec"]), _recorded_host_keys(kwargs.get("status")),
+                                            scope=f"{namespace}/{name}")}
 
 
-@kopf.index("", "v1", "secrets", when=lambda body, **_: any(k in (body.get("data") or {}) for k in SECRET_KEYS))
+@kopf.index("", "v1", "secrets", when=lambda body, **_: is_credentials_secret(body))
 def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
     body = kwargs["body"]
     data = {k: base64.b64decode(v) for k, v in (body.get("data") or {}).items() if k in SECRET_KEYS}
@@ -197,7 +206,7 @@ def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Map
         return
     for node in access.nodes:
         fp = recorded.get(node.name)
-        if fp and pool.host_key_fingerprint(node.name) is None:
+        if fp and pool.host_key_fingerprint(node) is None:  # per (cluster, host, port): a new address is pinned too
             pool.pin_host_key(node, fp)
 
 
@@ -340,7 +349,7 @@ async def cluster_observed(**kwargs: Any) -> None:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     old = memory.known_status(kwargs["status"])
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
-    access = observation_access(spec, secret)
+    access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
     result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
@@ -354,7 +363,8 @@ async def cluster_observed(**kwargs: Any) -> None:
 async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
     _pin_recorded_host_keys(pool, access, recorded)
     result = await observe_cluster(pool, access)
-    result.fingerprints.update({n: pool.host_key_fingerprint(n) for n in access.names})
+    # A node refused (or not reached) at a new address keeps the fingerprint recorded before.
+    result.fingerprints.update({n.name: pool.host_key_fingerprint(n) or recorded.get(n.name) for n in access.nodes})
     return result
 
 

@@ -65,24 +65,34 @@ class ClusterAccess:
         return next(n for n in self.nodes if n.name == name)
 
 
-def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> ClusterAccess:
-    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec."""
+def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes], *, cluster: str = "") -> ClusterAccess:
+    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec.
+    ``cluster`` ("namespace/name") scopes the nodes' host keys to this ClusterproCluster.
+
+    Under AcceptNew the password is never used: a host trusted on first sight may be anyone's, and a
+    password sent to it is given away (a key's signature is not). Without a key that is InvalidSpec.
+    """
     key = secret.get("ssh-privatekey")
-    password = secret.get("password")
+    password = _text(secret, "password")
     if not key and not password:
         raise InvalidSpec("the credentials Secret has neither ssh-privatekey nor password")
-    known_hosts = secret.get("known_hosts", b"").decode()
+    if spec.ssh.host_key_policy == "AcceptNew" and password:
+        if not key:
+            raise InvalidSpec("password login needs hostKeyPolicy Strict (known_hosts in the Secret): under "
+                              "AcceptNew the password could be sent to a host nobody vouched for")
+        password = None
+    known_hosts = _text(secret, "known_hosts") or ""
     if spec.ssh.host_key_policy == "Strict" and not known_hosts.strip():
         raise InvalidSpec("hostKeyPolicy Strict needs known_hosts in the credentials Secret")
-    passphrase = secret.get("passphrase")
+    passphrase = _text(secret, "passphrase")
     t = spec.ssh.timeouts
     return ClusterAccess(
-        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port) for n in spec.nodes),
+        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port, cluster=cluster) for n in spec.nodes),
         creds=SSHCredentials(
             user=spec.ssh.user,
             private_key=key or None,
-            passphrase=passphrase.decode() if passphrase else None,
-            password=password.decode() if password else None,
+            passphrase=passphrase or None,
+            password=password or None,
             known_hosts=known_hosts,
             host_key_policy=spec.ssh.host_key_policy,
             become=spec.ssh.become,
@@ -95,6 +105,17 @@ def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> Clu
             keepalive_count_max=3,
         ),
     )
+
+
+def _text(secret: Mapping[str, bytes], key: str) -> str | None:
+    """A Secret value that must be text; one that is not UTF-8 is InvalidSpec (never retried)."""
+    value = secret.get(key)
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"the credentials Secret's {key} is not UTF-8 text") from None
 
 
 def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarget:

@@ -124,7 +124,8 @@ def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Ope
     ) -> dict[str, Any]:
         bed = testbed_cluster(**bed_kwargs)
         secret = operator_env.kubectl(
-            "create", "secret", "generic", "jc-cluster-ssh", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
+            "create", "secret", "generic", "jc-cluster-ssh",
+            "--type=jobcenter.clusterpro.io/ssh-credentials", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
             f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
         assert secret.returncode == 0, secret.stderr
         applied = operator_env.kubectl("apply", "-f", "-", input=secret.stdout)

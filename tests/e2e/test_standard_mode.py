@@ -41,6 +41,7 @@ def _manifests(bed: dict[str, Any]) -> str:
 
 def _setup(bed: dict[str, Any], op: Operator) -> None:
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
                         f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
     assert secret.returncode == 0, secret.stderr

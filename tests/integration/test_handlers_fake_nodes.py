@@ -19,7 +19,8 @@ import yaml
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "jc-cluster-ssh"},
+SECRET = {"apiVersion": "v1", "kind": "Secret",
+          "metadata": {"name": "jc-cluster-ssh", "labels": {"jobcenter.clusterpro.io/credentials": "true"}},
           "data": {"ssh-privatekey": "S0VZ", "known_hosts": "Y2x1MSBzc2gtZWQyNTUxOSBBQUFB"}}
 CLUSTER = {"apiVersion": "jobcenter.clusterpro.io/v1alpha1", "kind": "ClusterproCluster",
            "metadata": {"name": "jc-cluster"},
