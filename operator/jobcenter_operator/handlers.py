@@ -309,11 +309,17 @@ async def site_deleted(**kwargs: Any) -> None:
     site = _site_to_unconfigure(kwargs["spec"])
     if site is not None:
         entry = _cluster_entry(kwargs, site)
-        access = decide_deletion(site, entry, _secret_entry(kwargs, entry))
-        error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
-        if error is not None:
-            raise to_kopf(error, memory)
-        kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
+        claims = kwargs["site_by_group"].get((meta["namespace"], site.cluster_ref.name, site.failover_group))
+        access = decide_deletion(site, entry, _secret_entry(kwargs, entry), name=meta["name"], claims=claims or [])
+        if access is None:
+            kopf.event(kwargs["body"], type="Normal", reason="NotOwner",
+                       message=f"another JobCenterSite manages {site.failover_group}: nothing was unconfigured")
+        else:
+            error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
+            if error is not None:
+                raise to_kopf(error, memory)
+            kopf.event(kwargs["body"], type="Normal", reason="Unconfigured",
+                       message="exec scripts and monitor restored")
     kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
 
 

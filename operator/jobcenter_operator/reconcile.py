@@ -26,11 +26,12 @@ from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
-from .errors import CommandFailed, InvalidSpec, OperatorError, TransientError
+from .errors import CommandFailed, InvalidSpec, OperatorError, Timeout, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, assess_processes, plan_site
+from .plan import Action, assess_processes, commands, plan_site
+from .plan.resume import resume_with_nodes_down
 
 log = logging.getLogger("jobcenter_operator.reconcile")
 
@@ -199,13 +200,32 @@ async def execute(
 
 async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> StepReport:
     cmd = action.command
+    limit = access.timeouts.command if cmd.timeout is None else cmd.timeout
     started = time.monotonic()
     try:
-        await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv, input=cmd.input,
-                         timeout=cmd.timeout)
+        await runner.run(access.node(action.node), access.creds, access.timeouts, commands.bounded(cmd.argv, limit),
+                         input=cmd.input, timeout=commands.bounded_budget(limit))
     except OperatorError as exc:
+        exc = refusal(action, exc, limit)
         return StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message, failure=exc)
     return StepReport(action, ok=True, duration=time.monotonic() - started)
+
+
+def refusal(action: Action, error: OperatorError, limit: float) -> OperatorError:
+    """A failed command as the reason it failed for: a guard of the command (ConcurrentEdit,
+    DiskNotMounted...), the node's lock held by someone else (NodeBusy), the node's time limit."""
+    if not isinstance(error, CommandFailed):
+        return error
+    reasons = dict(action.command.refusals)
+    if error.exit_status in reasons:
+        return TransientError(f"{action.node}: {action.kind} refused: {error.stderr or reasons[error.exit_status]}",
+                              reason=reasons[error.exit_status])
+    if error.exit_status == commands.EXIT_NODE_BUSY:
+        return TransientError(f"{action.node}: another operator process holds the node's lock {commands.LOCK_FILE}; "
+                              f"{action.kind} was not run", reason="NodeBusy")
+    if error.exit_status in (commands.EXIT_TIMED_OUT, commands.EXIT_KILLED):
+        return Timeout(action.node, f"{action.kind} did not finish within {limit:g}s and was ended on the node")
+    return error
 
 
 async def reconcile_site(
@@ -230,6 +250,10 @@ async def reconcile_site(
             partial = plan_site(spec, reachable, gathered.facts)
             result.plan, result.active_node = partial, partial.active_node
             result.health = assess_processes(spec, reachable, gathered.facts, partial.active_node)
+            # Except one thing: a group an interrupted run left stopped is started again.
+            resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce else ()
+            if resume:
+                result.steps, _ = await execute(runner, access, resume)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node

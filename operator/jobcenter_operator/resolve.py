@@ -134,9 +134,13 @@ def decide_site(*, name: str, site: JobCenterSiteSpec, generation: int | None, c
                         host_keys=cluster.host_keys)
 
 
-def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None,
-                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
-    """What deletionPolicy Unconfigure needs: without the ClusterproCluster nothing can be done."""
+def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None, secret: SecretEntry | None, *,
+                    name: str = "", claims: Iterable[tuple[str, str]] = ()) -> ClusterAccess | OperatorError | None:
+    """What deletionPolicy Unconfigure needs: without the ClusterproCluster nothing can be done.
+    None: this site does not own the group (it got GroupClaimed), so its deletion touches nothing:
+    unconfiguring would stop the owner's group and revert the owner's scripts."""
+    if claim_error(name, site, claims) is not None:
+        return None
     if cluster is None:
         return PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed",
                               reason="ClusterGone")

@@ -83,14 +83,19 @@ def test_handlers_converge_refuse_a_claim_and_unconfigure(operator: tuple[StandI
                    .get("status", {}).get("nodesReachable") == "2/2")
     assert cpc
 
-    twin = {**SITE, "metadata": {"name": "cluv-twin"}, "spec": {**SITE["spec"], "machineId": 115}}
+    twin = {**SITE, "metadata": {"name": "cluv-twin"},
+            "spec": {**SITE["spec"], "machineId": 115, "deletionPolicy": "Unconfigure"}}
     kubectl("apply", "-f", "-", input=json.dumps(twin))
     stalled = wait_for("the twin stalled", lambda: (c := condition("cluv-twin", "Stalled")).get("status") == "True"
                        and c)
     assert stalled["reason"] == "GroupClaimed" and "cluv" in stalled["message"]
+    before = len(steps())
     kubectl("delete", "jcs", "cluv-twin", "--timeout=30s")
+    # Only the owner may unconfigure (issue 12): the twin's deletion sends nothing to the nodes.
+    assert [s for s in steps()[before:] if s != "jcop-facts"] == []
 
     before = len(steps())
     kubectl("patch", "jcs", "cluv", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Unconfigure"}}')
     kubectl("delete", "jcs", "cluv", "--timeout=30s")
-    assert [s for s in steps()[before:] if s != "jcop-facts"] == ["stopgroup", "restore", "startgroup"]
+    assert [s for s in steps()[before:] if s != "jcop-facts"] == ["markstop", "stopgroup", "restore", "startgroup",
+                                                                  "clearmark"]
