@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
 from .model import Action
-from .preflight import claimed_by
 from .steps import clear_markers, resume_start
 
 
@@ -23,8 +22,10 @@ def resume_with_nodes_down(spec: JobCenterSiteSpec, reachable: Sequence[str],
                            facts: Mapping[str, NodeFacts]) -> tuple[Action, ...]:
     """The group start (and marker clean-up) owed to an interrupted run, from the nodes that answer."""
     group = spec.failover_group
-    if claimed_by(spec, reachable, facts):
-        return ()  # online somewhere (or claimed twice): not ours to start
+    if _reported_online(group, reachable, facts):
+        # Online somewhere, as far as the answering nodes know, even on a node that does not answer
+        # now: starting it here would run the site twice. CLUSTERPRO fails it over if that node is gone.
+        return ()
     marked = [n for n in reachable if facts[n].stopped_by_operator is not None]
     if not marked:
         return ()  # offline, but not by us: an administrator's stop is theirs
@@ -36,6 +37,14 @@ def resume_with_nodes_down(spec: JobCenterSiteSpec, reachable: Sequence[str],
         return ()
     return (resume_start(group, node), *clear_markers([n for n in marked if n != node], group,
                                                       "ResumeAfterInterruption"))
+
+
+def _reported_online(group: str, reachable: Sequence[str], facts: Mapping[str, NodeFacts]) -> bool:
+    for name in reachable:
+        state = facts[name].cluster.groups.get(group)
+        if facts[name].group_node or (state is not None and state.current):
+            return True
+    return False
 
 
 def _startup_order(group: str, reachable: Sequence[str], facts: Mapping[str, NodeFacts]) -> list[str]:

@@ -194,3 +194,13 @@ async def test_9_an_action_ended_by_its_node_side_limit_is_a_timeout() -> None:
     run = await reconcile_site(runner, ACCESS, CHANGED, enforce=True, settle_interval=0)
     assert run.error is not None and run.error.reason == "Timeout"
     assert run.steps[-1].action.kind == "StartGroup" and run.steps[-1].ok, "the group is started again"
+
+
+async def test_3_a_group_online_on_the_node_that_does_not_answer_is_never_started_twice() -> None:
+    """Found by the random sequences: a stale marker on the standby, the active node unreachable
+    but the group still online there as the standby sees it -> no start on the standby."""
+    runner, nodes = await _converged()
+    nodes.facts["clu2"] = nodes.facts["clu2"].model_copy(update={"stopped_by_operator": "clu1"})
+    crash(runner, "clu1")
+    again = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
+    assert again.steps == [] and runner.actions() == []
