@@ -68,13 +68,15 @@ class Checker:
     site: dict[str, Any]
     secrets: list[str] = field(default_factory=list)
     baseline: dict[str, str] = field(default_factory=dict)  # site files once the site existed
+    sent_before: int = 0  # commands sent before the baseline (the site's creation among them)
 
     def holder(self) -> str | None:
         group = api.cluster_status(self.bed["name"])["groups"].get(self.site["failoverGroup"]) or {}
         current = group.get("current")
         return str(current) if current else None
 
-    def take_baseline(self) -> None:
+    def take_baseline(self, sent_so_far: int = 0) -> None:
+        self.sent_before = sent_so_far
         node = self.holder()
         if node is not None and self.site["mode"] != "StandardAgent":
             self.baseline = site_files(self.bed, node, self.site["databasePath"])
@@ -89,7 +91,8 @@ class Checker:
             if changed:
                 bad.append(f"site files changed or gone on {holder}: {changed[:5]}")
         if self.baseline:
-            creates = [n for n, argv in sent if "cjcmksite" in argv]  # the wrapper's $0, an exact element
+            later = list(sent)[self.sent_before:]
+            creates = [n for n, argv in later if "cjcmksite" in argv]  # the wrapper's $0, an exact element
             if creates:
                 bad.append(f"cjcmksite sent over an existing site on {creates}")
         running = running_site_on(self.bed, self.site)

@@ -54,7 +54,7 @@ def on(cell: Cell, node: str, argv: list[str]) -> dict[str, Any]:
 
 async def node_crash(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     node = standby(cell)
     fault(cell.bed, "crash-node", node)
     await cell.surface({"Unreachable"})
@@ -64,7 +64,7 @@ async def node_crash(cell: Cell) -> None:
 
 async def network_cut(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     node = standby(cell)
     fault(cell.bed, "cut-network", node)
     await cell.surface({"Timeout", "Unreachable"})
@@ -74,7 +74,7 @@ async def network_cut(cell: Cell) -> None:
 
 async def host_key_change(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     node = standby(cell)
     new = fault(cell.bed, "rekey-host", node)
     cell.new_operator()  # a fresh connection: the new key is presented
@@ -89,7 +89,7 @@ async def host_key_change(cell: Cell) -> None:
 
 async def command_failure(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     node = active(cell)
     fault(cell.bed, "fail-command", node, "clpcfctrl")
     change_spec(cell)
@@ -101,7 +101,7 @@ async def command_failure(cell: Cell) -> None:
 
 async def slow_node(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     fault(cell.bed, "slow", active(cell), "1")
     change_spec(cell)
     await cell.recover()  # slower, but converges; nothing to surface
@@ -110,7 +110,7 @@ async def slow_node(cell: Cell) -> None:
 
 async def disk_unmounted(cell: Cell) -> None:
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     node = active(cell)
     fault(cell.bed, "unmount-disk", node)
     await cell.surface({"DiskNotMounted"})
@@ -125,7 +125,7 @@ async def process_kill(cell: Cell) -> None:
     """A site process killed: CLUSTERPRO's monitor (not the operator) restarts it or fails over;
     the operator must never start a second copy, and converges again."""
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     name = "jcexecutor_agent" if cell.mode == "StandardAgent" else "cjcpw"
     fault(cell.bed, "kill-process", active(cell), name)
     cell.check("process killed", settled=False)
@@ -136,7 +136,7 @@ async def secret_rotation(cell: Cell) -> None:
     """A new client key in the Secret (the old one then revoked): the run uses it, and the
     connection made with the old one is closed."""
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     keys = Path(cell.bed["stateDir"]) / "keys"
     new_key = asyncssh.generate_private_key("ssh-ed25519")
     authorized = keys / "authorized_keys"
@@ -170,7 +170,7 @@ def _killed_at(step: str, nth: int = 1) -> Fault:
 async def deletion_during_reconcile(cell: Cell) -> None:
     """The operator dies with the group stopped; the site is deleted (Unconfigure) meanwhile."""
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     change_spec(cell)
     assert cell.pool is not None
     with pytest.raises(OperatorKilled):
@@ -184,7 +184,7 @@ async def deletion_during_reconcile(cell: Cell) -> None:
 async def concurrent_clp_conf_edit(cell: Cell) -> None:
     """An administrator edits clp.conf between the operator's read and its push."""
     await cell.converge("converged")
-    cell.checker.take_baseline()
+    cell.checker.take_baseline(len(cell.recorder.sent))
     change_spec(cell)
     node = active(cell)
     script = ('d=$(mktemp -d) && clpcfctrl --pull -x "$d" >/dev/null && '
