@@ -10,6 +10,11 @@ next run is a fresh pool, as after a restart.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,13 +125,17 @@ class Cell:
         return self.pool
 
     def access(self) -> ClusterAccess:
-        spec = ClusterproClusterSpec.model_validate({
-            "nodes": [{k: n[k] for k in ("name", "address", "port")} for n in self.bed["nodes"]],
-            "ssh": {"user": self.bed["user"], "credentialsSecretRef": {"name": "ssh"},
-                    "timeouts": {"connectSeconds": CONNECT_S, "keepaliveSeconds": KEEPALIVE_S,
-                                 "commandSeconds": COMMAND_S}}})
-        secret = {"ssh-privatekey": Path(self.bed["privateKeyFile"]).read_bytes(), "known_hosts": self.known_hosts}
-        return access_from(spec, secret, cluster="faults/c")
+        return access_for(self.bed, self.known_hosts)
+
+    def sigkill_operator_at(self, step: str, nth: int = 1) -> None:
+        """Run a separate operator process that SIGKILLs itself before the ``nth`` command of ``step``."""
+        doc = Path(self.bed["stateDir"]) / "killed-operator.json"
+        doc.write_text(json.dumps({"bed": self.bed, "site": self.site, "knownHosts": self.known_hosts.decode()}))
+        root = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": f"{root / 'operator'}:{root}"}
+        done = subprocess.run([sys.executable, "-m", "tests.faults.killed_operator", str(doc), step, str(nth)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == -signal.SIGKILL, f"the operator was not killed at {step}: {done}"
 
     async def reconcile(self, runner: Any = None) -> SiteResult:
         result = await reconcile_site(runner or self.pool, self.access(), self.spec, enforce=True,
@@ -181,6 +190,16 @@ class Cell:
     async def close(self) -> None:
         if self.pool is not None:
             await self.pool.close()
+
+
+def access_for(bed: dict[str, Any], known_hosts: bytes) -> ClusterAccess:
+    spec = ClusterproClusterSpec.model_validate({
+        "nodes": [{k: n[k] for k in ("name", "address", "port")} for n in bed["nodes"]],
+        "ssh": {"user": bed["user"], "credentialsSecretRef": {"name": "ssh"},
+                "timeouts": {"connectSeconds": CONNECT_S, "keepaliveSeconds": KEEPALIVE_S,
+                             "commandSeconds": COMMAND_S}}})
+    secret = {"ssh-privatekey": Path(bed["privateKeyFile"]).read_bytes(), "known_hosts": known_hosts}
+    return access_from(spec, secret, cluster="faults/c")
 
 
 def condition_reasons(spec: JobCenterSiteSpec, result: SiteResult) -> set[str]:
