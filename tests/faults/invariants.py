@@ -85,7 +85,9 @@ class Checker:
               texts: Iterable[str] = ()) -> list[str]:
         bad: list[str] = []
         holder = self.holder()
-        if self.baseline and holder is not None:
+        mounted = holder is not None and _on(self.bed, holder, ["mountpoint", "-q", self.site["databasePath"]])[
+            "exitStatus"] == 0
+        if self.baseline and holder is not None and mounted:  # unmounted (a fault): the files are not in view
             now = site_files(self.bed, holder, self.site["databasePath"])
             changed = sorted(p for p, h in self.baseline.items() if now.get(p) != h)
             if changed:
