@@ -1,23 +1,34 @@
-# Developer entry points. Everything runs inside .venv (make setup creates it).
+# Developer entry points. Everything runs inside .venv (make setup creates it from the lock file).
 PY      ?= .venv/bin/python
 PYTEST  ?= $(PY) -m pytest
+# System packages and kubectl (hack/system-prereqs installs them as root, or says what to install).
+PREREQS ?= hack/system-prereqs
+# kubectl from the PyPI wheel lands in .venv/bin; every recipe (and the demo's subprocesses) finds it.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup test test-unit lint crds crds-check demo clean faults
+.PHONY: setup prereqs test test-unit lint crds crds-check demo image lock clean faults
 
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv .venv
+# The pinned transitive set first (hashes checked), then the project itself, editable, without deps.
+.venv/.installed: pyproject.toml requirements-dev.lock
+	test -x $(PY) || python3 -m venv .venv || { rm -rf .venv && $(PREREQS) python && python3 -m venv .venv; }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+# What the test bed, the stand-in tests and the demo need from the system.
+prereqs: setup
+	$(PREREQS) bed kubectl
 
 # The whole suite: unit, CRD/admission, test bed (needs root), stand-in, e2e.
 # pytest's own exit code is kept: 5 (no tests collected) fails the target.
-test: setup
+test: prereqs
 	$(PYTEST) -q
 
 test-unit: setup
+	$(PREREQS) kubectl
 	$(PYTEST) -q tests/unit
 
 lint: setup
@@ -37,8 +48,18 @@ faults: setup
 	JCOP_FAULTS_LONG=1 JCOP_RANDOM_RUNS=$${JCOP_RANDOM_RUNS:-300} $(PYTEST) -q -rN tests/faults
 
 # The local demo: simulated 2-node cluster + API stand-in + operator; Ready in seconds. KEEP=1 keeps it up.
-demo: setup
+demo: prereqs
 	$(PY) -m hack.demo
 
+# The operator's OCI image from Containerfile, built and smoke-tested here with podman (no registry
+# needed: the base is made from Debian packages), exported to build/jobcenter-operator.oci.tar.
+image: setup
+	$(PREREQS) image
+	hack/build-image
+
+# Re-pin the full transitive set after a change to pyproject.toml's dependencies (needs PyPI).
+lock:
+	hack/lock
+
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache build

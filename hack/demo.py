@@ -55,10 +55,21 @@ def manifests(bed: dict[str, Any]) -> str:
     return yaml.safe_dump_all([cluster, site], sort_keys=False)
 
 
+def prerequisites() -> None:
+    """sshd and the other packages of the simulated nodes, and kubectl: installed by hack/system-prereqs
+    (what `make demo` and .ci/run call), which otherwise stops with one sentence naming what is missing."""
+    done = subprocess.run([str(REPO / "hack" / "system-prereqs"), "bed", "kubectl"], check=False)
+    if done.returncode != 0:
+        raise SystemExit(done.returncode)
+    # kubectl may be the PyPI wheel's, in .venv/bin: the stand-in's kubectl calls inherit this PATH.
+    os.environ["PATH"] = os.pathsep.join([str(REPO / ".venv" / "bin"), os.environ.get("PATH", "")])
+
+
 def main() -> int:
     if os.geteuid() != 0:
         print("the demo needs root (network, mount and PID namespaces for the simulated nodes)", file=sys.stderr)
         return 1
+    prerequisites()
     work = REPO / ".state" / "demo"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from . import api
+from . import api, variants
 from .config import MODES, START_STATES, Timings
 
 
@@ -37,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--agent-instance-id", default="1")
     u.add_argument("--agent-instance-name", default="clusterinstance")
     u.add_argument("--agent-name", default="jcagcluster")
+    u.add_argument("--variant", action="append", default=None, metavar="NAME",
+                   help="an alternative of a guessed format/rule (repeatable; `all` = every alternative; "
+                        "see the `variants` verb)")
+    u.add_argument("--charset", choices=sorted(api.CHARSETS), help="clp.conf encoding (default ascii)")
     d = sub.add_parser("down", help="remove a cluster (or all) completely")
     g = d.add_mutually_exclusive_group(required=True)
     g.add_argument("--name")
@@ -48,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--node", required=True)
     e.add_argument("argv", nargs=argparse.REMAINDER)
     sub.add_parser("list", help="clusters that are up")
+    sub.add_parser("variants", help="every variant axis: default and alternatives")
     f = sub.add_parser("fault", help="inject a fault")
     f.add_argument("--name", required=True)
     f.add_argument("kind", choices=api.FAULTS)
@@ -69,7 +74,8 @@ def run(args: argparse.Namespace) -> Any:
                       agent_instance_id=args.agent_instance_id, agent_instance_name=args.agent_instance_name,
                       agent_name=args.agent_name, agent_group=args.agent_group,
                       agent_exec_resource=args.agent_exec_resource,
-                      agent_database_path=args.agent_database_path, timings=timings)
+                      agent_database_path=args.agent_database_path, timings=timings,
+                      variants=args.variant, charset=args.charset)
     if args.verb == "down":
         return {"removed": api.down_all()} if args.all else api.down(args.name)
     if args.verb == "status":
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> Any:
         return api.exec_on(args.name, args.node, argv)
     if args.verb == "list":
         return api.list_clusters()
+    if args.verb == "variants":
+        return variants.catalogue()
     return api.fault(args.name, args.kind, args.node, args.arg)
 
 

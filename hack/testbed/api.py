@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import network, node_boot, node_fs, sshkeys
+from . import variants as _variants
 from .clp.protocol import request
 from .config import (
     MODES,
@@ -47,7 +49,8 @@ log = logging.getLogger("hack.testbed")
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$")
 FAULTS = ("crash-node", "cut-network", "heal", "kill-process", "unmount-disk", "rekey-host", "slow",
-          "fail-command")
+          "fail-command", "disk-failure", "fail-delivery", "webui-save")
+CHARSETS = {"ascii": "clp-conf-ascii", "euc-jp": "clp-conf-euc-jp"}
 # The switched disk is bind-mounted inside a node, so its mount point must be in a node overlay.
 DISK_PARENTS = ("/mnt/", "/srv/", "/opt/", "/home/")
 
@@ -146,6 +149,7 @@ def info(bed: BedRecord) -> dict[str, Any]:
         "agent": _agent_doc(bed) if bed.mode == "standard-agent" else None,
         "groups": groups,
         "stateDir": str(bed.dir),
+        "variants": {a.name: bed.variant(a.name) for a in _variants.AXES},
     }
 
 
@@ -165,11 +169,21 @@ def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str |
        agent_instance_id: str = "1", agent_instance_name: str = "clusterinstance",
        agent_name: str = "jcagcluster", agent_group: str | None = None,
        agent_exec_resource: str | None = None, agent_database_path: str | None = None,
-       timings: Timings | None = None) -> dict[str, Any]:
+       timings: Timings | None = None, variants: list[str] | None = None,
+       charset: str | None = None) -> dict[str, Any]:
     """Build and start one simulated cluster; returns the `up` JSON document.
 
     Options left at None take the mode's defaults (``_DEFAULTS``; every mode but `standard` has the
-    classic ones). ``agent_*`` group options apply to mode `standard` only."""
+    classic ones). ``agent_*`` group options apply to mode `standard` only. ``variants``: names from
+    ``hack.testbed.variants`` (or ``all``); None = ``$JCOP_TESTBED_VARIANTS`` (comma-separated), so a
+    whole test suite can run on a variant bed. ``charset``: ``ascii`` or ``euc-jp`` (clp.conf)."""
+    if variants is None:
+        variants = [v for v in os.environ.get("JCOP_TESTBED_VARIANTS", "").split(",") if v.strip()]
+    chosen = _variants.normalize([v.strip() for v in variants])
+    if charset is not None:
+        if charset.lower() not in CHARSETS:
+            raise ValueError(f"charset must be one of {sorted(CHARSETS)}")
+        chosen = _variants.normalize([*chosen, CHARSETS[charset.lower()]])
     if not NAME_RE.match(name):
         raise ValueError(f"bad cluster name {name!r}: lower-case letters, digits and '-', max 20 chars")
     if mode not in MODES:
@@ -211,7 +225,7 @@ def up(name: str, *, mode: str = "classic", nodes: int = 2, database_path: str |
             agent_name=agent_name,
             timings=timings or (Timings.realistic() if realistic else Timings()),
             agent_group=agent_group, agent_exec_resource=agent_exec_resource,
-            agent_database_path=agent_database_path)
+            agent_database_path=agent_database_path, variants=chosen)
         if len(str(clusterd_socket(bed.dir))) > 100:
             raise ValueError(f"state folder path too long for a unix socket: {bed.dir}")
         bed.dir.mkdir(parents=True)
@@ -231,7 +245,7 @@ def _build(bed: BedRecord) -> None:
     node_fs.populate(bed)
     if bed.start_state == "site-exists":
         jcconf.create_site(shared_disk_dir(bed), bed.virtual_host, bed.machine_id,
-                           guesses.INSTALL_MODE[bed.mode])
+                           guesses.INSTALL_MODE[bed.mode], identity_keys=bed.has("site-identity-keys"))
     network.create(bed)
     launchers = {n.name: node_boot.launch(bed, n.name) for n in bed.nodes}
     bed.save()
@@ -332,8 +346,9 @@ def exec_on(name: str, node: str, argv: list[str], *, timeout: float = 120,
     n = bed.node(node)
     if not is_alive(n.init_pid):
         return {"exitStatus": 255, "stdout": "", "stderr": f"node {node} is down\n"}
-    cp = subprocess.run(nsenter_argv(n.init_pid, argv), input=input, capture_output=True, text=True,
-                        env=node_env(), timeout=timeout, check=False)
+    # errors="replace": a node file may be in another charset (an EUC-JP clp.conf); read bytes with node_path
+    cp = subprocess.run(nsenter_argv(n.init_pid, argv), input=input, capture_output=True, encoding="utf-8",
+                        errors="replace", env=node_env(), timeout=timeout, check=False)
     return {"exitStatus": cp.returncode, "stdout": cp.stdout, "stderr": cp.stderr}
 
 
@@ -368,6 +383,8 @@ def _faults(bed: BedRecord) -> dict[str, Any]:
         data = {}
     data.setdefault("slow", {})
     data.setdefault("failCommand", {})
+    data.setdefault("diskFailure", [])
+    data.setdefault("failDelivery", [])
     return data
 
 
@@ -392,6 +409,8 @@ def fault(name: str, kind: str, node: str, arg: str | None = None) -> dict[str, 
         f = _faults(bed)
         f["slow"].pop(node, None)
         f["failCommand"].pop(node, None)
+        for key in ("diskFailure", "failDelivery"):
+            f[key] = [x for x in f[key] if x != node]
         _save_faults(bed, f)
         if not is_alive(n.init_pid):
             _reboot(bed, node)
@@ -437,6 +456,18 @@ def fault(name: str, kind: str, node: str, arg: str | None = None) -> dict[str, 
         if arg not in f["failCommand"][node]:
             f["failCommand"][node].append(arg)
         _save_faults(bed, f)
+    elif kind in ("disk-failure", "fail-delivery"):
+        # disk-failure: the group's disk does not attach on that node from its next activation on;
+        # the exec scripts get CLP_DISK=FAILURE. fail-delivery: clpcfctrl cannot deliver to it.
+        f = _faults(bed)
+        key = "diskFailure" if kind == "disk-failure" else "failDelivery"
+        if node not in f[key]:
+            f[key].append(node)
+        _save_faults(bed, f)
+    elif kind == "webui-save":
+        r = _daemon(bed, {"op": "webui-save", "node": node})
+        if r.get("rc"):
+            raise RuntimeError(r.get("stderr", "webui-save failed"))
     else:
         raise ValueError(f"unknown fault {kind!r}; one of {FAULTS}")
     return result

@@ -85,6 +85,19 @@ class BedRecord:
     agent_group: str = ""
     agent_exec_resource: str = ""
     agent_database_path: str = ""
+    # alternatives of guessed formats/rules asked for with `up --variant` (hack/testbed/variants.py)
+    variants: list[str] = field(default_factory=list)
+
+    def variant(self, axis: str) -> str:
+        """The choice in effect on a variant axis (its default unless `up --variant` chose another)."""
+        from .variants import effective
+
+        return effective(self.variants, axis)
+
+    def has(self, choice: str) -> bool:
+        from .variants import axis_of
+
+        return self.variant(axis_of(choice).name) == choice
 
     @property
     def has_manager(self) -> bool:

@@ -23,9 +23,12 @@ def _wrapper(bed: BedRecord, node: str, tool: str) -> str:
             f"exec '{bed.python}' -m hack.testbed.nodetools {tool} \"$@\"\n")
 
 
-def _install(path: Path, text: str, mode: int = 0o644) -> None:
+def _install(path: Path, text: str | bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     os.chmod(path, mode)
 
 
@@ -53,9 +56,15 @@ def initial_groups(bed: BedRecord) -> list[clpconf.InitialGroup]:
     return groups
 
 
-def initial_clp_conf(bed: BedRecord) -> str:
-    return clpconf.build_initial_groups(servers=[(n.name, n.address) for n in bed.nodes],
-                                        groups=initial_groups(bed))
+def clp_charset(bed: BedRecord) -> str:
+    return "EUC-JP" if bed.has("clp-conf-euc-jp") else "ASCII"
+
+
+def initial_clp_conf(bed: BedRecord) -> bytes:
+    """clp.conf bytes in the bed's charset (variant clp-conf-euc-jp: EUC-JP with Japanese text)."""
+    charset = clp_charset(bed)
+    return clpconf.encode(clpconf.build_initial_groups(servers=[(n.name, n.address) for n in bed.nodes],
+                                                       groups=initial_groups(bed), charset=charset), charset)
 
 
 def hosts_file(bed: BedRecord) -> str:
@@ -103,9 +112,17 @@ def populate(bed: BedRecord) -> None:
             _install(node_private(bed, n.name, guesses.LOCAL_DAEMON_CONF), guesses.DEFAULT_DAEMON_CONF)
         for t in tools:
             _install(_tool_host_path(bed, n.name, TOOL_PATHS[t]), _wrapper(bed, n.name, t), 0o755)
-        _install(node_private(bed, n.name, guesses.VERSION_FILE),
-                 f"PRODUCT=WebSAM JobCenter\nVERSION={guesses.VERSION}\n"
-                 f"MODE={guesses.INSTALL_MODE[bed.mode]}\n")
+        if bed.has("version-file"):  # GUESS file; variant no-version-file leaves it out
+            _install(node_private(bed, n.name, guesses.VERSION_FILE),
+                     f"PRODUCT=WebSAM JobCenter\nVERSION={guesses.VERSION}\n"
+                     f"MODE={guesses.INSTALL_MODE[bed.mode]}\n")
+        # the installed daemon binaries (what ps shows; started only through cjcpw / nqsstart / units)
+        modes = {"standard": ["STANDARD", "STANDARD-AGENT"]}.get(bed.mode, [guesses.INSTALL_MODE[bed.mode]])
+        for m in modes:
+            for path in guesses.DAEMON_BINARIES[m]:
+                _install(node_private(bed, n.name, path),
+                         "#!/bin/sh\necho \"$0: a JobCenter daemon is started by cjcpw, nqsstart or its unit "
+                         "(test bed)\" >&2\nexit 1\n", 0o755)
         if bed.has_agent:
             unit = guesses.unit_name(bed.agent_instance_id)
             _install(node_private(bed, n.name, guesses.AG_REGISTRY), json.dumps([{

@@ -6,6 +6,10 @@
     @pytest.mark.root
     def test_x(testbed_cluster):
         info = testbed_cluster(mode="classic")      # the `up` JSON document
+        info = testbed_cluster(mode="classic", variants=["strict-apply"], charset="euc-jp")
+
+Without ``variants=`` a bed takes ``$JCOP_TESTBED_VARIANTS`` (comma-separated names or ``all``), so
+``JCOP_TESTBED_VARIANTS=all pytest tests/e2e`` runs a whole suite on variant beds.
 """
 
 from __future__ import annotations

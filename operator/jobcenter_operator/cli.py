@@ -14,17 +14,24 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
 from .api import ClusterproCluster, ClusterproClusterSpec, JobCenterSite, JobCenterSiteSpec
+from .api.disruption import effective_disruption
 from .errors import OperatorError
 from .manifest_files import ManifestError, read_documents, secret_data, select, validate
 from .node import NodePool
-from .plan_report import EXIT_CONVERGED, EXIT_ERROR, EXIT_PENDING, EXIT_USAGE, build_report, render_table
+from .plan.disruption import decide
+from .plan_report import EXIT_CONVERGED, EXIT_ERROR, EXIT_PENDING, EXIT_USAGE, build_report, render_table, table
 from .reconcile import access_from, reconcile_site
 
 PROG = "jobcenter-operator"
+# The namespaces ``run`` watches when no --namespace/--all-namespaces is given (comma-separated). The
+# Deployment sets it from its own metadata.namespace (downward API), so a kustomize `namespace:` moves it.
+NAMESPACES_ENV = "JCOP_NAMESPACES"
 PASSPHRASE_ENV = "JCOP_SSH_PASSPHRASE"  # noqa: S105 (the variable's name)
 PASSWORD_ENV = "JCOP_SSH_PASSWORD"  # noqa: S105 (the variable's name, not a password)
 
@@ -42,6 +49,12 @@ directories or - for stdin), or, without -f, from the live cluster: `plan NAME -
 them with the current kubeconfig context. Credentials on the command line are only ever file names:
 a key passphrase comes from --passphrase-file or ${PASSPHRASE_ENV}, a password from --password-file
 or ${PASSWORD_ENV}; they override the Secret's keys of the same name."""
+
+APPROVE_DESCRIPTION = """Approve the disruptive steps (group stop/start, cjcmksite, stopping a local site) that a
+JobCenterSite with spec.disruption.approval Manual waits for: sets the annotation
+jobcenter.clusterpro.io/approve-plan to the plan hash its status shows. The operator runs them (inside a
+maintenance window, if the site has windows) only while the plan still has that hash; a changed plan needs a
+new approval. Uses the current kubeconfig context (your own RBAC)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EXIT_CODES, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,approve}")
 
     run = sub.add_parser("run", help="run the operator", allow_abbrev=False)
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", action="append", help="namespace to watch (repeatable)")
+    scope.add_argument("--namespace", "-n", action="append",
+                       help=f"namespace to watch (repeatable; default: ${NAMESPACES_ENV}, comma-separated)")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
@@ -94,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"file holding the login password (or set ${PASSWORD_ENV})")
     plan.add_argument("-o", "--output", choices=["table", "json"], default="table", help="output format")
     plan.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+
+    approve = sub.add_parser("approve", help="approve the disruptive steps a site waits for (approval: Manual)",
+                             description=APPROVE_DESCRIPTION, allow_abbrev=False,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    approve.add_argument("name", metavar="NAME", help="the JobCenterSite")
+    approve.add_argument("-n", "--namespace", help="namespace of NAME (default: the kubeconfig context's)")
+    approve.add_argument("--hash", dest="expected", metavar="HASH",
+                         help="approve only if HASH is still the pending plan (as status.disruption.planHash showed)")
+    approve.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    approve.add_argument("--context", help="kubeconfig context (default: the current one)")
     return parser
 
 
@@ -154,7 +178,10 @@ async def _plan(args: argparse.Namespace) -> int:
     access = access_from(cluster_spec, secret)
     pool = NodePool()
     try:
-        result = await reconcile_site(pool, access, site_spec, enforce=False)
+        policy = effective_disruption(site_spec.disruption, cluster_spec.disruption)
+        now = datetime.now(UTC)
+        result = await reconcile_site(pool, access, site_spec, enforce=False,
+                                      gate=lambda actions: decide(actions, policy, now))
     finally:
         await pool.close()
     report = build_report(name, result)
@@ -185,19 +212,40 @@ def plan_main(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
+def watched_from_env(environ: Mapping[str, str]) -> list[str]:
+    return [ns.strip() for ns in environ.get(NAMESPACES_ENV, "").split(",") if ns.strip()]
+
+
 def _run(args: argparse.Namespace) -> int:
     # Imported here: the dry run must work without the Kubernetes side (and kopf stays in handlers).
     from .handlers import run_operator
 
-    namespaces = [] if args.all_namespaces else (args.namespace or ["default"])
+    namespaces = [] if args.all_namespaces else (args.namespace or watched_from_env(os.environ) or ["default"])
     run_operator(namespaces=namespaces, clusterwide=args.all_namespaces, json_logs=args.log_format == "json",
                  liveness=args.liveness, verbose=args.verbose)
     return 0
 
 
+def approve_main(args: argparse.Namespace) -> int:
+    from .cluster_reader import ClusterReadError, approve_site_plan
+
+    try:
+        approval = approve_site_plan(args.name, args.namespace, args.kubeconfig, args.context, args.expected)
+    except ClusterReadError as exc:
+        print(f"{PROG} approve: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Approved plan {approval.plan_hash} of JobCenterSite {approval.namespace}/{args.name}:")
+    rows = [[s.get("node"), s.get("action"), "yes" if s.get("disruptive") else "no", s.get("message")]
+            for s in approval.steps]
+    print("\n".join(table(["NODE", "ACTION", "DISRUPTIVE", "MESSAGE"], rows)))
+    return EXIT_CONVERGED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "approve":
+        return approve_main(args)
     if args.command == "plan":
         if not args.files and not args.name:
             parser.exit(EXIT_USAGE, f"{PROG} plan: give -f PATH (a file, a directory or -) or the NAME of a site "

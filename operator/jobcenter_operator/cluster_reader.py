@@ -79,6 +79,41 @@ def read_live_site(name: str, namespace: str | None, kubeconfig: str | None, con
     return LiveSite(site=site, cluster=cluster, secret=secret, namespace=namespace)
 
 
+APPROVE_ANNOTATION = f"{GROUP}/approve-plan"
+
+
+@dataclass(frozen=True)
+class Approval:
+    namespace: str
+    plan_hash: str
+    steps: list[dict[str, Any]]  # the pending steps as status.plan lists them
+
+
+def approve_site_plan(name: str, namespace: str | None, kubeconfig: str | None, context: str | None,
+                      expected: str | None) -> Approval:
+    """Annotate the site with the plan hash its status shows as awaiting approval; with ``expected``,
+    only if that is still the pending hash (the plan may have changed since the person looked)."""
+    api_client, context_namespace = _api_client(kubeconfig_path(kubeconfig), context)
+    namespace = namespace or context_namespace
+    what = f"JobCenterSite {namespace}/{name}"
+    with api_client:
+        custom = client.CustomObjectsApi(api_client)
+        site = _get(lambda: custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "jobcentersites", name, _request_timeout=REQUEST_TIMEOUT_SECONDS), what)
+        status = site.get("status") or {}
+        pending = (status.get("disruption") or {}).get("planHash")
+        if not isinstance(pending, str) or not pending:
+            raise ClusterReadError(f"{what}: no disruptive step is pending (status.disruption.planHash is empty)")
+        if expected is not None and expected != pending:
+            raise ClusterReadError(f"{what}: the pending plan is {pending}, not {expected}: review it, approve again")
+        patch = {"metadata": {"annotations": {APPROVE_ANNOTATION: pending}}}
+        _get(lambda: custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "jobcentersites", name, patch, _request_timeout=REQUEST_TIMEOUT_SECONDS),
+            f"{what} (setting {APPROVE_ANNOTATION})")
+    steps = [s for s in status.get("plan") or [] if isinstance(s, dict)]
+    return Approval(namespace=namespace, plan_hash=pending, steps=steps)
+
+
 def _get(read: Any, what: str) -> dict[str, Any]:
     try:
         body = read()

@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -36,6 +37,8 @@ from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
+from .plan import Action
+from .plan.disruption import Gate, decide
 from .reconcile import ClusterAccess, observe_cluster, reconcile_site
 from .resolve import (
     ClusterEntry,
@@ -54,6 +57,10 @@ FINALIZER = f"{GROUP}/finalizer"
 # requested-at annotation if both shared jobcenter.clusterpro.io/.
 KOPF_PREFIX = f"kopf.{GROUP}"
 REQUEST_ANNOTATION = f"{GROUP}/requested-at"
+# Disruption control (plan/disruption.py): a person approves the pending disruptive steps by their
+# hash, or forces them once (a hash or "once"). Both are removed once used.
+APPROVE_ANNOTATION = f"{GROUP}/approve-plan"
+OVERRIDE_ANNOTATION = f"{GROUP}/override-disruption"
 SITES = "jobcentersites"
 CLUSTERS = "clusterproclusters"
 # Drift checks: how often the nodes are re-read (seconds). Tests and the demo shorten it.
@@ -255,19 +262,50 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
+    annotations = kw["meta"].get("annotations") or {}
+
+    def gate(actions: Sequence[Action]) -> Gate:
+        return decide(actions, decision.disruption, datetime.now(UTC), approved=annotations.get(APPROVE_ANNOTATION),
+                      override=annotations.get(OVERRIDE_ANNOTATION))
+
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
         result = await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
-                                      settle_timeout=SETTLE_TIMEOUT)
+                                      settle_timeout=SETTLE_TIMEOUT, gate=gate)
     for step in result.steps:
         if step.ok and step.action.disruptive:
             kopf.event(kw["body"], type="Normal", reason=step.action.kind, message=step.action.message)
+    _disruption_annotations(kw, result, annotations)
     return result
+
+
+def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotations: Mapping[str, str]) -> None:
+    """Tell what became of an approval or override, and remove it once used (an override applies
+    once; an approval is for one plan). A refused one is told once, in a Warning Event."""
+    memory, body = _memory(kw, SITES), kw["body"]
+    first = result.gates[0] if result.gates else None
+    if result.used_override and first is not None:
+        kopf.event(body, type="Warning", reason="DisruptionOverride",
+                   message=f"{OVERRIDE_ANNOTATION}={annotations.get(OVERRIDE_ANNOTATION)} applied plan "
+                   f"{first.plan_hash} outside the window/approval rules: {first.message}")
+        kw["patch"].metadata.annotations[OVERRIDE_ANNOTATION] = None
+    if result.used_approval and first is not None:
+        kopf.event(body, type="Normal", reason="PlanApproved", message=f"approved plan {first.plan_hash} applied")
+        kw["patch"].metadata.annotations[APPROVE_ANNOTATION] = None
+    refused = next((g.refused for g in result.gates if g.refused), None)
+    if refused is not None and refused != memory.refused:
+        kopf.event(body, type="Warning", reason="ApprovalRefused", message=refused)
+        if OVERRIDE_ANNOTATION in refused:
+            kw["patch"].metadata.annotations[OVERRIDE_ANNOTATION] = None  # never kept for a later plan
+    memory.refused = refused
 
 
 # --------------------------------------------------------------------------- JobCenterSite
 
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+    # kopf hands timers a live view of the body: read the generation now, with the spec this run
+    # plans from, so a spec change arriving mid-run is never reported as observed.
+    generation = kw["meta"].get("generation")
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw["body"], memory, site):
         return
@@ -280,7 +318,7 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
     if requested_at is None:
         requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
     _write_status(kw, memory, old, st.site_status(
-        spec=site, generation=kw["meta"].get("generation"), previous=old, result=result, error=decision.error,
+        spec=site, generation=generation, previous=old, result=result, error=decision.error,
         requested_at=requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
@@ -296,6 +334,14 @@ async def site_changed(**kwargs: Any) -> None:
 @kopf.on.update(GROUP, VERSION, SITES, field=("metadata", "annotations", REQUEST_ANNOTATION))
 async def site_reconcile_requested(new: Any, **kwargs: Any) -> None:
     await _reconcile_site(kwargs, requested_at=str(new) if new is not None else None)
+
+
+@kopf.on.update(GROUP, VERSION, SITES, id="approve-plan", field=("metadata", "annotations", APPROVE_ANNOTATION))
+@kopf.on.update(GROUP, VERSION, SITES, id="override-disruption",
+                field=("metadata", "annotations", OVERRIDE_ANNOTATION))
+async def site_disruption_annotated(new: Any, **kwargs: Any) -> None:
+    if new is not None:  # set by a person; its removal (by this operator, once used) needs no run
+        await _reconcile_site(kwargs)
 
 
 @kopf.timer(GROUP, VERSION, SITES, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
@@ -349,6 +395,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
+    generation = meta.get("generation")  # before any await: the body is a live view in timers
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
@@ -359,7 +406,7 @@ async def cluster_observed(**kwargs: Any) -> None:
     result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     _write_status(kwargs, memory, old, st.cluster_status(
-        generation=meta.get("generation"), previous=old, result=result, node_names=[n.name for n in spec.nodes],
+        generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
         error=error))
     if error is not None and error.transient:
         raise to_kopf(error, memory)

@@ -25,6 +25,7 @@ class ObjectMemory:
     failures: int = 0  # transient failures since the last success
     stalled_on: Hashable | None = None  # (generation, Secret resourceVersion) a permanent error came from
     suspended: bool = False  # the Suspended event was posted
+    refused: str | None = None  # the approve/override refusal last told in an Event (told once)
 
     def known_status(self, body_status: Mapping[str, Any] | None) -> dict[str, Any]:
         """The status as it stands: what this process last wrote, else what the body shows."""

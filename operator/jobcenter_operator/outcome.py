@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .errors import CheckFailed, OperatorError
 from .facts import NodeFacts
 from .plan import Action, Plan, ProcessHealth
+from .plan.disruption import Gate
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,21 @@ class SiteResult:
     active_node: str | None = None
     enforced: bool = False  # actions were allowed to run
     error: OperatorError | None = None  # why the reconcile stopped, if it did
+    gates: list[Gate] = field(default_factory=list)  # the disruption gate's verdict on each plan, in order
+
+    @property
+    def gate(self) -> Gate | None:
+        """The verdict on the last plan (None: no gate)."""
+        return self.gates[-1] if self.gates else None
+
+    @property
+    def used_override(self) -> bool:
+        """An emergency override let held steps run in this pass."""
+        return self.enforced and any(g.override_used for g in self.gates) and self.changed
+
+    @property
+    def used_approval(self) -> bool:
+        return self.enforced and any(g.approval_used for g in self.gates) and self.changed
 
     @property
     def changed(self) -> bool:

@@ -9,6 +9,7 @@ code here: a script can tell "the site needs work" from "you called it wrong".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from .outcome import SiteResult
@@ -27,13 +28,21 @@ def build_report(site: str, result: SiteResult) -> dict[str, Any]:
     if result.plan is not None:
         report["preflight"] = [{"reason": f.reason, "node": f.node, "message": f.message}
                                for f in result.plan.preflight]
-        report["actions"] = [{"node": a.node, "action": a.kind, "reason": a.reason, "message": a.message}
-                             for a in result.plan.actions]
+        report["actions"] = [{"node": a.node, "action": a.kind, "reason": a.reason, "message": a.message,
+                              "disruptive": a.disruptive} for a in result.plan.actions]
+    gate = result.gate
+    if gate is not None and result.plan is not None and result.plan.actions:
+        report["disruption"] = {"verdict": gate.verdict, "message": gate.message, "planHash": gate.plan_hash,
+                                "nextWindowStart": _stamp(gate.next_window)}
     if result.health is not None:
         report["processes"] = {"healthy": result.health.healthy, "found": result.health.found,
                                "expected": result.health.expected, "message": result.health.message}
     report["exitCode"] = exit_code(report)
     return report
+
+
+def _stamp(instant: datetime | None) -> str | None:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if instant is not None else None
 
 
 def exit_code(report: dict[str, Any]) -> int:
@@ -69,9 +78,14 @@ def render_table(report: dict[str, Any]) -> str:
                        [[f["node"], f["reason"], f["message"]] for f in report["preflight"]])
     if report.get("actions"):
         lines += ["", "Changes the operator would make, in order:"]
-        lines += table(["#", "NODE", "ACTION", "REASON", "MESSAGE"],
-                       [[i, a["node"], a["action"], a["reason"], a["message"]]
+        lines += table(["#", "NODE", "ACTION", "DISRUPTIVE", "REASON", "MESSAGE"],
+                       [[i, a["node"], a["action"], "yes" if a.get("disruptive") else "no", a["reason"], a["message"]]
                         for i, a in enumerate(report["actions"], start=1)])
+    if report.get("disruption"):
+        d = report["disruption"]
+        lines += ["", f"Disruption: {d['verdict']}: {_one_line(d['message'])}"]
+        if d.get("nextWindowStart"):
+            lines.append(f"Next maintenance window opens {d['nextWindowStart']}")
     if report.get("processes"):
         p = report["processes"]
         state = "healthy" if p["healthy"] else "not healthy"

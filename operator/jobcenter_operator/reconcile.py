@@ -20,7 +20,7 @@ import asyncio
 import logging
 import secrets as _secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +30,8 @@ from .errors import CommandFailed, InvalidSpec, OperatorError, Timeout, Transien
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, assess_processes, commands, plan_site
+from .plan import Action, Plan, assess_processes, commands, plan_site
+from .plan.disruption import Gate
 from .plan.resume import resume_with_nodes_down
 
 log = logging.getLogger("jobcenter_operator.reconcile")
@@ -236,8 +237,18 @@ async def reconcile_site(
     enforce: bool,
     settle_timeout: float = 60.0,
     settle_interval: float = 1.0,
+    gate: Callable[[Sequence[Action]], Gate] | None = None,
 ) -> SiteResult:
-    """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans."""
+    """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans.
+    ``gate`` (plan/disruption.py) says which actions may run now; what it holds back waits for a
+    maintenance window or an approval and is not an error (the result carries the gate's verdict)."""
+
+    def runnable(current: Plan) -> tuple[Action, ...]:
+        if gate is None:
+            return current.actions
+        result.gates.append(gate(current.actions))
+        return result.gates[-1].run
+
     target = probe_target(spec)
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
@@ -257,14 +268,15 @@ async def reconcile_site(
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
-    if plan.preflight or not enforce or not plan.actions:
+    actions = runnable(plan)
+    if plan.preflight or not enforce or not actions:
         result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
         return result
     # Execute, then verify by planning again. A plan can leave work for a second round (a run
     # resumed after an interruption finishes the group start first); rounds are bounded.
     deadline = time.monotonic() + settle_timeout
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, plan.actions)
+        steps, failure = await execute(runner, access, actions)
         result.steps += steps
         if failure is not None:
             result.error = failure
@@ -277,10 +289,11 @@ async def reconcile_site(
             replan = plan_site(spec, access.names, again.facts)
             health = assess_processes(spec, access.names, again.facts, replan.active_node)
             result.gathered, result.plan, result.active_node, result.health = again, replan, replan.active_node, health
-            if replan.actions or replan.preflight:
+            actions = runnable(replan)
+            if actions or replan.preflight:
                 break  # more to do (next round) or something went wrong (reported below)
-            if health.healthy:
-                return result
+            if health.healthy or (result.gate is not None and result.gate.waiting):
+                return result  # done, or what is left waits for a window or an approval
             if time.monotonic() >= deadline:
                 result.error = NotConverged(f"processes not healthy after applying the plan: {health.message}")
                 return result
@@ -288,7 +301,7 @@ async def reconcile_site(
         if replan.preflight:
             return result
         plan = replan
-    pending = "; ".join(a.describe() for a in plan.actions)
+    pending = "; ".join(a.describe() for a in actions)
     result.error = NotConverged(f"still not converged after {MAX_ROUNDS} rounds: {pending}")
     return result
 

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .api import ClusterproClusterSpec, JobCenterSiteSpec
+from .api.disruption import Disruption, effective_disruption
 from .errors import InvalidSpec, OperatorError, PermanentError, TransientError
 from .reconcile import ClusterAccess, access_from
 
@@ -72,6 +73,8 @@ class SiteDecision:
     enforce: bool = False  # actions may run (else the plan is only reported)
     stall_key: Hashable = None  # what a permanent error stalls on
     host_keys: Mapping[str, str] = field(default_factory=dict)  # recorded fingerprints to pin
+    # The site's windows and approval, its cluster's filling the gaps.
+    disruption: Disruption = field(default_factory=Disruption)
 
 
 def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, str]]) -> OperatorError | None:
@@ -130,8 +133,9 @@ def decide_site(*, name: str, site: JobCenterSiteSpec, generation: int | None, c
     if isinstance(access, OperatorError):
         return SiteDecision(error=access, stall_key=stall_key)
     assert cluster is not None
+    cluster_default = ClusterproClusterSpec.model_validate(dict(cluster.spec)).disruption  # valid: access resolved
     return SiteDecision(access=access, enforce=enforce(site, drift_check=drift_check), stall_key=stall_key,
-                        host_keys=cluster.host_keys)
+                        host_keys=cluster.host_keys, disruption=effective_disruption(site.disruption, cluster_default))
 
 
 def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None, secret: SecretEntry | None, *,

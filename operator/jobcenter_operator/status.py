@@ -22,6 +22,8 @@ from .api.site import JobCenterSiteSpec
 from .errors import CheckFailed, OperatorError
 from .outcome import ClusterResult, SiteResult, blocking_error
 from .plan import Action, Finding
+from .plan.disruption import CONDITION as DISRUPTION_ALLOWED
+from .plan.disruption import Gate
 
 SITE_DOMAIN_CONDITIONS = (
     "NodesReachable",
@@ -32,7 +34,11 @@ SITE_DOMAIN_CONDITIONS = (
     "GroupOnline",
     "ProcessesHealthy",
     "InSync",
+    DISRUPTION_ALLOWED,
 )
+# Not about the site as it runs: a change waiting for a maintenance window or an approval leaves
+# these False while the site serves, and Ready stays True (the pending change is in its message).
+PENDING_CHANGE_CONDITIONS = ("DaemonConfigured", "ClusterResourcesConfigured", "InSync")
 MAX_MESSAGE = 1024
 MAX_PLAN_ITEMS = 64
 
@@ -145,8 +151,15 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
     if error is None and result is not None and result.plan is not None:
         error = blocking_error(result.plan)  # a failed preflight check waits or stalls the site
     reconciling, stalled = _error_conditions(error)
-    ready_domain = {k: v for k, v in domain.items() if not (serving and k == "NodesReachable")}
+    waiting = _waiting(result) if error is None else None
+    ready_domain = {k: v for k, v in domain.items() if not (
+        (serving and k == "NodesReachable") or k == DISRUPTION_ALLOWED
+        or (waiting is not None and k in PENDING_CHANGE_CONDITIONS))}
     done = f"site running on {result.active_node}" if result is not None and result.active_node else "site running"
+    if waiting is not None:
+        # Nothing is in progress: the operator waits for a window or a person (kstatus: Current).
+        done += f"; pending: {waiting.message}"
+        reconciling = Cond("False", waiting.verdict, waiting.message)
     conds = {"Ready": _ready(ready_domain, error, done), "Reconciling": reconciling, "Stalled": stalled}
     conds.update(domain)
     if spec.mode == "StandardAgent":
@@ -157,6 +170,13 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
             "Unknown", "NotVerifiable",
             "whether the agent is registered on its manager cannot be verified from the nodes")
     return conds
+
+
+def _waiting(result: SiteResult | None) -> Gate | None:
+    """The gate's verdict when disruptive work waits for a window or an approval (only where the
+    operator would act: in Observe mode nothing waits, the plan is only reported)."""
+    gate = result.gate if result is not None and result.enforced else None
+    return gate if gate is not None and gate.waiting else None
 
 
 def _serving_despite(result: SiteResult, error: OperatorError | None) -> bool:
@@ -190,6 +210,11 @@ def _site_domain(result: SiteResult) -> dict[str, Cond]:
     for condition, findings in by_condition.items():
         first_finding = findings[0]
         out[condition] = Cond(first_finding.status, first_finding.reason, "; ".join(f.message for f in findings))
+    if result.gate is not None:
+        finding = result.gate.finding()
+        out[finding.condition] = Cond(finding.status, finding.reason, finding.message)
+    else:  # a run without the gate (a caller that restricts nothing)
+        out[DISRUPTION_ALLOWED] = Cond("True", "NotGated", "no maintenance window or approval applies")
     created = any(s.ok and s.action.kind == "CreateSite" for s in result.steps)
     if created and out.get("SiteCreated", Cond("", "", "")).reason == "Present":
         out["SiteCreated"] = Cond("True", "Created", out["SiteCreated"].message)
@@ -201,9 +226,23 @@ def _site_domain(result: SiteResult) -> dict[str, Cond]:
 
 def planned_actions(actions: tuple[Action, ...]) -> list[dict[str, Any]]:
     return [
-        {"node": a.node, "action": a.kind, "reason": a.reason, "message": _short(a.message)}
+        {"node": a.node, "action": a.kind, "reason": a.reason, "message": _short(a.message),
+         **({"disruptive": True} if a.disruptive else {})}
         for a in actions[:MAX_PLAN_ITEMS]
     ]
+
+
+def _stamp(instant: datetime | None) -> str | None:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if instant is not None else None
+
+
+def disruption_status(gate: Gate) -> dict[str, Any]:
+    """status.disruption: the gate's verdict, the hash to approve, the next window."""
+    out: dict[str, Any] = {"verdict": gate.verdict, "message": _short(gate.message)}
+    extra = {"planHash": gate.plan_hash, "nextWindowStart": _stamp(gate.next_window),
+             "windowCloses": _stamp(gate.window_closes)}
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
 
 
 def site_status(
@@ -234,8 +273,12 @@ def site_status(
             status["processes"]["missing"] = list(h.missing)
     elif result is None and previous.get("processes"):
         status["processes"] = previous["processes"]
-    if result is not None and result.plan is not None and result.plan.actions and not result.enforced:
+    waiting = _waiting(result)
+    if result is not None and result.plan is not None and result.plan.actions and (
+            not result.enforced or waiting is not None):
         status["plan"] = planned_actions(result.plan.actions)
+    if result is not None and result.gate is not None:
+        status["disruption"] = disruption_status(result.gate)
     handled = requested_at if requested_at is not None else previous.get("lastHandledReconcileAt")
     if handled is not None:
         status["lastHandledReconcileAt"] = handled

@@ -37,8 +37,9 @@ def test_apply_change_and_reject(site_setup: Callable[..., dict[str, Any]], oper
 
     table = op.kubectl("get", "jcs").stdout.splitlines()
     header, row = table[0].split(), table[1].split()
-    assert header == ["NAME", "MODE", "GROUP", "ACTIVE", "PROCESSES", "READY", "REASON", "AGE"]
-    assert row[:7] == [SITE, "Classic", bed["failoverGroup"], bed["activeNode"], "8/8", "True", "Succeeded"]
+    assert header == ["NAME", "MODE", "GROUP", "ACTIVE", "PROCESSES", "READY", "REASON", "DISRUPTION", "AGE"]
+    assert row[:8] == [SITE, "Classic", bed["failoverGroup"], bed["activeNode"], "8/8", "True", "Succeeded",
+                       "NothingHeld"]
     cpc = op.kubectl("get", "cpc").stdout.splitlines()[1].split()
     assert cpc[:4] == ["jc-cluster", "2/2", "True", "Succeeded"]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import clusterd_socket
 from ..jc.runtime import NodeContext
+from .guesses import CF_FAILED, cf_codes
 from .protocol import request
 
 INSTALL = Path("/opt/nec/clusterpro")
@@ -40,7 +41,7 @@ def _write_dir(d: Path, files: dict[str, Any]) -> None:
         os.chmod(dst, int(f["mode"]))
 
 
-def _clpcfctrl_request(argv: list[str], node: str) -> dict[str, Any] | str:
+def _clpcfctrl_request(argv: list[str], node: str, nodir: int) -> dict[str, Any] | str:
     try:
         opts, args = getopt.gnu_getopt(argv, "lwx:", ["push", "pull", "compcheck", "force", "nocheck"])
     except getopt.GetoptError as ex:
@@ -55,13 +56,13 @@ def _clpcfctrl_request(argv: list[str], node: str) -> dict[str, Any] | str:
         if "-x" not in o:
             return "clpcfctrl: --pull needs -x <dir>"
         if not Path(o["-x"]).is_dir():
-            return f"The directory {o['-x']} does not exist.\nCommand failed.(code:14)"
+            return f"The directory {o['-x']} does not exist.\n" + CF_FAILED.format(code=nodir)
         req["dir"] = o["-x"]
         return req
     if "-x" in o:
         d = Path(o["-x"])
         if not d.is_dir():
-            return f"The directory {d} does not exist.\nCommand failed.(code:14)"
+            return f"The directory {d} does not exist.\n" + CF_FAILED.format(code=nodir)
         req["files"] = _read_dir(d / "clp.conf", d / "scripts")
     else:
         req["files"] = _read_dir(INSTALL / "etc" / "clp.conf", INSTALL / "scripts")
@@ -73,10 +74,11 @@ def main(tool: str, argv: list[str], ctx: NodeContext) -> int:
         print("Log in as root.", file=sys.stderr)
         return 1
     if tool == "clpcfctrl":
-        req = _clpcfctrl_request(argv, ctx.node)
+        codes = cf_codes(ctx.bed.variant("clp-messages"))
+        req = _clpcfctrl_request(argv, ctx.node, codes["nodir"])
         if isinstance(req, str):
             print(req, file=sys.stderr)
-            return 14 if "code:14" in req else 2
+            return codes["nodir"] if "Command failed." in req else codes["usage"]
     else:
         req = {"op": tool, "node": ctx.node, "argv": argv}
     try:

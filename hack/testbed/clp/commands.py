@@ -1,6 +1,6 @@
 """The clp* commands as the cluster daemon answers them (messages and exit codes: node-protocol 5, 9).
 
-Texts marked GUESS in node-protocol.md are kept in MESSAGES so they can be corrected in one place.
+Texts marked GUESS in node-protocol.md live in clp/guesses.py (MESSAGES, CF_CODES and alternatives).
 """
 
 from __future__ import annotations
@@ -10,29 +10,14 @@ import getopt
 from typing import Any
 
 from . import conf as clpconf
-from . import formats
+from . import formats, guesses
 from .engine import Engine
 
-MESSAGES = {  # GUESS texts (node-protocol 5.1, 5.3, 5.4)
-    "ok": "Command succeeded.",
-    "already_started_local": "The group has already been started on the local server.",
-    "already_started_other": "The group has already been started on the other server.",
-    "already_stopped": "The group has already been stopped.",
-    "bad_group": "Invalid group name. Specify a valid group name in the cluster.",
-    "bad_server": "Invalid server name. Specify a valid server name in the cluster.",
-    "no_service": "Could not connect to the server. Check if the cluster service is active.",
-    "start_failed": "Failed to start one or more group resources. Check the status of group",
-    "stop_failed": "Failed to stop one or more group resources. Check the status of group",
-    "suspended": "The cluster is suspended. Resume the cluster (clpcl --resume) first.",
-    "not_online": "The group is not online.",
-    "no_dest": "There is no server the group can move to.",
-    "cl_started": "The cluster service has already been started.",
-    "cl_stopped": "The cluster service has already been stopped.",
-    "pending": "A group is being started or stopped. Retry later.",
-}
-CF_CODES = {"invalid": 11, "online_change": 12, "delivery": 13, "nodir": 14, "usage": 2}
-
 Reply = dict[str, Any]
+
+
+def _msgs(e: Engine) -> dict[str, str]:
+    return guesses.messages(e.bed.variant("clp-messages"))
 
 
 def _reply(rc: int, out: str = "", err: str = "") -> Reply:
@@ -64,15 +49,24 @@ def stat_view(e: Engine, local: str) -> formats.StatView:
 
 async def clpstat(e: Engine, node: str, argv: list[str]) -> Reply:
     v = stat_view(e, node)
-    if not argv or argv[0] in ("-s", "--long"):
-        return _reply(0, formats.status(v))
-    if argv[0] == "-g":
+    usage = "Usage: clpstat [-s|-g|-m|-n] [--long] [-h <host>]\n"
+    try:
+        opts, args = getopt.gnu_getopt(argv, "sgmnh:", ["long", "local"])
+    except getopt.GetoptError as ex:
+        return _reply(1, err=f"clpstat: {ex}\n{usage}")
+    views = [k for k, _v in opts if k in ("-s", "-g", "-m", "-n")]
+    if args or len(set(views)) > 1:
+        return _reply(1, err=usage)
+    view = views[0] if views else "-s"
+    long = any(k == "--long" for k, _v in opts)
+    alt = e.bed.has("clpstat-guessed-alt")
+    if view == "-s":
+        return _reply(0, formats.status(v, long=long))
+    if view == "-g":
         return _reply(0, formats.groupmap(v))
-    if argv[0] == "-m":
-        return _reply(0, formats.monitors(v, {m: s.per_server for m, s in e.monitors.items()}))
-    if argv[0] == "-n":
-        return _reply(0, formats.heartbeats(v))
-    return _reply(1, err=f"clpstat: invalid option -- '{argv[0]}'\nUsage: clpstat [-s|-g|-m|-n] [--long]\n")
+    if view == "-m":
+        return _reply(0, formats.monitors(v, {m: s.per_server for m, s in e.monitors.items()}, alt=alt))
+    return _reply(0, formats.heartbeats(v, alt=alt))
 
 
 def _service_ok(e: Engine, node: str) -> bool:
@@ -94,54 +88,54 @@ async def clpgrp(e: Engine, node: str, argv: list[str]) -> Reply:
         return _reply(1, err="Usage: clpgrp -n <group>\n")
     for g in groups:
         if g not in e.conf.groups:
-            return _reply(1, err=MESSAGES["bad_group"] + "\n")
+            return _reply(1, err=_msgs(e)["bad_group"] + "\n")
     if op == "-n":
         gs = e.groups[groups[0]]
         return _reply(0, f"{gs.current}\n" if gs.current and gs.status != "Offline" else "")
     target = o.get("-h", node)
     if target not in e.conf.servers:
-        return _reply(1, err=MESSAGES["bad_server"] + "\n")
+        return _reply(1, err=_msgs(e)["bad_server"] + "\n")
     if not _service_ok(e, target):
-        return _reply(1, err=MESSAGES["no_service"] + "\n")
+        return _reply(1, err=_msgs(e)["no_service"] + "\n")
     if e.suspended:
-        return _reply(1, err=MESSAGES["suspended"] + "\n")
+        return _reply(1, err=_msgs(e)["suspended"] + "\n")
     rc, errs = 0, list[str]()
     for g in groups:
         gs = e.groups[g]
         if gs.lock.locked():
-            rc, errs = 1, [*errs, MESSAGES["pending"]]
+            rc, errs = 1, [*errs, _msgs(e)["pending"]]
             continue
         async with gs.lock:
             if op == "-s":
                 if gs.status != "Offline":
                     if len(args) == 1:
                         rc = 1
-                        errs.append(MESSAGES["already_started_local" if gs.current == target
+                        errs.append(_msgs(e)["already_started_local" if gs.current == target
                                              else "already_started_other"])
                     continue
                 if not await e.start_group(g, target, "START"):
-                    rc, errs = 1, [*errs, f"{MESSAGES['start_failed']} ({g})."]
+                    rc, errs = 1, [*errs, f"{_msgs(e)['start_failed']} ({g})."]
             elif op == "-t":
                 if gs.status == "Offline":
                     if len(args) == 1:
-                        rc, errs = 1, [*errs, MESSAGES["already_stopped"]]
+                        rc, errs = 1, [*errs, _msgs(e)["already_stopped"]]
                     continue
                 if not await e._deactivate(g, "START"):
-                    rc, errs = 1, [*errs, f"{MESSAGES['stop_failed']} ({g})."]
+                    rc, errs = 1, [*errs, f"{_msgs(e)['stop_failed']} ({g})."]
             else:  # -m
                 if gs.current is None or gs.status == "Offline":
                     if len(args) == 1:
-                        rc, errs = 1, [*errs, MESSAGES["not_online"]]
+                        rc, errs = 1, [*errs, _msgs(e)["not_online"]]
                     continue
                 dest = o.get("-a") or e.next_server(g, {gs.current})
                 if dest is None or dest == gs.current or dest not in e.online_servers():
-                    rc, errs = 1, [*errs, MESSAGES["bad_server" if o.get("-a") else "no_dest"]]
+                    rc, errs = 1, [*errs, _msgs(e)["bad_server" if o.get("-a") else "no_dest"]]
                     continue
                 if not await e._deactivate(g, "START") or not await e.start_group(g, dest, "START"):
-                    rc, errs = 1, [*errs, f"{MESSAGES['start_failed']} ({g})."]
+                    rc, errs = 1, [*errs, f"{_msgs(e)['start_failed']} ({g})."]
     if rc:
         return _reply(rc, err="\n".join(errs) + "\n")
-    return _reply(0, MESSAGES["ok"] + "\n")
+    return _reply(0, _msgs(e)["ok"] + "\n")
 
 
 async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
@@ -156,25 +150,23 @@ async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
     targets = list(e.conf.servers) if "-a" in o else [o.get("-h", node)]
     for t in targets:
         if t not in e.conf.servers:
-            return _reply(1, err=MESSAGES["bad_server"] + "\n")
+            return _reply(1, err=_msgs(e)["bad_server"] + "\n")
     if "--suspend" in o:
+        if e.suspended:
+            return _reply(1, err=_msgs(e)["already_suspended"] + "\n")
         if any(g.lock.locked() for g in e.groups.values()):
-            return _reply(1, err=MESSAGES["pending"] + "\n")
-        e.suspended = True
-        return _reply(0, MESSAGES["ok"] + "\n")
+            return _reply(1, err=_msgs(e)["pending"] + "\n")
+        e.suspended = True  # monitors and failovers wait (engine) until --resume
+        return _reply(0, _msgs(e)["ok"] + "\n")
     if "--resume" in o:
         if not e.suspended:
-            return _reply(1, err="The cluster is not suspended.\n")
-        if e.pending:
-            e.conf, e.files = e.pending
-            e.pending = None
-            e._sync_state()
-        for ms in e.monitors.values():
-            ms.fails, ms.next_due = 0, 0.0
-        e.suspended = False
-        return _reply(0, MESSAGES["ok"] + "\n")
+            return _reply(1, err=_msgs(e)["not_suspended"] + "\n")
+        await e.resume()
+        return _reply(0, _msgs(e)["ok"] + "\n")
+    if e.suspended and ("-s" in o or "-t" in o):
+        return _reply(1, err=_msgs(e)["suspended"] + "\n")  # GUESS: resume first
     if "-r" in o:
-        return _reply(0, MESSAGES["ok"] + "\n")
+        return _reply(0, _msgs(e)["ok"] + "\n")
     if "-s" not in o and "-t" not in o:
         return _reply(1, err="Usage: clpcl -s|-t|-r|--suspend|--resume [-a] [-h <host>]\n")
     start = "-s" in o
@@ -183,11 +175,11 @@ async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
     for t in targets:
         st = e.servers[t]
         if not st.alive:
-            lines.append((t, MESSAGES["no_service"]))
+            lines.append((t, _msgs(e)["no_service"]))
             rc = 1
             continue
         if st.service == start:
-            lines.append((t, MESSAGES["cl_started" if start else "cl_stopped"]))
+            lines.append((t, _msgs(e)["cl_started" if start else "cl_stopped"]))
             rc = 1
             continue
         if start:
@@ -202,7 +194,7 @@ async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
                         else:
                             await e._deactivate(g, "START")
             st.service = False
-        lines.append((t, MESSAGES["ok"]))
+        lines.append((t, _msgs(e)["ok"]))
     if start:
         for g, gs in e.groups.items():
             if gs.status == "Offline":
@@ -237,52 +229,110 @@ def _group_files(conf: clpconf.ClusterConf, files: dict[str, tuple[bytes, int]],
 
 
 def _cf_fail(reason: str, code: int) -> Reply:
-    return _reply(code, err=f"{reason}\nCommand failed.(code:{code})\n")
+    return _reply(code, err=f"{reason}\n{guesses.CF_FAILED.format(code=code)}\n")
+
+
+def _online(e: Engine, g: str) -> bool:
+    gs = e.groups[g]
+    return not (gs.status == "Offline" and gs.current is None)
+
+
+def _monitor_changes(old: clpconf.ClusterConf, new: clpconf.ClusterConf,
+                     old_files: dict[str, tuple[bytes, int]], new_files: dict[str, tuple[bytes, int]]) -> list[str]:
+    """Monitors added, removed or changed (definition or monitor.s script)."""
+    names = sorted(set(old.monitors) | set(new.monitors))
+
+    def scripts(files: dict[str, tuple[bytes, int]], m: str) -> dict[str, bytes]:
+        return {k: d for k, (d, _m) in files.items() if k.startswith(f"scripts/monitor.s/{m}/")}
+
+    return [m for m in names if clpconf.canonical_monitor(old, m) != clpconf.canonical_monitor(new, m)
+            or scripts(old_files, m) != scripts(new_files, m)]
+
+
+def _group_changes(old: clpconf.ClusterConf, new: clpconf.ClusterConf, old_files: dict[str, tuple[bytes, int]],
+                   new_files: dict[str, tuple[bytes, int]], g: str) -> str | None:
+    """What changes for group ``g`` besides its monitors ('' = nothing): its definition, its resources,
+    the exec scripts below scripts/<g>/."""
+    if g not in new.groups:
+        return "the group is removed"
+    if clpconf.canonical_part(old, g, monitors=False) != clpconf.canonical_part(new, g, monitors=False):
+        return "its resources change"
+
+    def scripts(files: dict[str, tuple[bytes, int]]) -> dict[str, bytes]:
+        return {k: d for k, (d, _m) in files.items() if k.startswith(f"scripts/{g}/")}
+
+    if scripts(old_files) != scripts(new_files):
+        return "its exec scripts change"
+    return None
+
+
+def _refusal(e: Engine, new: clpconf.ClusterConf, files: dict[str, tuple[bytes, int]]) -> Reply | None:
+    """The product's apply rules (node-protocol 5.1, 9, 10). apply-lenient (default for now): any
+    change to a group that is not offline needs the cluster suspended. strict-apply: a monitor
+    added or changed needs the cluster suspended, and a change to the resources or exec scripts of
+    an online group needs that group stopped (suspending is not enough)."""
+    msgs, codes = _msgs(e), guesses.cf_codes(e.bed.variant("clp-messages"))
+    if e.bed.has("strict-apply"):
+        for g in e.groups:
+            if _online(e, g):
+                what = _group_changes(e.conf, new, e.files, files, g)
+                if what:
+                    return _cf_fail(msgs["cf_group_online"].format(group=g, what=what), codes["group_online"])
+        changed = _monitor_changes(e.conf, new, e.files, files)
+        if changed and not e.suspended:
+            return _cf_fail(msgs["cf_monitor_change"].format(monitor=changed[0]), codes["online_change"])
+        return None
+    if e.suspended:
+        return None
+    for g in e.groups:
+        if not _online(e, g):
+            continue
+        same = g in new.groups and clpconf.canonical_part(e.conf, g) == clpconf.canonical_part(new, g) \
+            and _group_files(e.conf, e.files, g) == _group_files(new, files, g)
+        if not same:
+            return _cf_fail(msgs["cf_online_change"].format(group=g), codes["online_change"])
+    return None
 
 
 async def clpcfctrl(e: Engine, node: str, req: dict[str, Any]) -> Reply:
+    """--push / --pull / --compcheck. A push is all or nothing: refused or failed, every node keeps
+    the configuration it had (delivery stages on every node first, then commits)."""
     mode = req["mode"]
+    codes = guesses.cf_codes(e.bed.variant("clp-messages"))
     if mode == "pull":
-        return {**_reply(0, "Command succeeded.(code:0)\n"), "files": _files_out(e.files)}
+        return {**_reply(0, guesses.CF_SUCCESS + "\n"), "files": _files_out(e.current_files())}
     files = _files_in(req["files"])
     if "clp.conf" not in files:
-        return _cf_fail("clp.conf is not found in the configuration directory.", CF_CODES["invalid"])
+        return _cf_fail("clp.conf is not found in the configuration directory.", codes["invalid"])
     try:
         new = clpconf.parse(files["clp.conf"][0])
     except clpconf.ConfError as ex:
-        return _cf_fail(f"The configuration is invalid: {ex}", CF_CODES["invalid"])
+        return _cf_fail(f"The configuration is invalid: {ex}", codes["invalid"])
     unknown = [s for s in new.servers if s not in e.servers]
     if unknown:
-        return _cf_fail(f"The configuration is invalid: unknown server {unknown[0]}", CF_CODES["invalid"])
+        return _cf_fail(f"The configuration is invalid: unknown server {unknown[0]}", codes["invalid"])
     if mode == "compcheck":
-        return _reply(0, "Command succeeded.(code:0)\n")
-    if not e.suspended:
-        for g, gs in e.groups.items():
-            if gs.status == "Offline" and gs.current is None:
-                continue
-            same = g in new.groups and clpconf.canonical_part(e.conf, g) == clpconf.canonical_part(new, g) \
-                and _group_files(e.conf, e.files, g) == _group_files(new, files, g)
-            if not same:
-                return _cf_fail(f"The configuration of group {g} cannot be changed while the group is "
-                                f"online. Stop the group or suspend the cluster (clpcl --suspend) first.",
-                                CF_CODES["online_change"])
+        return _reply(0, guesses.CF_SUCCESS + "\n")
+    refused = _refusal(e, new, files)
+    if refused:
+        return refused
     down = [s for s in e.conf.servers if s in e.servers and not e.servers[s].alive]
     if down and not req.get("force"):
         addr = e.bed.node(down[0]).address
-        return _cf_fail(f"file delivery to server {addr} failed.", CF_CODES["delivery"])
+        return _cf_fail(_msgs(e)["cf_delivery"].format(address=addr), codes["delivery"])
+    alive = [n for n in e.bed.nodes if e.servers[n.name].alive]
+    failed = e.deliver_all([n.name for n in alive], files)
+    if failed:
+        addr = e.bed.node(failed).address
+        return _cf_fail(_msgs(e)["cf_delivery"].format(address=addr), codes["delivery"])
     if e.suspended:
         e.pending = (new, files)
     else:
         e.conf, e.files = new, files
         e._sync_state()
-    out = []
-    for n in e.bed.nodes:
-        if e.servers[n.name].alive:
-            e.deliver_to(n.name, files)
-            out.append(f"file delivery to server {n.address} success.")
-        else:
-            out.append(f"file delivery to server {n.address} failed.")
-    out += ["", "The upload is completed successfully.(cfmgr:0)", "", "Command succeeded.(code:0)"]
+    out = [f"file delivery to server {n.address} success." if e.servers[n.name].alive
+           else f"file delivery to server {n.address} failed." for n in e.bed.nodes]
+    out += ["", guesses.CF_UPLOADED, "", guesses.CF_SUCCESS]
     return _reply(0, "\n".join(out) + "\n")
 
 
@@ -309,4 +359,4 @@ async def clpmonctrl(e: Engine, node: str, argv: list[str]) -> Reply:
             ms.restarts, ms.fo_used, ms.fails = {}, 0, 0
         else:
             return _reply(1, err="Usage: clpmonctrl -s|-r|-c|-v [-m <monitor>]\n")
-    return _reply(0, MESSAGES["ok"] + "\n")
+    return _reply(0, _msgs(e)["ok"] + "\n")

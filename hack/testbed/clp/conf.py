@@ -6,8 +6,11 @@ Format: node-protocol 4.2 (``<root>``, ``<server name>``, ``<group name>`` with
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+
+from .guesses import NAME_MAX
 
 SUPPORTED_RESOURCES = ("fip", "disk", "exec")
 SUPPORTED_MONITORS = ("userw", "pidw", "genw")
@@ -109,7 +112,42 @@ def _flatten(el: ET.Element, prefix: str = "") -> dict[str, str]:
     return out
 
 
+# clp.conf declares its charset in the XML declaration (node-protocol 4.2: ASCII on the English
+# product, EUC-JP on the Japanese one). Python's expat cannot read multi-byte encodings, so the
+# simulator decodes the bytes in the declared encoding itself and parses the text.
+_DECL = re.compile(rb"^\s*<\?xml[^>]*?encoding=[\"']([A-Za-z0-9_.-]+)[\"'][^>]*\?>")
+CODECS = {"ascii": "ascii", "us-ascii": "ascii", "euc-jp": "euc_jp", "eucjp": "euc_jp", "utf-8": "utf-8",
+          "shift_jis": "shift_jis", "sjis": "shift_jis"}
+
+
+def declared_encoding(data: bytes) -> str:
+    """The charset the XML declaration names (``UTF-8`` when there is none, as XML says)."""
+    m = _DECL.match(data)
+    return m.group(1).decode() if m else "UTF-8"
+
+
+def decode(data: bytes) -> str:
+    """clp.conf bytes -> text without the XML declaration (ready for ElementTree)."""
+    enc = declared_encoding(data)
+    codec = CODECS.get(enc.lower())
+    if codec is None:
+        raise ConfError(f"clp.conf: unsupported encoding {enc}")
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as e:
+        raise ConfError(f"clp.conf: not valid {enc}: {e}") from e
+    return re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)
+
+
+def encode(text: str, charset: str) -> bytes:
+    """Text (with or without a declaration) -> bytes in ``charset`` with that declaration."""
+    body = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", text, count=1)
+    return f'<?xml version="1.0" encoding="{charset}"?>\n{body}'.encode(CODECS[charset.lower()])
+
+
 def parse(text: str | bytes) -> ClusterConf:
+    if isinstance(text, bytes):
+        text = decode(text)
     try:
         root = ET.fromstring(text)  # noqa: S314 - configs of a local test bed, not untrusted input
     except ET.ParseError as e:
@@ -123,8 +161,7 @@ def parse(text: str | bytes) -> ClusterConf:
         if not name:
             raise ConfError("clp.conf: <server> without a name")
         servers.append((int((s.findtext("priority") or "0").strip() or 0), name))
-    conf = ClusterConf(name=cname, servers=[n for _p, n in sorted(servers)],
-                       xml=text.decode() if isinstance(text, bytes) else text)
+    conf = ClusterConf(name=cname, servers=[n for _p, n in sorted(servers)], xml=text)
     res_el = root.find("resource")
     if res_el is not None:
         for el in res_el:
@@ -169,6 +206,10 @@ def validate(conf: ClusterConf) -> None:
     """Reject what CLUSTERPRO's configuration check would reject (unknown references, ...)."""
     if not conf.servers:
         raise ConfError("clp.conf: no server is defined")
+    for kind, names in (("group", conf.groups), ("resource", conf.resources), ("monitor", conf.monitors)):
+        for n in names:
+            if not n or len(n) > NAME_MAX:
+                raise ConfError(f"{kind} name {n!r}: 1 to {NAME_MAX} characters")
     seen: dict[str, str] = {}
     for g in conf.groups.values():
         for p in g.policy:
@@ -216,25 +257,35 @@ def validate(conf: ClusterConf) -> None:
                 raise ConfError(f"monitor {m.name}: a PID monitor needs an exec resource as target")
 
 
-def canonical_part(conf: ClusterConf, group: str) -> str:
-    """Canonical text of everything that defines ``group`` (to detect changes to an online group)."""
+def canonical_monitor(conf: ClusterConf, name: str) -> str:
+    """Canonical text of monitor ``name`` ('' when it is not defined)."""
+    mon_el = ET.fromstring(conf.xml).find("monitor")  # noqa: S314 - already parsed once by parse()
+    for el in mon_el if mon_el is not None else []:
+        if el.tag != "types" and el.get("name") == name:
+            return ET.canonicalize(ET.tostring(el, encoding="unicode"), strip_text=True)
+    return ""
+
+
+def canonical_part(conf: ClusterConf, group: str, monitors: bool = True) -> str:
+    """Canonical text of everything that defines ``group`` (to detect changes to an online group);
+    ``monitors=False`` leaves the monitors that watch it out."""
     root = ET.fromstring(conf.xml)  # noqa: S314 - already parsed once by parse()
     parts = []
     for g in root.findall("group"):
         if g.get("name") == group:
-            parts.append(ET.canonicalize(ET.tostring(g), strip_text=True))
+            parts.append(ET.canonicalize(ET.tostring(g, encoding="unicode"), strip_text=True))
     members = {n for _t, n in conf.groups[group].members}
     res_el = root.find("resource")
     if res_el is not None:
         for el in res_el:
             if el.get("name") in members:
-                parts.append(ET.canonicalize(ET.tostring(el), strip_text=True))
-    mon_el = root.find("monitor")
+                parts.append(ET.canonicalize(ET.tostring(el, encoding="unicode"), strip_text=True))
+    mon_el = root.find("monitor") if monitors else None
     related = {m.name for m in conf.monitors_for_group(group)}
     if mon_el is not None:
         for el in mon_el:
             if el.get("name") in related:
-                parts.append(ET.canonicalize(ET.tostring(el), strip_text=True))
+                parts.append(ET.canonicalize(ET.tostring(el, encoding="unicode"), strip_text=True))
     return "\n".join(parts)
 
 
@@ -266,17 +317,25 @@ class InitialGroup:
     exec_name: str
 
 
-def build_initial_groups(*, servers: list[tuple[str, str]], groups: list[InitialGroup]) -> str:
+# Japanese text a cluster built with the Japanese product's WebUI carries (charset EUC-JP).
+JAPANESE_COMMENTS = {"cluster": "JobCenter 用クラスタ（本番系）", "group": "JobCenter フェイルオーバグループ",
+                     "userw": "ユーザ空間監視"}
+
+
+def build_initial_groups(*, servers: list[tuple[str, str]], groups: list[InitialGroup],
+                         charset: str = "ASCII") -> str:
     """A freshly built cluster with one or more failover groups (gid in list order), each with its
-    own resources; every group's policy is the servers' priority order."""
+    own resources; every group's policy is the servers' priority order. ``charset`` EUC-JP: the
+    Japanese product's declaration and Japanese comments (encode the result with ``encode``)."""
+    japanese = charset.upper() == "EUC-JP"
     root = ET.Element("root")
     allel = _sub(root, "all")
-    _sub(allel, "charset", "ASCII")
+    _sub(allel, "charset", charset)
     _sub(allel, "serveros", "linux")
-    _sub(allel, "encode", "ASCII")
+    _sub(allel, "encode", charset)
     cl = _sub(root, "cluster")
     _sub(cl, "name", "cluster")
-    _sub(cl, "comment")
+    _sub(cl, "comment", JAPANESE_COMMENTS["cluster"] if japanese else None)
     for prio, (name, addr) in enumerate(servers):
         s = _sub(root, "server", name=name)
         _sub(s, "priority", str(prio))
@@ -290,7 +349,7 @@ def build_initial_groups(*, servers: list[tuple[str, str]], groups: list[Initial
     _sub(lk, "device", "0")
     for gid, spec in enumerate(groups):
         g = _sub(root, "group", name=spec.name)
-        _sub(g, "comment")
+        _sub(g, "comment", JAPANESE_COMMENTS["group"] if japanese else None)
         _sub(g, "gid", str(gid))
         if spec.fip:
             _sub(g, "resource", name=f"fip@{spec.fip_name}")
@@ -333,9 +392,9 @@ def build_initial_groups(*, servers: list[tuple[str, str]], groups: list[Initial
     mon = _sub(root, "monitor")
     _sub(mon, "types", name="userw")
     u = _sub(mon, "userw", name="userw")
-    _sub(u, "comment")
+    _sub(u, "comment", JAPANESE_COMMENTS["userw"] if japanese else None)
     rel = _sub(u, "relation")
     _sub(rel, "type", "cls")
     _sub(rel, "name", "LocalServer")
     ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="ASCII"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return f'<?xml version="1.0" encoding="{charset}"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -17,7 +17,7 @@ from typing import Any
 import setproctitle
 
 from ..config import BedRecord, clusterd_socket, node_private
-from . import commands
+from . import commands, webui
 from . import conf as clpconf
 from .engine import Engine
 
@@ -77,7 +77,25 @@ class Server:
             return await commands.clpcfctrl(e, node, req)
         if op == "clpmonctrl":
             return await commands.clpmonctrl(e, node, req["argv"])
+        if op == "webui-save":
+            return self.webui_save()
         return {"rc": 1, "stdout": "", "stderr": f"unknown request {op}\n"}
+
+    def webui_save(self) -> dict[str, Any]:
+        """Bed helper: the installed clp.conf as a Cluster WebUI save rewrites it (trekking, object
+        number), applied on every node. No semantic change, so no suspend or group stop needed."""
+        e = self.engine
+        files = dict(e.current_files())
+        data, mode = files["clp.conf"]
+        files["clp.conf"] = (webui.save(data), mode)
+        failed = e.deliver_all([n for n, st in e.servers.items() if st.alive], files)
+        if failed:
+            return {"rc": 1, "stdout": "", "stderr": f"delivery to {failed} failed\n"}
+        if e.pending:
+            e.pending = (e.pending[0], files)
+        else:
+            e.files = files
+        return {"rc": 0, "stdout": "", "stderr": ""}
 
     def status(self) -> dict[str, Any]:
         e = self.engine
@@ -87,7 +105,8 @@ class Server:
             "groups": {g: {"status": gs.status, "current": gs.current,
                            "resources": {r: rs.status for r, rs in gs.resources.items()}}
                        for g, gs in e.groups.items()},
-            "monitors": {m: {"status": ms.status, "restarts": ms.restarts, "failovers": ms.fo_used}
+            "monitors": {m: {"status": ms.status, "restarts": ms.restarts, "failovers": ms.fo_used,
+                             "checks": ms.checks, "skipped": ms.skipped}
                          for m, ms in e.monitors.items()},
         }
 

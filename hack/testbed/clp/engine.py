@@ -7,18 +7,22 @@ happens on a node (mount, scripts) is done inside that node with nsenter.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .. import network
-from ..config import BedRecord, node_private, shared_disk_dir
+from ..config import BedRecord, faults_file, node_private, shared_disk_dir
 from ..nsexec import node_env, nsenter_argv
 from ..proc import is_alive, kill, tree
 from . import conf as clpconf
+from . import guesses
 
 log = logging.getLogger("clusterd")
 
@@ -58,6 +62,8 @@ class MonState:
     fo_used: int = 0
     next_due: float = 0.0
     suspended: bool = False
+    checks: int = 0  # checks run
+    skipped: int = 0  # checks due while the cluster or the monitor was suspended
 
 
 @dataclass
@@ -73,6 +79,7 @@ class Engine:
         self.files = files  # master copy of the pushed configuration: rel path -> (data, mode)
         self.pending: tuple[clpconf.ClusterConf, dict[str, tuple[bytes, int]]] | None = None
         self.suspended = False
+        self.deferred_lost: set[str] = set()  # servers lost while suspended: failed over at resume
         self.servers = {n.name: ServerState(alive=is_alive(n.init_pid)) for n in bed.nodes}
         self.groups: dict[str, GroupState] = {}
         self.monitors: dict[str, MonState] = {}
@@ -137,9 +144,26 @@ class Engine:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
+    def faults(self) -> dict[str, Any]:
+        """Injected faults the cluster itself acts on (api.fault writes them)."""
+        try:
+            data: dict[str, Any] = json.loads(faults_file(self.bed.dir).read_text())
+        except (OSError, ValueError):
+            data = {}
+        return data
+
+    def disk_failed(self, node: str) -> bool:
+        return node in self.faults().get("diskFailure", [])
+
     def _script_env(self, group: str, rsc: str, node: str, event: str) -> dict[str, str]:
-        home = self.conf.groups[group].policy[0] if self.conf.groups[group].policy else node
-        return {"CLP_EVENT": event, "CLP_DISK": "SUCCESS", "CLP_SERVER": "HOME" if node == home else "OTHER",
+        """node-protocol 3.3: CLP_EVENT START|FAILOVER; CLP_DISK SUCCESS, or the failure word when
+        `fault disk-failure` keeps the group's disk from attaching; CLP_SERVER HOME|OTHER."""
+        home = guesses.clp_server_home(self.bed.variant("clp-server"), self.conf.groups[group].policy,
+                                       self.conf.servers)
+        disk = guesses.CLP_DISK_FAILURE[self.bed.variant("clp-disk-failure")] if self.disk_failed(node) \
+            else "SUCCESS"
+        return {"CLP_EVENT": event, "CLP_DISK": disk,
+                "CLP_SERVER": "HOME" if node == home else guesses.CLP_SERVER_OTHER,
                 "CLP_GROUPNAME": group, "CLP_RESOURCENAME": rsc, "CLP_PATH": "/opt/nec/clusterpro"}
 
     def _script_path(self, group: str, r: clpconf.Resource, key: str, default: str) -> str:
@@ -159,6 +183,12 @@ class Engine:
             own = r.name == self.bed.disk_name
             src = shared_disk_dir(self.bed) if own else self.bed.dir / "shared" / f"disk-{r.name}"
             src.mkdir(parents=True, exist_ok=True)
+            if self.disk_failed(node):
+                # GUESS: the partition did not attach; CLUSTERPRO goes on and tells the exec
+                # scripts (CLP_DISK) so their failure branch decides.
+                log.warning("disk %s on %s: not attached (fault disk-failure)", r.name, node)
+                rs.status = "Online"
+                return True
             rc, _ = await self.node_run(node, ["/bin/sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh",
                                                mp, str(src)])
             ok = rc == 0
@@ -206,9 +236,14 @@ class Engine:
                                         wait=False)
                 else:
                     timeout = float(r.get("parameters/timeout/stop", "1800") or 1800)
-                    rc, _p = await self.node_run(node, [path], env=env, cwd=os.path.dirname(path),
-                                                 log_path=logp, limit=timeout)
-                    ok = rc == 0
+                    for _attempt in range(int(r.get("deact/retry", "0") or 0) + 1):
+                        rc, _p = await self.node_run(node, [path], env=env, cwd=os.path.dirname(path),
+                                                     log_path=logp, limit=timeout)
+                        ok = rc == 0
+                        if ok:
+                            break
+                    if not ok:
+                        log.warning("exec %s stop.sh on %s exited %s", r.name, node, rc)
             if rs.proc is not None:
                 # What is left of the async start script's tree is killed once stop.sh returned.
                 if rs.proc.returncode is None:
@@ -247,7 +282,13 @@ class Engine:
             if gs.resources[r.name].status == "Offline":
                 continue
             if not await self.stop_rsc(group, r, node, event):
+                # deactivation failure action (node-protocol 4.2: deact/action, default 4)
+                action = int(r.get("deact/action", str(guesses.DEACT_ACTION_DEFAULT)) or 0)
+                if action == 0:  # "none (deactivate the next resource)"
+                    continue
                 gs.status = "Offline Failure"
+                if action >= 3:
+                    self._deact_failure_action(node, r.name, action)
                 return False
         gs.status, gs.current = "Offline", None
         for m in self.conf.monitors_for_group(group):
@@ -286,26 +327,54 @@ class Engine:
         return await self.start_group(group, nxt, "FAILOVER")
 
     # ------------------------------------------------------------------ node loss
+    def _deact_failure_action(self, node: str, rsc: str, action: int) -> None:
+        """3: stop the cluster service on ``node`` (its groups fail over); 4 (default), 5 and the
+        hardware codes: stop the service and shut the server down: the bed powers the node off
+        (its init is killed; `fault heal` boots it), the node watch fails its groups over."""
+        if action == 3:
+            log.warning("resource %s failed to stop on %s: deact action 3, cluster service stops", rsc, node)
+            self.servers[node].service = False
+            asyncio.get_running_loop().create_task(self._evacuate(node, fence=True))
+        else:
+            log.warning("resource %s failed to stop on %s: deact action %d, the server shuts down",
+                        rsc, node, action)
+            kill([self.init_pid(node)])
+
     async def node_lost(self, node: str, isolated: bool = False) -> None:
         """A server left the cluster: its init died, or (``isolated``) its network was cut.
 
-        GUESS for a cut network: the isolated server loses every heartbeat, fences itself
-        (its resources are stopped without scripts: start-script tree killed, disk unmounted,
-        FIP removed) and the others take its groups over, as with network-partition resolution.
+        GUESS for a cut network (variant axis isolation): isolation-self-fence (default) = the
+        isolated server loses every heartbeat, fences itself (resources stopped without scripts:
+        start-script tree killed, disk unmounted, FIP removed) and stays up; isolation-shutdown = it
+        shuts down (its init is killed). Either way the others take its groups over. A suspended
+        cluster fails nothing over until `clpcl --resume`.
         """
         log.warning("server %s is %s", node, "isolated (network cut)" if isolated else "down")
         self.servers[node].alive = False
+        if isolated and guesses.isolated_server_shuts_down(self.bed.variant("isolation")):
+            kill([self.init_pid(node)])
+            isolated = False
+        if self.suspended:
+            self.deferred_lost.add(node)
+            log.warning("cluster suspended: failover of %s's groups waits for the resume", node)
+            return
+        await self._evacuate(node, fence=isolated)
+
+    async def _evacuate(self, node: str, fence: bool) -> None:
+        """Take every group of ``node`` down without scripts and start it on the next server."""
         for gname, gs in self.groups.items():
             if gs.current != node:
                 continue
             async with gs.lock:
+                if gs.current != node:
+                    continue
                 for r in self.conf.start_order(gname):
                     rs = gs.resources[r.name]
                     if r.type == "fip":
                         network.fip_del(self.bed, node, r.get("parameters/ip"))
                     if rs.proc is not None and rs.proc.returncode is None:
                         kill(tree(rs.proc.pid))
-                    if r.type == "disk" and isolated:
+                    if r.type == "disk" and fence and is_alive(self.init_pid(node)):
                         await self.node_run(node, ["umount", "-l", r.get("parameters/mount/point")])
                     rs.proc, rs.status = None, "Offline"
                 gs.status, gs.current = "Offline", None
@@ -313,10 +382,26 @@ class Engine:
                 if nxt:
                     await self.start_group(gname, nxt, "FAILOVER")
 
+    async def resume(self) -> None:
+        """`clpcl --resume`: the configuration pushed while suspended takes effect, monitors start
+        afresh, and servers lost meanwhile have their groups failed over now."""
+        if self.pending:
+            self.conf, self.files = self.pending
+            self.pending = None
+            self._sync_state()
+        for ms in self.monitors.values():
+            ms.fails, ms.next_due = 0, 0.0
+        self.suspended = False
+        lost, self.deferred_lost = self.deferred_lost, set()
+        for node in sorted(lost):
+            if not self.servers[node].alive:
+                await self._evacuate(node, fence=is_alive(self.init_pid(node)))
+
     async def node_back(self, node: str) -> None:
         log.info("server %s is up again", node)
         self.servers[node].alive = True
         self.servers[node].service = True
+        self.deferred_lost.discard(node)
         self.deliver_to(node, self.pending[1] if self.pending else None)
 
     # ------------------------------------------------------------------ configuration delivery
@@ -345,6 +430,37 @@ class Engine:
                         path.rmdir()
                 elif path not in wanted:
                     path.unlink()
+
+    def current_files(self) -> dict[str, tuple[bytes, int]]:
+        """What is installed on the nodes (a push while suspended is installed at once)."""
+        return self.pending[1] if self.pending else self.files
+
+    def deliver_all(self, nodes: list[str], files: dict[str, tuple[bytes, int]]) -> str | None:
+        """Deliver to every node or to none: stage the whole tree on each node first; if any node
+        cannot take it (`fault fail-delivery`), drop the staged copies and name that node."""
+        failing = set(self.faults().get("failDelivery", []))
+        staged: list[Path] = []
+        try:
+            for node in nodes:
+                if node in failing:
+                    log.warning("delivery to %s fails (fault fail-delivery)", node)
+                    return node
+                stage = node_private(self.bed, node, "/opt/nec/clusterpro/work/.jcb-push")
+                if stage.exists():
+                    shutil.rmtree(stage)
+                stage.mkdir(parents=True)
+                staged.append(stage)
+                for rel, (data, mode) in files.items():
+                    dst = stage / rel
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.write_bytes(data)
+                    os.chmod(dst, mode)
+            for node in nodes:
+                self.deliver_to(node, files)
+            return None
+        finally:
+            for stage in staged:
+                shutil.rmtree(stage, ignore_errors=True)
 
     # ------------------------------------------------------------------ monitors
     def effective_interval(self, m: clpconf.Monitor) -> float:
@@ -470,18 +586,23 @@ class Engine:
                     await self.failover(g, f"cluster service stopped on {node}")
 
     async def monitor_loop(self) -> None:
+        """Run each monitor when due. A suspended cluster (or monitor) runs none: the check that
+        was due is counted as skipped (status ``skipped``), so tests can wait for intervals to pass."""
         while True:
             now = time.monotonic()
-            if not self.suspended:
-                for m in list(self.conf.monitors.values()):
-                    ms = self.monitors.get(m.name)
-                    if ms is None or ms.suspended or now < ms.next_due:
-                        continue
-                    ms.next_due = now + self.effective_interval(m)
-                    try:
-                        await self.check_monitor(m)
-                    except Exception:
-                        log.exception("monitor %s failed", m.name)
+            for m in list(self.conf.monitors.values()):
+                ms = self.monitors.get(m.name)
+                if ms is None or now < ms.next_due:
+                    continue
+                ms.next_due = now + self.effective_interval(m)
+                if self.suspended or ms.suspended:
+                    ms.skipped += 1
+                    continue
+                ms.checks += 1
+                try:
+                    await self.check_monitor(m)
+                except Exception:
+                    log.exception("monitor %s failed", m.name)
             await asyncio.sleep(0.05)
 
     async def node_watch_loop(self) -> None:

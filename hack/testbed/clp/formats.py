@@ -1,8 +1,11 @@
-"""Output formats of clpstat (node-protocol 5.5). -s/-g are VERIFIED layouts; -m/-n are GUESS."""
+"""Output formats of clpstat (node-protocol 5.5). -s/-g/--long are VERIFIED layouts; -m/-n are GUESS
+(with an alternative each, variant clpstat-guessed-alt). Name widths: clp/guesses.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from .guesses import WIDTH_DEFAULT, WIDTH_LONG
 
 RULE = " " + "=" * 69
 DASH = "  " + "-" * 68
@@ -22,10 +25,16 @@ class StatView:
     group_online: dict[str, str | None] = field(default_factory=dict)
 
 
-def _dotted(name: str) -> str:
-    if len(name) >= 16:
-        return name[:16] + " "
-    return name + " " + "." * (16 - len(name))
+def _dotted(name: str, width: int = 17) -> str:
+    """Server/group name field: name, a space, dots up to ``width``; cut so a space always remains."""
+    if len(name) >= width - 1:
+        return name[:width - 1] + " "
+    return name + " " + "." * (width - 1 - len(name))
+
+
+def _padded(name: str, width: int) -> str:
+    """Monitor/resource/heartbeat name field: name cut to ``width``-1 and padded with spaces."""
+    return f"{name[:width - 1]:<{width}}"
 
 
 # Title rules copied from the transcripts (S5/S7); the -m/-n ones are GUESS.
@@ -41,23 +50,25 @@ def _title(text: str) -> str:
     return _TITLES[text]
 
 
-def status(v: StatView) -> str:
+def status(v: StatView, long: bool = False) -> str:
+    w = WIDTH_LONG if long else WIDTH_DEFAULT
+    top, sub = w["top"], w["sub"]
     lines = [_title("CLUSTER STATUS"), f"  Cluster : {v.cluster}", "  <server>"]
     for name, st in v.servers:
         mark = "*" if name == v.local else " "
-        lines.append(f"   {mark}{_dotted(name)}: {st:<17}".rstrip())
+        lines.append(f"   {mark}{_dotted(name, top)}: {st:<17}".rstrip())
         for hb in v.heartbeats:
             hb_st = "Normal" if st == "Online" else st if st in ("Offline", "Suspend") else "Caution"
-            lines.append(f"      {hb:<15}: {hb_st:<17}Kernel Mode LAN Heartbeat")
+            lines.append(f"      {_padded(hb, sub)}: {hb_st:<17}Kernel Mode LAN Heartbeat")
     lines.append("  <group>")
     for name, st, current, resources in v.groups:
-        lines.append(f"    {_dotted(name)}: {st:<17}".rstrip())
-        lines.append(f"      {'current':<15}: {current or 'None'}")
+        lines.append(f"    {_dotted(name, top)}: {st:<17}".rstrip())
+        lines.append(f"      {_padded('current', sub)}: {current or 'None'}")
         for rname, rst in resources:
-            lines.append(f"      {rname[:15]:<15}: {rst}")
+            lines.append(f"      {_padded(rname, sub)}: {rst}")
     lines.append("  <monitor>")
     for name, st, comment in v.monitors:
-        lines.append(f"    {name[:17]:<17}: {st:<17}{comment}".rstrip())
+        lines.append(f"    {_padded(name, top)}: {st:<17}{comment}".rstrip())
     lines.append(RULE)
     return "\n".join(lines) + "\n"
 
@@ -78,8 +89,15 @@ def groupmap(v: StatView) -> str:
     return "\n".join(lines) + "\n"
 
 
-def monitors(v: StatView, per_server: dict[str, dict[str, str]]) -> str:
-    """GUESS layout (node-protocol 5.5 -m)."""
+def monitors(v: StatView, per_server: dict[str, dict[str, str]], alt: bool = False) -> str:
+    """GUESS layout (node-protocol 5.5 -m); ``alt``: one line per monitor and server instead."""
+    if alt:
+        out = [_title("MONITOR RESOURCE STATUS"), f"  Cluster : {v.cluster}", ""]
+        for mname, mst, _c in v.monitors:
+            out.append(f"  {mname} ({mst})")
+            out += [f"    {sname:<16} {per_server.get(mname, {}).get(sname, 'Offline')}" for sname, _st in v.servers]
+        out.append(RULE)
+        return "\n".join(out) + "\n"
     lines = [_title("MONITOR RESOURCE STATUS"), f"  Cluster : {v.cluster}"]
     for i, (name, _st) in enumerate(v.servers):
         mark = "*" if name == v.local else " "
@@ -93,8 +111,15 @@ def monitors(v: StatView, per_server: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def heartbeats(v: StatView) -> str:
-    """GUESS layout (node-protocol 5.5 -n)."""
+def heartbeats(v: StatView, alt: bool = False) -> str:
+    """GUESS layout (node-protocol 5.5 -n); ``alt``: a server x heartbeat matrix of words."""
+    if alt:
+        out = [_title("HEARTBEAT RESOURCE STATUS"), f"  Cluster : {v.cluster}", ""]
+        for name, st in v.servers:
+            ok = v.server_online.get(name)
+            out += [f"  {name} : {st}"] + [f"    {hb:<16} {'Normal' if ok else 'Error'}" for hb in v.heartbeats]
+        out.append(RULE)
+        return "\n".join(out) + "\n"
     lines = [_title("HEARTBEAT RESOURCE STATUS"), f"  Cluster : {v.cluster}"]
     for i, (name, _st) in enumerate(v.servers):
         mark = "*" if name == v.local else " "

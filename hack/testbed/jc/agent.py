@@ -60,24 +60,20 @@ def jcagctrl(argv: list[str], ctx: NodeContext) -> int:
     if argv[:1] != ["list"]:
         print("Usage: jcagctrl list", file=sys.stderr)
         return 1
-    rows = [list(guesses.AG_LIST_HEADER)]
-    for inst in registry():
-        unit = guesses.unit_name(str(inst["id"]))
-        rows.append([str(inst["id"]), inst["name"], inst["agent"],
-                     "true" if is_active(unit) else "false", "true" if inst.get("enable", True) else "false"])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    rows = [(str(inst["id"]), str(inst["name"]), str(inst["agent"]),
+             is_active(guesses.unit_name(str(inst["id"]))), bool(inst.get("enable", True)))
+            for inst in registry()]
+    sys.stdout.write(guesses.jcagctrl_list(ctx.bed.variant("jcagctrl-layout"), rows))
     return 0
 
 
-def _start(unit: str, inst: dict[str, Any]) -> int:
+def _start(unit: str, inst: dict[str, Any], needs_disk: bool) -> int:
     if is_active(unit):
         return 0
     data = inst.get("data", "")
     # GUESS: the instance keeps its data on the switched disk, so it cannot start where that
     # disk is not mounted (this is why the unit must not be started by systemd at boot).
-    if data and not os.path.ismount(data):
+    if needs_disk and data and not os.path.ismount(data):
         print(f"Job for {unit} failed because the control process exited with error code.\n"
               f'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.', file=sys.stderr)
         return 1
@@ -126,11 +122,11 @@ def systemctl(argv: list[str], ctx: NodeContext) -> int:
     for raw in units:
         unit = raw if "." in raw else f"{raw}.service"
         inst = _instance(unit)
-        rc = max(rc, _one(verb, unit, inst, quiet))
+        rc = max(rc, _one(verb, unit, inst, quiet, guesses.agent_needs_disk(ctx.bed.variant("agent-disk"))))
     return rc
 
 
-def _one(verb: str, unit: str, inst: dict[str, Any] | None, quiet: bool) -> int:
+def _one(verb: str, unit: str, inst: dict[str, Any] | None, quiet: bool, needs_disk: bool) -> int:
     if verb == "is-active":
         active = inst is not None and is_active(unit)
         if not quiet:
@@ -149,12 +145,12 @@ def _one(verb: str, unit: str, inst: dict[str, Any] | None, quiet: bool) -> int:
         print(f"Failed to {verb} unit: Unit file {unit} does not exist.", file=sys.stderr)
         return 1
     if verb == "start":
-        return _start(unit, inst)
+        return _start(unit, inst, needs_disk)
     if verb == "stop":
         return _stop(unit)
     if verb == "restart":
         _stop(unit)
-        return _start(unit, inst)
+        return _start(unit, inst, needs_disk)
     wants, target = _wants(unit), _unit_file(unit)
     if verb == "enable":
         if not wants.is_symlink():
@@ -183,8 +179,10 @@ def _one(verb: str, unit: str, inst: dict[str, Any] | None, quiet: bool) -> int:
 
 
 def boot_units() -> None:
-    """At node (re)boot systemd starts the enabled units; errors are only logged, as systemd does."""
+    """At node (re)boot systemd starts the enabled units; errors are only logged, as systemd does.
+    Runs in the node with JCB_CLUSTER_DIR / JCB_NODE set (node_init)."""
+    needs_disk = guesses.agent_needs_disk(NodeContext.from_env().bed.variant("agent-disk"))
     for inst in registry():
         unit = guesses.unit_name(str(inst["id"]))
         if _wants(unit).is_symlink():
-            _start(unit, inst)
+            _start(unit, inst, needs_disk)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..config import BedRecord
 from . import conf, guesses, local, procs
 from .runtime import NodeContext
 
@@ -35,47 +36,55 @@ def _running(vhost: str) -> dict[str, Any] | None:
     return st if any(procs.alive(p) for p in pids) else None
 
 
-def _vhost_is_local(vhost: str) -> str | None:
-    """Error text if the virtual host does not resolve to an address configured on this node."""
+def _vhost_problem(vhost: str) -> tuple[str, dict[str, str]] | None:
+    """(error key, values) if the virtual host does not resolve to an address of this node."""
     try:
         canonical, _aliases, addrs = socket.gethostbyname_ex(vhost)
     except OSError:
-        return f"cannot resolve the virtual host name {vhost}"
+        return "unresolved", {}
     if canonical != vhost:
-        return f"{vhost} is an alias of {canonical}; give the official host name"
+        return "alias", {"canonical": canonical}
     with socket.socket() as s:
         try:
             s.bind((addrs[0], 0))
         except OSError as e:
             if e.errno == errno.EADDRNOTAVAIL:
-                return f"the address {addrs[0]} of {vhost} is not configured on this machine"
+                return "not_local", {"addr": addrs[0]}
             raise
     return None
 
 
-def start(vhost: str, dbpath: str, resident: bool) -> int:
-    err = guesses.EXIT_ERROR
+def _fail(bed: BedRecord, key: str, **values: object) -> int:
+    code, text = guesses.jc_error(bed.variant("jc-errors"), key, tool="cjcpw", usage=guesses.CJCPW_USAGE,
+                                  **values)
+    print(text, file=sys.stderr)
+    return code
+
+
+def _layout(plist: list[tuple[str, str]], tree: bool) -> list[tuple[str, str, bool, list[tuple[str, str, bool]]]]:
+    """(title, short, twin, subs) of cjcpw's direct children. GUESS (axis site-ppid): ppid-flat =
+    every daemon a child of cjcpw; ppid-tree = the first daemon a child of cjcpw, the rest below it."""
+    entries = [(t, s, (t, s) == guesses.JNWCASTER) for t, s in plist]
+    if not tree:
+        return [(t, s, tw, []) for t, s, tw in entries]
+    (t0, s0, tw0), rest = entries[0], entries[1:]
+    return [(t0, s0, tw0, rest)]
+
+
+def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
     site = conf.site_info(dbpath)
     if site is None:
-        print(f"cjcpw: no cluster site at {dbpath} ({dbpath}/nqs not found).", file=sys.stderr)
-        return err
+        return _fail(bed, "no_site", dbpath=dbpath)
     if site.get(guesses.SITE_KEY_VHOST) != vhost:
-        print(f"cjcpw: the site at {dbpath} belongs to {site.get(guesses.SITE_KEY_VHOST)}, not {vhost}.",
-              file=sys.stderr)
-        return err
+        return _fail(bed, "other_site", dbpath=dbpath, owner=site.get(guesses.SITE_KEY_VHOST), vhost=vhost)
     if _running(vhost):
-        print(f"cjcpw: cluster site {vhost} is already running.", file=sys.stderr)
-        return err
-    problem = _vhost_is_local(vhost)
+        return _fail(bed, "already_running", vhost=vhost)
+    problem = _vhost_problem(vhost)
     if problem:
-        print(f"cjcpw: {problem}.", file=sys.stderr)
-        return err
+        return _fail(bed, problem[0], vhost=vhost, **problem[1])
     if local.running() and local.started_with() not in ("SITE",):
         # GUESS: the local daemon in its default mode takes the site's packets (S1 2.3).
-        print("cjcpw: the local daemon is running and cannot coexist with a cluster site "
-              "(set local_daemon=SITE or OFF in /usr/lib/nqs/rc/daemon.conf and restart it).",
-              file=sys.stderr)
-        return err
+        return _fail(bed, "local_conflict")
     mode = site.get(guesses.SITE_KEY_MODE, "CLASSIC")
     plist = guesses.site_processes(mode, site.get(guesses.JCWEBSERVER_PARAM, "").upper() == "ON")
     procs.become(f"{TITLE} {'-c ' if not resident else ''}{vhost} {dbpath}", "cjcpw")
@@ -87,8 +96,8 @@ def start(vhost: str, dbpath: str, resident: bool) -> int:
         raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)
-    children = {procs.spawn(t, s, twin=(t, s) == guesses.JNWCASTER, tie_to_parent=resident): s
-                for t, s in plist}
+    children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident): s
+                for t, s, tw, subs in _layout(plist, bed.has("ppid-tree"))}
     state = {"vhost": vhost, "dbpath": dbpath, "cjcpw": os.getpid() if resident else 0,
              "children": list(children), "resident": resident}
     procs.write_state(_state_file(vhost), state)
@@ -103,11 +112,10 @@ def start(vhost: str, dbpath: str, resident: bool) -> int:
         if pid in children:
             name = children.pop(pid)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            print(f"cjcpw: process {name} (pid {pid}) of site {vhost} terminated; stopping the site.",
-                  file=sys.stderr)
+            code = _fail(bed, "child_died", name=name, pid=pid, vhost=vhost)
             procs.terminate(list(children))
             _state_file(vhost).unlink(missing_ok=True)
-            return err
+            return code
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     procs.terminate(list(children))
     _state_file(vhost).unlink(missing_ok=True)
@@ -117,7 +125,8 @@ def start(vhost: str, dbpath: str, resident: bool) -> int:
 def stop(vhost: str, ctx: NodeContext) -> int:
     st = _running(vhost)
     if st is None:
-        return 0  # GUESS: idempotent
+        # GUESS (axis cjcpw-stop-idle): idempotent by default
+        return _fail(ctx.bed, "stop_idle", vhost=vhost) if ctx.bed.has("cjcpw-stop-idle-fails") else 0
     time.sleep(ctx.bed.timings.cjcpw_stop)  # real sites take 1-2 minutes to stop
     main_pid = int(st.get("cjcpw") or 0)
     if main_pid and procs.alive(main_pid):
@@ -133,13 +142,11 @@ def stop(vhost: str, ctx: NodeContext) -> int:
 
 def main(argv: list[str], ctx: NodeContext) -> int:
     if os.geteuid() != 0:
-        print("cjcpw: permission denied (must be run as root).", file=sys.stderr)
-        return guesses.EXIT_ERROR
+        return _fail(ctx.bed, "not_root")
     if len(argv) == 2 and argv[0] == "-stop":
         return stop(argv[1], ctx)
     if len(argv) == 3 and argv[0] == "-c":
-        return start(argv[1], argv[2], resident=False)
+        return start(argv[1], argv[2], resident=False, bed=ctx.bed)
     if len(argv) == 2 and not argv[0].startswith("-"):
-        return start(argv[0], argv[1], resident=True)
-    print(guesses.CJCPW_USAGE, file=sys.stderr)
-    return guesses.EXIT_ERROR
+        return start(argv[0], argv[1], resident=True, bed=ctx.bed)
+    return _fail(ctx.bed, "usage")

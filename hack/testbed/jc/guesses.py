@@ -1,6 +1,8 @@
 """Every JobCenter behaviour the simulator models that rests on a GUESS in node-protocol.md.
 
-Keep them here (one table per tool) so a correction is a one-line change.
+Keep them here (one table per tool) so a correction is a one-line change. Where a guess has
+alternatives (hack/testbed/variants.py), each alternative is a table entry here, keyed by the
+variant's name; the tools look the one in effect up through the bed record.
 """
 
 from __future__ import annotations
@@ -73,10 +75,77 @@ SITE_KEY_MACHINE_ID = "machine_id"
 SITE_KEY_MODE = "jc_mode"
 SITE_SUBDIRS = ("spool", "private", "log", "gui")
 
+# The simulator's own record of what a site was made for (so cjcpw can refuse a site of another
+# virtual host even when daemon.conf carries no identity keys). Simulator-internal: an operator
+# must never read it (a real node has no such file).
+SITE_RECORD = "nqs/private/.jcsim-site.json"
+# Installed daemon binaries per install mode (paths VERIFIED S1 2.5 from ps; that they exist as
+# files is the natural reading). With variant no-version-file they are the only evidence of the mode.
+DAEMON_BINARIES = {
+    "CLASSIC": ["/usr/lib/nqs/nqsdaemon", "/usr/lib/nqs/jnwcaster", "/usr/lib/nqs/gui/bin/jnwengine",
+                "/usr/lib/nqs/gui/bin/sclaunchd", "/usr/lib/nqs/combase/comagent", "/usr/lib/nqs/gui/bin/jcdbs",
+                "/usr/lib/nqs/gui/bin/jnwlauncher", "/usr/lib/nqs/gui/bin/jcwebserver"],
+    "STANDARD": ["/usr/lib/nqs/jcexecutor/jcexecutor_manager", "/usr/lib/nqs/jcexecutor/jcexecutor_webserver",
+                 "/usr/lib/nqs/jcexecutor/nats_start", "/usr/lib/nqs/jnwcaster", "/usr/lib/nqs/gui/bin/jnwengine",
+                 "/usr/lib/nqs/gui/bin/sclaunchd", "/usr/lib/nqs/combase/comagent", "/usr/lib/nqs/gui/bin/jcdbs",
+                 "/usr/lib/nqs/gui/bin/jnwlauncher", "/usr/lib/nqs/gui/bin/jcwebserver"],
+    "STANDARD-AGENT": ["/usr/lib/nqs/jcexecutor/jcexecutor_agent"],
+}
+
 # --- messages and exit codes (node-protocol 9, all GUESS) -----------------------------------------
 MKSITE_USAGE = "Usage: cjcmksite <virtual-host-name> <machine-id> <database-path>"
 CJCPW_USAGE = "Usage: cjcpw [-c] <virtual-host-name> <database-path>\n       cjcpw -stop <virtual-host-name>"
 EXIT_ERROR = 1
+
+# Error texts and exit codes of cjcmksite / cjcpw / nqsstart, per variant (axis jc-errors). Keys are
+# the situations; values (exit code, text with {placeholders}).
+JC_ERRORS: dict[str, dict[str, tuple[int, str]]] = {
+    "jc-errors-default": {
+        "not_root": (1, "{tool}: permission denied (must be run as root)."),
+        "usage": (1, "{usage}"),
+        "bad_machine_id": (1, "cjcmksite: invalid machine ID: {mid}"),
+        "no_dir": (1, "cjcmksite: {dbpath}: no such directory."),
+        "exists": (1, "cjcmksite: {dbpath}/nqs already exists."),
+        "unresolved": (1, "{tool}: cannot resolve the virtual host name {vhost}."),
+        "alias": (1, "{tool}: {vhost} is an alias of {canonical}; give the official host name."),
+        "local_running": (1, "cjcmksite: local daemon is running. Stop it with /usr/lib/nqs/nqsstop."),
+        "no_site": (1, "cjcpw: no cluster site at {dbpath} ({dbpath}/nqs not found)."),
+        "other_site": (1, "cjcpw: the site at {dbpath} belongs to {owner}, not {vhost}."),
+        "already_running": (1, "cjcpw: cluster site {vhost} is already running."),
+        "not_local": (1, "cjcpw: the address {addr} of {vhost} is not configured on this machine."),
+        "local_conflict": (1, "cjcpw: the local daemon is running and cannot coexist with a cluster site "
+                              "(set local_daemon=SITE or OFF in /usr/lib/nqs/rc/daemon.conf and restart it)."),
+        "child_died": (1, "cjcpw: process {name} (pid {pid}) of site {vhost} terminated; stopping the site."),
+        "stop_idle": (1, "cjcpw: cluster site {vhost} is not running."),
+        "nqs_running": (1, "nqsstart: JobCenter is already running."),
+        "nqs_off": (0, "nqsstart: local_daemon=OFF; the local daemon is not started."),
+    },
+    # An alternative a real node could just as well print: other words, other codes, prefixed tags.
+    "jc-errors-alt": {
+        "not_root": (2, "ERROR: {tool}: Permission denied. Log in as root."),
+        "usage": (2, "{usage}"),
+        "bad_machine_id": (3, "ERROR: cjcmksite: The machine ID ({mid}) is not valid."),
+        "no_dir": (4, "ERROR: cjcmksite: Cannot access the database directory ({dbpath})."),
+        "exists": (5, "ERROR: cjcmksite: The site database already exists in {dbpath}."),
+        "unresolved": (6, "ERROR: {tool}: Host name resolution failed ({vhost})."),
+        "alias": (6, "ERROR: {tool}: {vhost} is not the official host name ({canonical})."),
+        "local_running": (7, "ERROR: cjcmksite: NQS daemon is active."),
+        "no_site": (8, "ERROR: cjcpw: Site database is not found ({dbpath})."),
+        "other_site": (8, "ERROR: cjcpw: Site database {dbpath} is not for {vhost}."),
+        "already_running": (9, "ERROR: cjcpw: The site ({vhost}) is already active."),
+        "not_local": (10, "ERROR: cjcpw: bind failed ({addr})."),
+        "local_conflict": (11, "ERROR: cjcpw: Port is in use by the local daemon."),
+        "child_died": (12, "ERROR: cjcpw: {name}({pid}) down. site={vhost}"),
+        "stop_idle": (13, "ERROR: cjcpw: The site ({vhost}) is not active."),
+        "nqs_running": (14, "ERROR: nqsstart: NQS daemon is already active."),
+        "nqs_off": (0, "nqsstart: local daemon is disabled."),
+    },
+}
+
+
+def jc_error(variant: str, key: str, **values: object) -> tuple[int, str]:
+    code, text = JC_ERRORS[variant][key]
+    return code, text.format(**values)
 
 # --- standard-mode agent ----------------------------------------------------------------------------
 AG_REGISTRY = "/etc/opt/nec/jcagent/instances.json"
@@ -84,6 +153,49 @@ AG_PROCESS = ("/usr/lib/nqs/jcexecutor/jcexecutor_agent", "jcexecutor_agent")
 AG_UNIT_DIR = "/etc/systemd/system"
 AG_WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
 AG_LIST_HEADER = ("INSTANCE ID", "NAME", "AGENT NAME", "ACTIVE", "ENABLE")
+
+
+def jcagctrl_list(layout: str, rows: list[tuple[str, str, str, bool, bool]]) -> str:
+    """`jcagctrl list` text for (id, name, agent, active, enable) rows, per variant (no source)."""
+    if layout == "jcagctrl-blocks":
+        # alternative: one block per instance, "Key : value" lines, upper-case booleans
+        out = []
+        for iid, name, agent, active, enable in rows:
+            out += [f"[{name}]", f"  Instance ID   : {iid}", f"  Agent Name    : {agent}",
+                    f"  Status        : {'ACTIVE' if active else 'INACTIVE'}",
+                    f"  Enabled       : {'YES' if enable else 'NO'}", ""]
+        return "\n".join(out)
+    table = [list(AG_LIST_HEADER)] + [[iid, name, agent, str(active).lower(), str(enable).lower()]
+                                      for iid, name, agent, active, enable in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n" for r in table)
+
+
+def cjcls_text(layout: str, sites: list[str], local: str | None) -> str:
+    """`cjcls [-a]`: running sites (``local`` = the local site's name with -a, else None). No source."""
+    if layout == "cjcls-table":
+        lines = ["SITE NAME            TYPE     STATUS"]
+        if local:
+            lines.append(f"{local:<20} LOCAL    ACTIVE")
+        lines += [f"{s:<20} CLUSTER  ACTIVE" for s in sites]
+        return "\n".join(lines) + "\n"
+    return "".join(f"{s} RUNNING\n" for s in ([local] if local else []) + sites)
+
+
+def nqsstart_refusal(choice: str, local_daemon: str, running: bool) -> str | None:
+    """Why nqsstart starts nothing (a JC_ERRORS key), or None to start the local site. GUESS (axis
+    nqsstart): under OFF or when already running it starts nothing; nqsstart-lenient says nothing
+    and exits 0, nqsstart-strict reports it (exit code from JC_ERRORS: 'nqs_running' is an error)."""
+    if local_daemon.upper() == "OFF":
+        return "nqs_off" if choice == "nqsstart-strict" else "silent"
+    if running:
+        return "nqs_running" if choice == "nqsstart-strict" else "silent"
+    return None
+
+
+# GUESS: the agent unit refuses to start where its data disk is not mounted (variant agent-disk).
+def agent_needs_disk(choice: str) -> bool:
+    return choice == "agent-needs-disk"
 
 
 def unit_name(instance_id: str) -> str:

@@ -1,7 +1,13 @@
-"""The local site: /usr/lib/nqs/nqsstart and /usr/lib/nqs/nqsstop (node-protocol 2.1; behaviour GUESS)."""
+"""The local site: /usr/lib/nqs/nqsstart and /usr/lib/nqs/nqsstop (node-protocol 2.1; behaviour GUESS).
+
+GUESS (variant axis nqsstart): nqsstart-lenient (default) exits 0 without a word when the local
+site already runs or local_daemon=OFF; nqsstart-strict refuses a second start (non-zero) and says
+why it starts nothing under OFF. nqsstop always exits 0.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 
 from . import conf, guesses, procs
@@ -27,9 +33,14 @@ def started_with() -> str:
 def nqsstart(argv: list[str], ctx: NodeContext) -> int:
     settings = conf.read(guesses.LOCAL_DAEMON_CONF)
     mode = settings.get("local_daemon", "")
-    if mode.upper() == "OFF" or running():
+    refusal = guesses.nqsstart_refusal(ctx.bed.variant("nqsstart"), mode, running())
+    if refusal == "silent":
         return 0
-    plist = guesses.site_processes(conf.install_mode(),
+    if refusal:
+        code, text = guesses.jc_error(ctx.bed.variant("jc-errors"), refusal)
+        print(text, file=sys.stderr)
+        return code
+    plist = guesses.site_processes(conf.install_mode(ctx.bed),
                                    settings.get(guesses.JCWEBSERVER_PARAM, "").upper() == "ON")
     pids = procs.spawn_detached(plist)
     procs.write_state(STATE, {"pids": pids, "local_daemon": mode.upper()})

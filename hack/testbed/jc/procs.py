@@ -43,9 +43,12 @@ def _idle_forever() -> None:
         signal.pause()
 
 
-def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True) -> int:
-    """Fork one daemon. ``twin``: it forks a second copy of itself and dies when the twin dies
-    (the cluster site's two jnwcasters). ``tie_to_parent``: die with the parent (cjcpw)."""
+def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = True,
+          subs: list[tuple[str, str, bool]] | tuple[()] = ()) -> int:
+    """Fork one daemon. ``twin``: it forks a second copy of itself (the cluster site's two
+    jnwcasters). ``subs``: (title, short, twin) daemons it forks below itself (variant ppid-tree).
+    A daemon with children exits when one of them dies, so the death reaches cjcpw.
+    ``tie_to_parent``: die with the parent (cjcpw)."""
     pid = os.fork()
     if pid:
         return pid
@@ -56,9 +59,11 @@ def spawn(title: str, short: str, *, twin: bool = False, tie_to_parent: bool = T
             _pdeathsig(signal.SIGTERM)
         _detach_stdio()
         become(title, short)
+        kids = [spawn(t, s, twin=tw) for t, s, tw in subs]
         if twin:
-            tpid = spawn(title, short)
-            os.waitpid(tpid, 0)
+            kids.append(spawn(title, short))
+        if kids:
+            os.wait()
             os._exit(1)
         _idle_forever()
     finally:

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, SpecModel, conditions_field
+from .disruption import Disruption
 from .fields import NodeAddress, Port, ServerName, UserName, lower_ascii
 
 # Case never tells two nodes apart: CLUSTERPRO server names and DNS names are case-insensitive,
@@ -98,6 +99,11 @@ class ClusterproClusterSpec(SpecModel):
         },
     )
     ssh: SSHAccess = Field(description="SSH access to the nodes.")
+    disruption: Disruption | None = Field(
+        default=None,
+        description="Default maintenance windows and approval for the sites of this cluster (a site's own "
+        "spec.disruption overrides each field it sets).",
+    )
 
     @field_validator("nodes")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict, JsonValue
 
 from .common import ApiModel, Condition, LocalObjectReference, ObjectMeta, SpecModel, conditions_field
+from .disruption import Disruption
 from .fields import AbsolutePath, AgentId, ClpName, HostName, IPv4Address, MachineId
 
 Mode = Literal["Classic", "StandardManager", "StandardAgent"]
@@ -207,6 +208,11 @@ class JobCenterSiteSpec(SpecModel):
         description="When the periodic check finds the nodes drifted: Correct them, or only Report "
         "(InSync=False).",
     )
+    disruption: Disruption | None = Field(
+        default=None,
+        description="Maintenance windows and approval for the steps that interrupt the site; each unset "
+        "field comes from the ClusterproCluster's spec.disruption.",
+    )
 
     @model_validator(mode="after")
     def _mode_specific_fields(self) -> JobCenterSiteSpec:
@@ -262,6 +268,26 @@ class PlannedAction(ApiModel):
     action: str = Field(max_length=64, description="What would be done, e.g. SetLocalDaemon, CreateSite.")
     reason: str = Field(max_length=64, description="Why, as a stable CamelCase word.")
     message: str = Field(max_length=1024, description="Human-readable detail.")
+    disruptive: bool | None = Field(
+        default=None, description="True: the step interrupts the site (runs only when spec.disruption allows)."
+    )
+
+
+class DisruptionStatus(ApiModel):
+    """Whether the steps that interrupt the site may run now, and what a person approves."""
+
+    verdict: str = Field(
+        max_length=32,
+        description="NothingHeld, Allowed, Approved, Override (running), OutsideWindow or AwaitingApproval (waiting).",
+    )
+    message: str = Field(max_length=1024, description="Human-readable detail.")
+    plan_hash: str | None = Field(
+        default=None, max_length=16,
+        description="Hash of the pending disruptive steps: approve with the annotation "
+        "jobcenter.clusterpro.io/approve-plan=<planHash>.",
+    )
+    next_window_start: str | None = Field(default=None, max_length=32, description="When the next window opens (UTC).")
+    window_closes: str | None = Field(default=None, max_length=32, description="When the open window closes (UTC).")
 
 
 class JobCenterSiteStatus(ApiModel):
@@ -273,7 +299,7 @@ class JobCenterSiteStatus(ApiModel):
     conditions: list[Condition] | None = conditions_field(
         "Conditions: Ready, Reconciling, Stalled and the domain conditions NodesReachable, "
         "PreflightPassed, DaemonConfigured, SiteCreated, ClusterResourcesConfigured, GroupOnline, "
-        "ProcessesHealthy, InSync."
+        "ProcessesHealthy, InSync, DisruptionAllowed."
     )
     active_node: str | None = Field(
         default=None, max_length=63, description="Node where the failover group is online now."
@@ -282,7 +308,11 @@ class JobCenterSiteStatus(ApiModel):
     plan: list[PlannedAction] | None = Field(
         default=None,
         max_length=64,
-        description="Changes pending (managementPolicy Observe, or drift with driftPolicy Report).",
+        description="Changes pending (managementPolicy Observe, drift with driftPolicy Report, or a change "
+        "waiting for a maintenance window or an approval).",
+    )
+    disruption: DisruptionStatus | None = Field(
+        default=None, description="The maintenance window and approval gate on the steps that interrupt the site."
     )
     last_handled_reconcile_at: str | None = Field(
         default=None,

@@ -183,7 +183,8 @@ def set_local_daemon(daemon_conf: str) -> Command:
 
 
 def stop_local_site() -> Command:
-    return Command(argv=(NQSSTOP,))
+    # Disruptive: the node's local site stops running jobs (issue 17); starting it is not.
+    return Command(argv=(NQSSTOP,), disruptive=True)
 
 
 def start_local_site() -> Command:

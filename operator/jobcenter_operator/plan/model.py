@@ -40,7 +40,7 @@ class Command(Frozen):
     argv: tuple[str, ...]
     input: str | None = None
     timeout: float | None = None  # None: the cluster's command timeout
-    disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite)
+    disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite, a local site's stop)
     # Exit codes of the command's own guards -> the reason the executor reports (a refusal, not a crash).
     refusals: tuple[tuple[int, str], ...] = ()
 

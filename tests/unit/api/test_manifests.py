@@ -34,6 +34,11 @@ CLUSTER = _sample("clusterprocluster.yaml")
 CLASSIC = _sample("jobcentersite-classic.yaml")
 MANAGER = _sample("jobcentersite-standard-manager.yaml")
 AGENT = _sample("jobcentersite-standard-agent.yaml")
+# spec.disruption is optional: bases that carry it, for the table.
+_WINDOWS = {"windows": [{"days": ["Sat", "Sun"], "start": "22:00", "duration": "4h", "timeZone": "Europe/Berlin"}],
+            "approval": "Manual"}
+CLUSTER_WINDOWED = {**CLUSTER, "spec": {**CLUSTER["spec"], "disruption": _WINDOWS}}
+CLASSIC_WINDOWED = {**CLASSIC, "spec": {**CLASSIC["spec"], "disruption": _WINDOWS}}
 
 
 def _custom_resource_samples() -> list[Path]:
@@ -123,6 +128,9 @@ STRING_FIELDS: list[tuple[str, dict[str, Any], str, int]] = [
     ("agent", AGENT, "spec.agent.instanceId", 63),
     ("agent", AGENT, "spec.agent.instanceName", 63),
     ("agent", AGENT, "spec.agent.agentName", 63),
+    *((label, base, f"spec.disruption.windows.0.{name}", limit)
+      for label, base in (("cluster", CLUSTER_WINDOWED), ("classic", CLASSIC_WINDOWED))
+      for name, limit in (("start", 5), ("duration", 8), ("timeZone", 64))),
 ]
 ENUM_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("cluster", CLUSTER, "spec.ssh.hostKeyPolicy"),
@@ -132,6 +140,10 @@ ENUM_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("classic", CLASSIC, "spec.managementPolicy"),
     ("classic", CLASSIC, "spec.deletionPolicy"),
     ("classic", CLASSIC, "spec.driftPolicy"),
+    ("cluster", CLUSTER_WINDOWED, "spec.disruption.approval"),
+    ("classic", CLASSIC_WINDOWED, "spec.disruption.approval"),
+    ("cluster", CLUSTER_WINDOWED, "spec.disruption.windows.0.days.0"),
+    ("classic", CLASSIC_WINDOWED, "spec.disruption.windows.0.days.0"),
 ]
 # (label, base, path, lowest allowed, highest allowed)
 INT_FIELDS: list[tuple[str, dict[str, Any], str, int, int]] = [
@@ -316,6 +328,29 @@ def _cases() -> list[Any]:
     add("changed clusterRef", CLASSIC, [_set("spec.clusterRef.name", "other-cluster")], "spec.clusterRef", CLASSIC)
     add("changed mode", MANAGER, [_set("spec.mode", "Classic")], "spec.mode", MANAGER)
     add("changed agent.instanceId", AGENT, [_set("spec.agent.instanceId", "2")], "spec.agent.instanceId", AGENT)
+
+    # Maintenance windows: times, durations, days.
+    window = "spec.disruption.windows.0"
+    for start in ["24:00", "7:00", "07:60", "07-00", "0700", "07:00:00"]:
+        add(f"window start {start!r}", CLASSIC_WINDOWED, [_set(f"{window}.start", start)],
+            "spec.disruption.windows[0].start")
+    for duration in ["0h", "0m", "0h0m", "169h", "200h", "1h60m", "90m", "2h 30m", "2H", "1.5h", "30s", "1d", "h", "m"]:
+        add(f"window duration {duration!r}", CLASSIC_WINDOWED, [_set(f"{window}.duration", duration)],
+            "spec.disruption.windows[0].duration")
+    for zone in ["/Europe/Berlin", "Europe/", "Europe//Berlin", "Europe/Berlin/", "a/b/c/d", "Europe/../etc"]:
+        add(f"window timeZone {zone!r}", CLUSTER_WINDOWED, [_set(f"{window}.timeZone", zone)],
+            "spec.disruption.windows[0].timeZone")
+    add("window without days", CLASSIC_WINDOWED, [_set(f"{window}.days", [])], "spec.disruption.windows[0].days")
+    add("window with a day twice", CLASSIC_WINDOWED, [_set(f"{window}.days", ["Mon", "Mon"])],
+        "spec.disruption.windows[0].days")
+    add("window without start", CLASSIC_WINDOWED, [_set(f"{window}.start", _DELETE)],
+        "spec.disruption.windows[0].start")
+    add("window without duration", CLUSTER_WINDOWED, [_set(f"{window}.duration", _DELETE)],
+        "spec.disruption.windows[0].duration")
+    add("empty windows list", CLASSIC_WINDOWED, [_set("spec.disruption.windows", [])], "spec.disruption.windows")
+    add("seventeen windows", CLASSIC_WINDOWED,
+        [_set("spec.disruption.windows", [{"days": ["Mon"], "start": "01:00", "duration": "1h"}] * 17)],
+        "spec.disruption.windows")
     return cases
 
 
@@ -354,7 +389,7 @@ def _spec_leaves(kind: str, schema: dict[str, Any], path: str = "spec") -> set[s
     if schema.get("type") == "object" and "properties" in schema:
         props = schema["properties"].items()
         return {leaf for name, sub in props for leaf in _spec_leaves(kind, sub, f"{path}.{name}")}
-    if schema.get("type") == "array" and schema["items"].get("type") == "object":
+    if schema.get("type") == "array":
         return _spec_leaves(kind, schema["items"], f"{path}[]")
     return {f"{kind}:{path}"}
 
@@ -449,6 +484,13 @@ GOOD_CASES = [
                            _set("spec.databasePath", "/mnt/" + "d" * 250)], id="long name and path"),
     pytest.param(AGENT, [_set("spec.agent.agentName", _DELETE), _set("spec.agent.instanceId", "i" * 63)],
                  id="agent without agentName, 63-character id"),
+    pytest.param(CLASSIC_WINDOWED, [_set("spec.disruption.windows", [
+        {"days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "start": "00:00", "duration": "168h",
+         "timeZone": "America/Argentina/Buenos_Aires"},
+        {"days": ["Sun"], "start": "23:59", "duration": "1m", "timeZone": "Etc/GMT+5"},
+        {"days": ["Fri"], "start": "23:30", "duration": "167h59m"}])], id="windows at their limits"),
+    pytest.param(CLUSTER_WINDOWED, [_set("spec.disruption", {"approval": "Automatic"})],
+                 id="approval without windows"),
 ]
 
 

@@ -49,7 +49,7 @@ def test_help_is_for_users() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ([], "jobcenter-operator: the following arguments are required: {run,plan} (see --help)"),
+        ([], "jobcenter-operator: the following arguments are required: {run,plan,approve} (see --help)"),
         (["plan"], "jobcenter-operator plan: give -f PATH (a file, a directory or -) or the NAME of a site in "
                    "the cluster (see plan --help)"),
         (["plan", "-f"], "jobcenter-operator plan: argument -f/--filename: expected one argument (see --help)"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from jobcenter_operator.api.disruption import Disruption, MaintenanceWindow
 from jobcenter_operator.errors import HostKeyMismatch
 from jobcenter_operator.outcome import Gathered, SiteResult
 from jobcenter_operator.plan.assess import ProcessHealth
+from jobcenter_operator.plan.disruption import decide
 from jobcenter_operator.plan.model import Action, Command, Plan, failure
 from jobcenter_operator.plan_report import (
     EXIT_CONVERGED,
@@ -37,8 +41,9 @@ def test_pending_changes_are_listed_in_order_and_exit_2() -> None:
     lines = text.splitlines()
     assert lines[0] == "Site cluv: active node clu1"
     header = next(i for i, line in enumerate(lines) if line.startswith("#"))
-    assert lines[header].split() == ["#", "NODE", "ACTION", "REASON", "MESSAGE"]
-    assert lines[header + 1].split()[:4] == ["1", "clu1", "SetLocalDaemon", "LocalDaemonDiffers"]
+    assert lines[header].split() == ["#", "NODE", "ACTION", "DISRUPTIVE", "REASON", "MESSAGE"]
+    assert lines[header + 1].split()[:5] == ["1", "clu1", "SetLocalDaemon", "no", "LocalDaemonDiffers"]
+    assert lines[header + 2].split()[:5] == ["2", "clu1", "CreateSite", "yes", "SiteMissing"]
     # A message with a newline stays on its row.
     assert lines[header + 2].endswith("cjcmksite cluv 114 /mnt/sdb2 (on the active node)")
     # Columns line up: every row's ACTION starts where the header's does.
@@ -46,6 +51,21 @@ def test_pending_changes_are_listed_in_order_and_exit_2() -> None:
     assert lines[header + 1][column:].startswith("SetLocalDaemon")
     assert lines[header + 2][column:].startswith("CreateSite")
     assert lines[-1].startswith("2 changes pending (exit 2)")
+
+
+def test_the_gate_shows_what_waits_and_when_the_next_window_opens() -> None:
+    windows = [MaintenanceWindow.model_validate({"days": ["Sat"], "start": "22:00", "duration": "2h",
+                                                 "timeZone": "Europe/Berlin"})]
+    result = _pending()
+    assert result.plan is not None
+    result.gates.append(decide(result.plan.actions, Disruption(windows=windows), datetime(2026, 1, 7, tzinfo=UTC)))
+    report = build_report("cluv", result)
+    assert report["disruption"]["verdict"] == "OutsideWindow"
+    assert report["disruption"]["nextWindowStart"] == "2026-01-10T21:00:00Z"
+    assert [a["disruptive"] for a in report["actions"]] == [False, True]
+    text = render_table(report)
+    assert "Disruption: OutsideWindow: 2 steps that interrupt the site" in text
+    assert "Next maintenance window opens 2026-01-10T21:00:00Z" in text
 
 
 def test_converged_exits_0() -> None:

@@ -12,6 +12,7 @@ import pathlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -21,6 +22,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'plan'))  #
 from plan_factory import CLASSIC, NODES, apply, cluster
 
 from hack.standin import admission
+from jobcenter_operator.api.disruption import Disruption, MaintenanceWindow
 from jobcenter_operator.errors import (
     AuthenticationFailed,
     HostKeyMismatch,
@@ -29,12 +31,14 @@ from jobcenter_operator.errors import (
 )
 from jobcenter_operator.outcome import ClusterResult, Gathered, SiteResult
 from jobcenter_operator.plan import assess_processes, plan_site
+from jobcenter_operator.plan.disruption import decide
 from jobcenter_operator.status import cluster_status, site_status
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 CRDS = REPO / 'crds'
 SAMPLES = REPO / 'manifests' / 'samples'
 NOW = '2026-01-01T00:00:00Z'
+WEDNESDAY = datetime(2026, 1, 7, 10, 0, tzinfo=UTC)  # outside a Saturday-night window
 GROUP_VERSION = 'jobcenter.clusterpro.io/v1alpha1'
 
 # Argo CD's vocabulary -> kstatus's: what a waiter does (proceed, wait, give up). Suspended is Argo CD's
@@ -173,15 +177,26 @@ def site_suspended() -> dict[str, Any]:
     return _site(status, generation=2, suspend=True)
 
 
+def _waiting_status(policy: Disruption) -> dict[str, Any]:
+    """A converged, serving site whose spec changed (processMonitoring off: a group stop and start), the
+    change held by the disruption gate, written by status.py."""
+    facts = _converged_facts()
+    changed = CLASSIC.model_copy(update={'process_monitoring': False})
+    plan = plan_site(changed, NODES, facts)
+    result = SiteResult(gathered=Gathered(facts=facts, errors={}), plan=plan, active_node=plan.active_node,
+                        health=assess_processes(changed, NODES, facts, plan.active_node), enforced=True,
+                        gates=[decide(plan.actions, policy, WEDNESDAY)])
+    return site_status(spec=changed, generation=2, previous=None, result=result, now=NOW)
+
+
 def site_waiting_for_window() -> dict[str, Any]:
-    status = converged_status()
-    for cond in status['conditions']:
-        if cond['type'] == 'Reconciling':
-            cond.update(reason='AwaitingMaintenanceWindow',
-                        message='1 disruptive change waits for the maintenance window')
-        if cond['type'] == 'InSync':
-            cond.update(status='False', reason='ChangePending', message='pending: ApplyClusterConfig on clu1')
-    return _site(status)
+    windows = [MaintenanceWindow.model_validate({'days': ['Sat'], 'start': '22:00', 'duration': '2h',
+                                                 'timeZone': 'Europe/Berlin'})]
+    return _site(_waiting_status(Disruption(windows=windows)), generation=2, processMonitoring=False)
+
+
+def site_awaiting_approval() -> dict[str, Any]:
+    return _site(_waiting_status(Disruption(approval='Manual')), generation=2, processMonitoring=False)
 
 
 # ------------------------------------------------------------------------------ ClusterproCluster situations
@@ -245,11 +260,8 @@ FIXTURES = [
             gap='handlers.py/status.py: when spec.suspend is true, write status once with observedGeneration = '
                 'generation, Reconciling=False reason Suspended, Ready and Stalled kept (today nothing is written, '
                 'so observedGeneration lags and every tool says InProgress until its timeout)'),
-    Fixture('site: change waits for a maintenance window/approval', 'JobCenterSite', site_waiting_for_window,
-            'Healthy',
-            gap='status.py: a site that serves while a disruptive change waits for a window/approval keeps '
-                'Ready=True (reason Succeeded), Reconciling=False reason AwaitingMaintenanceWindow, InSync=False '
-                'reason ChangePending; there is no maintenance window in the API yet'),
+    Fixture('site: change waits for a maintenance window', 'JobCenterSite', site_waiting_for_window, 'Healthy'),
+    Fixture('site: change awaits approval', 'JobCenterSite', site_awaiting_approval, 'Healthy'),
     Fixture('cluster: fresh object, nothing written yet', 'ClusterproCluster',
             served_fresh('ClusterproCluster', 'clusterprocluster.yaml'), 'Progressing', gap=FRESH_GAP,
             xfail=FRESH_GAP),

@@ -62,6 +62,21 @@ def test_argo_messages_name_the_cause() -> None:
     assert status == 'Progressing' and 'Secret jc-cluster-ssh (SSH credentials) not found' in message
 
 
+def test_a_site_waiting_for_a_window_or_approval_is_healthy_and_says_what_waits() -> None:
+    by_name = {f.name: f for f in FIXTURES}
+    window = by_name['site: change waits for a maintenance window'].build()
+    status, message = engines.argo_health(window, engines.argo_lua('JobCenterSite'))
+    assert status == 'Healthy' and 'pending:' in message and 'next window opens 2026-01-10T21:00:00Z' in message
+    approval = by_name['site: change awaits approval'].build()
+    status, message = engines.argo_health(approval, engines.argo_lua('JobCenterSite'))
+    digest = approval['status']['disruption']['planHash']
+    assert status == 'Healthy' and f'approve-plan={digest}' in message
+    for obj, reason in ((window, 'OutsideWindow'), (approval, 'AwaitingApproval')):
+        conds = {c['type']: c for c in obj['status']['conditions']}
+        assert (conds['DisruptionAllowed']['status'], conds['DisruptionAllowed']['reason']) == ('False', reason)
+        assert conds['InSync']['status'] == 'False'  # the pending change is not hidden
+
+
 def test_flux_expressions_use_only_has_forms_and_fail_loudly_without_status() -> None:
     for kind in ('JobCenterSite', 'ClusterproCluster'):
         exprs = engines.flux_exprs(kind)

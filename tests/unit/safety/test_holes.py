@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from fake_faults import OperatorKilled, admin_edits_clp_conf, crash, kill_at
 from fake_nodes import FakeCluster, FakeRunner, access, fake_runner, result, step_is
-from plan_factory import CLASSIC, NODES, cluster
+from plan_factory import CLASSIC, NODES, apply, cluster
 
 from jobcenter_operator.plan import commands, plan_site
+from jobcenter_operator.plan.disruption import split
 from jobcenter_operator.reconcile import reconcile_site
 from jobcenter_operator.status import site_conditions, site_status, transitions
 from jobcenter_operator.unconfigure import unconfigure_site
@@ -204,3 +205,13 @@ async def test_3_a_group_online_on_the_node_that_does_not_answer_is_never_starte
     crash(runner, "clu1")
     again = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     assert again.steps == [] and runner.actions() == []
+
+
+def test_3_the_stop_markers_are_held_with_the_stop_they_belong_to() -> None:
+    """Outside a maintenance window the stop waits; its markers on the other nodes wait with it."""
+    facts = cluster()
+    converged = apply(CLASSIC, facts, plan_site(CLASSIC, NODES, facts).actions)
+    free, held = split(plan_site(CHANGED, NODES, converged).actions)
+    assert [a.kind for a in free] == []
+    assert [a.kind for a in held] == ["MarkGroupStopped", "StopGroup", "ApplyClusterConfig", "StartGroup",
+                                      "ClearStopMarker"]
