@@ -61,5 +61,16 @@ image: setup
 lock:
 	hack/lock
 
+# Benchmarks (issue 15; hack/bench/README.md): the operator, the asyncssh floor and Ansible on the same
+# test bed, as root. BENCH_QUICK=1: N in 1 and 5 only. Ansible lives in its own venv, not in .venv.
+.PHONY: bench
+bench: setup .bench-venv/.installed
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m hack.bench all
+
+.bench-venv/.installed:
+	test -x .bench-venv/bin/python || python3 -m venv .bench-venv
+	.bench-venv/bin/pip install -q 'ansible-core==2.19.14'
+	touch $@
+
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache build

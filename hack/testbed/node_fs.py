@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from .clp import conf as clpconf
 from .clp.templates import exec_template
 from .config import OVERLAY_DIRS, PRIVATE_DIRS, BedRecord, node_dir, node_private, shared_disk_dir
 from .jc import guesses
-from .nodetools import CLP_TOOLS, TOOL_PATHS
+from .nodetools import CLP_TOOLS, DIRECT_ONLY, TOOL_PATHS
+from .toolshim import DIRECT_DIR, DISPATCH_FILE, build_shim, wanted_dispatch
 
 
 def overlay_upper(bed: BedRecord, node: str, d: str) -> Path:
@@ -75,7 +77,26 @@ def hosts_file(bed: BedRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
+def install_tools(bed: BedRecord, node: str, tools: list[str], shim: Path | None) -> None:
+    """Put each tool at its real path: the C shim (resident helper) or the direct wrapper.
+
+    The direct wrappers always exist under DIRECT_DIR: the shim's fallback, and DIRECT_ONLY tools.
+    """
+    for t in tools:
+        direct = _tool_host_path(bed, node, f"{DIRECT_DIR}/{t}")
+        _install(direct, _wrapper(bed, node, t), 0o755)
+        target = _tool_host_path(bed, node, TOOL_PATHS[t])
+        if shim is None or t in DIRECT_ONLY:
+            _install(target, _wrapper(bed, node, t), 0o755)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shim, target)
+            os.chmod(target, 0o755)  # noqa: S103 - a command, as the wrappers are
+    _install(_tool_host_path(bed, node, DISPATCH_FILE), "direct\n" if shim is None else "resident\n")
+
+
 def populate(bed: BedRecord) -> None:
+    shim = build_shim() if wanted_dispatch() == "resident" else None
     clp_conf = initial_clp_conf(bed)
     groups = initial_groups(bed)
     shared_disk_dir(bed).mkdir(parents=True, exist_ok=True)
@@ -110,8 +131,7 @@ def populate(bed: BedRecord) -> None:
         if bed.has_manager:
             tools += ["cjcmksite", "cjcpw", "cjcls", "nqsstart", "nqsstop"]
             _install(node_private(bed, n.name, guesses.LOCAL_DAEMON_CONF), guesses.DEFAULT_DAEMON_CONF)
-        for t in tools:
-            _install(_tool_host_path(bed, n.name, TOOL_PATHS[t]), _wrapper(bed, n.name, t), 0o755)
+        install_tools(bed, n.name, tools, shim)
         if bed.has("version-file"):  # GUESS file; variant no-version-file leaves it out
             _install(node_private(bed, n.name, guesses.VERSION_FILE),
                      f"PRODUCT=WebSAM JobCenter\nVERSION={guesses.VERSION}\n"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .config import OVERLAY_DIRS, PRIVATE_DIRS, TMPFS_DIRS, BedRecord, node_dir
+from .toolshim import DISPATCH_FILE, SOCKET_PATH
 
 _libc = ctypes.CDLL(None, use_errno=True)
 MS_BIND = 4096
@@ -31,6 +32,30 @@ def _hidden_by_tmpfs(*paths: Path) -> list[Path]:
     """Those of ``paths`` a private tmpfs would hide, without ones nested in another."""
     hidden = sorted({p.resolve() for p in paths if any(p.resolve().is_relative_to(f"/{d}") for d in TMPFS_DIRS)})
     return [p for p in hidden if not any(p != q and p.is_relative_to(q) for q in hidden)]
+
+
+def start_tool_helper(bed: BedRecord, cluster_dir: Path, node: str) -> None:
+    """The resident helper the tool shims talk to (toolshim.py), when the bed installed shims.
+
+    The socket is bound here, before the helper has imported anything: a command run right away
+    (the rc scripts below) waits in the listen queue instead of failing over to the direct path.
+    It is a child of this process, so of sshd (PID 1) once we exec, and dies with the node.
+    """
+    if Path(DISPATCH_FILE).read_text().strip() != "resident":
+        return
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(SOCKET_PATH)
+    listener.listen(128)
+    log = open(node_dir(bed, node) / "toolsd.log", "ab")
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+           "PYTHONPATH": bed.repo,
+           # room for setproctitle: a command's title (argv included) is written over this area
+           "JCB_TOOLSD_TITLE_ROOM": "x" * 4096}
+    subprocess.Popen([bed.python, "-m", "hack.testbed.toolsd", str(cluster_dir), node, str(listener.fileno())],
+                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd="/",
+                     pass_fds=(listener.fileno(),), start_new_session=True)
+    log.close()
+    listener.close()
 
 
 def main() -> None:
@@ -61,6 +86,7 @@ def main() -> None:
     os.chdir("/")
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
            "LANG": "C.UTF-8"}
+    start_tool_helper(bed, cluster_dir, node)
     # "rc scripts" of the node: JobCenter's local site, and enabled agent units after a reboot
     if os.path.exists("/usr/lib/nqs/nqsstart"):
         subprocess.run(["/usr/lib/nqs/nqsstart"], env=env, check=False)

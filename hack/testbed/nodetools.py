@@ -1,7 +1,9 @@
 """Entry point of every simulated product command inside a node.
 
-The node's /usr/lib/nqs/cluster/cjcpw, /usr/sbin/clpstat, ... are two-line shell wrappers that run
-``python -m hack.testbed.nodetools <tool> <args>`` with JCB_CLUSTER_DIR / JCB_NODE set.
+Two ways in, running the same ``run(tool, argv)``: the direct wrapper (two lines of sh that run
+``python -m hack.testbed.nodetools <tool> <args>`` with JCB_CLUSTER_DIR / JCB_NODE set), and the
+node's resident helper (``toolsd``), which forks per command instead of starting Python. See
+``node_fs.install_tools`` for which path each tool gets.
 """
 
 from __future__ import annotations
@@ -37,8 +39,23 @@ TOOL_PATHS = {
 }
 
 
-def main() -> int:
-    tool, argv = sys.argv[1], sys.argv[2:]
+# Tools that must stay a process of their caller's tree: a resident `cjcpw V P` is the async exec
+# resource's start script's child (pidw watches it, stop kills what is left of that tree).
+DIRECT_ONLY = ("cjcpw",)
+
+
+def preload() -> None:
+    """Import every tool's module (the resident helper does this once, before it forks)."""
+    from .clp import client  # noqa: F401
+
+    for module, _ in JC_TOOLS.values():
+        importlib.import_module(f".jc.{module}", __package__)
+    for module, _ in LOCAL_CLP_TOOLS.values():
+        importlib.import_module(f".clp.{module}", __package__)
+
+
+def run(tool: str, argv: list[str]) -> int:
+    """Run one simulated command in this process (it may raise SystemExit, as a fault does)."""
     # look like the real command in ps -ef / pgrep -x, not like "python3 -m hack.testbed..."
     from .jc.procs import become
 
@@ -59,6 +76,10 @@ def main() -> int:
         return client.main(tool, argv, ctx)
     print(f"unknown test-bed tool {tool}", file=sys.stderr)
     return 127
+
+
+def main() -> int:
+    return run(sys.argv[1], sys.argv[2:])
 
 
 if __name__ == "__main__":

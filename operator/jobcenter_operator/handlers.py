@@ -303,9 +303,9 @@ def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotatio
 
 
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
-    # kopf hands timers a live view of the body: read the generation now, with the spec this run
-    # plans from, so a spec change arriving mid-run is never reported as observed.
-    generation = kw["meta"].get("generation")
+    # Before the run: kopf's body is a live view, and a spec change arriving meanwhile must not lend
+    # its generation to a status computed from the spec this run saw.
+    generation, annotations = kw["meta"].get("generation"), dict(kw["meta"].get("annotations") or {})
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
     if site is None or _suspended(kw["body"], memory, site):
         return
@@ -314,12 +314,11 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
         return
     result = await _run(kw, site, decision) if decision.access is not None else None
     error = decision.error or (run_error(result) if result is not None else None)
+    # After the run: another handler of this object (the timer) may have written meanwhile.
     old = memory.known_status(kw["status"])
-    if requested_at is None:
-        requested_at = (kw["meta"].get("annotations") or {}).get(REQUEST_ANNOTATION)
     _write_status(kw, memory, old, st.site_status(
         spec=site, generation=generation, previous=old, result=result, error=decision.error,
-        requested_at=requested_at))
+        requested_at=annotations.get(REQUEST_ANNOTATION) if requested_at is None else requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
 
@@ -395,16 +394,17 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
-    generation = meta.get("generation")  # before any await: the body is a live view in timers
+    generation = meta.get("generation")  # before the run (the body is a live view)
     try:
         spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
-    old = memory.known_status(kwargs["status"])
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
     access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
-    result = await _observe(pool, access, _recorded_host_keys(old)) if isinstance(access, ClusterAccess) else None
+    recorded = _recorded_host_keys(memory.known_status(kwargs["status"]))
+    result = await _observe(pool, access, recorded) if isinstance(access, ClusterAccess) else None
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
+    old = memory.known_status(kwargs["status"])  # after the run: the latest write counts
     _write_status(kwargs, memory, old, st.cluster_status(
         generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
         error=error))

@@ -253,18 +253,12 @@ async def reconcile_site(
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
     if gathered.errors:
-        # Some node is unreachable (a crashed standby after a failover, say): change nothing, but
-        # still report where the group runs and how the site is doing on the nodes that answered.
-        result.error = gathered.first_error()
+        _report_reachable(result, spec, access.names)
+        # Except one thing: a group an interrupted run left stopped is started again (issue 12).
         reachable = tuple(n for n in access.names if n in gathered.facts)
-        if reachable:
-            partial = plan_site(spec, reachable, gathered.facts)
-            result.plan, result.active_node = partial, partial.active_node
-            result.health = assess_processes(spec, reachable, gathered.facts, partial.active_node)
-            # Except one thing: a group an interrupted run left stopped is started again.
-            resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce else ()
-            if resume:
-                result.steps, _ = await execute(runner, access, resume)
+        resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
+        if resume:
+            result.steps, _ = await execute(runner, access, resume)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
@@ -281,29 +275,54 @@ async def reconcile_site(
         if failure is not None:
             result.error = failure
             return result
-        while True:
-            again = await gather(runner, access, target)
-            if again.errors:
-                result.gathered, result.error = again, again.first_error()
-                return result
-            replan = plan_site(spec, access.names, again.facts)
-            health = assess_processes(spec, access.names, again.facts, replan.active_node)
-            result.gathered, result.plan, result.active_node, result.health = again, replan, replan.active_node, health
-            actions = runnable(replan)
-            if actions or replan.preflight:
-                break  # more to do (next round) or something went wrong (reported below)
-            if health.healthy or (result.gate is not None and result.gate.waiting):
-                return result  # done, or what is left waits for a window or an approval
-            if time.monotonic() >= deadline:
-                result.error = NotConverged(f"processes not healthy after applying the plan: {health.message}")
-                return result
-            await asyncio.sleep(settle_interval)  # the site's daemons start asynchronously
-        if replan.preflight:
+        actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable)
+        if not actions:
             return result
-        plan = replan
     pending = "; ".join(a.describe() for a in actions)
     result.error = NotConverged(f"still not converged after {MAX_ROUNDS} rounds: {pending}")
     return result
+
+
+def _report_reachable(result: SiteResult, spec: JobCenterSiteSpec, names: Sequence[str]) -> None:
+    """Some node is unreachable (a crashed standby after a failover, say): change nothing, but
+    still report where the group runs and how the site is doing on the nodes that answered."""
+    gathered = result.gathered
+    result.error = gathered.first_error()
+    reachable = tuple(n for n in names if n in gathered.facts)
+    if reachable:
+        partial = plan_site(spec, reachable, gathered.facts)
+        result.plan, result.active_node = partial, partial.active_node
+        result.health = assess_processes(spec, reachable, gathered.facts, partial.active_node)
+
+
+async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, target: ProbeTarget,
+                  result: SiteResult, deadline: float, interval: float,
+                  runnable: Callable[[Plan], tuple[Action, ...]]) -> tuple[Action, ...]:
+    """Gather and plan again after a round, into ``result``; wait (bounded) for the processes.
+
+    Returns the actions of the next round when work is left that may run now, () when the run is
+    over: converged, what is left waits for a window or an approval, a check failed, a node stopped
+    answering or the processes did not come up in time.
+    """
+    while True:
+        again = await gather(runner, access, target)
+        if again.errors:
+            result.gathered, result.error = again, again.first_error()
+            return ()
+        replan = plan_site(spec, access.names, again.facts)
+        health = assess_processes(spec, access.names, again.facts, replan.active_node)
+        result.gathered, result.plan, result.active_node, result.health = again, replan, replan.active_node, health
+        if replan.preflight:
+            return ()  # reported as the plan's failed check
+        actions = runnable(replan)
+        if actions:
+            return actions
+        if health.healthy or (result.gate is not None and result.gate.waiting):
+            return ()
+        if time.monotonic() >= deadline:
+            result.error = NotConverged(f"processes not healthy after applying the plan: {health.message}")
+            return ()
+        await asyncio.sleep(interval)  # the site's daemons start asynchronously
 
 
 async def observe_cluster(runner: Runner, access: ClusterAccess) -> ClusterResult:

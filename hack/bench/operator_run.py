@@ -1,0 +1,182 @@
+"""The operator as a user runs it: the API stand-in, `python -m jobcenter_operator run`, kubectl apply.
+
+As tests/e2e does it: one stand-in, one operator subprocess with JCOP_AUDIT_LOG, N ClusterproClusters
+(one per bed), their Secrets and one JobCenterSite each, applied in one `kubectl apply`.
+"""
+
+from __future__ import annotations
+
+import base64
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hack.demo import SAMPLES
+from hack.standin.pytest_fixtures import StandInProcess, start_standin, stop_standin
+from hack.testbed.config import BedRecord, node_dir
+
+from . import procstat, report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def manifests(beds: list[dict[str, Any]]) -> str:
+    """Secret + ClusterproCluster + JobCenterSite per bed, named c<i>, c<i>-ssh and s<i>."""
+    docs: list[dict[str, Any]] = []
+    for i, bed in enumerate(beds):
+        # data, not stringData: what `kubectl create secret --from-file` sends (the stand-in has no stringData)
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"c{i}-ssh"}, "type": "Opaque",
+                  "data": {"ssh-privatekey": _b64(Path(bed["privateKeyFile"]).read_bytes()),
+                           "known_hosts": _b64(Path(bed["knownHostsFile"]).read_bytes())}}
+        cluster = yaml.safe_load((SAMPLES / "clusterprocluster.yaml").read_text())
+        cluster["metadata"]["name"] = f"c{i}"
+        cluster["spec"]["nodes"] = [{"name": n["name"], "address": n["address"]} for n in bed["nodes"]]
+        cluster["spec"]["ssh"]["credentialsSecretRef"]["name"] = f"c{i}-ssh"
+        sample = "jobcentersite-classic.yaml" if bed["mode"] == "classic" else "jobcentersite-standard-manager.yaml"
+        site = yaml.safe_load((SAMPLES / sample).read_text())
+        site["metadata"]["name"] = f"s{i}"
+        site["spec"]["clusterRef"]["name"] = f"c{i}"
+        site["spec"].update(floatingIP=bed["floatingIP"], virtualHost=bed["virtualHost"],
+                            databasePath=bed["databasePath"], failoverGroup=bed["failoverGroup"],
+                            execResource=bed["execResource"], machineId=bed["machineId"])
+        docs += [secret, cluster, site]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def sshd_logins(beds: list[BedRecord]) -> int:
+    total = 0
+    for b in beds:
+        for n in b.nodes:
+            log = node_dir(b, n.name) / "sshd.log"
+            total += report.sshd_handshakes(log.read_text(errors="replace")) if log.exists() else 0
+    return total
+
+
+@dataclass
+class Snapshot:
+    """Counters at one instant; the difference of two is what happened in between."""
+    t: float
+    operator_cpu: float
+    standin_cpu: float
+    bed_cpu: float
+    logins: int
+    net_bytes: int
+    commands: int
+
+    @classmethod
+    def take(cls, run: OperatorRun) -> Snapshot:
+        return cls(t=time.monotonic(), operator_cpu=procstat.cpu_seconds(run.proc.pid),
+                   standin_cpu=procstat.cpu_seconds(run.api.process.pid),
+                   bed_cpu=procstat.bed_cpu_seconds(run.beds), logins=sshd_logins(run.beds),
+                   net_bytes=procstat.veth_bytes(run.beds), commands=len(run.audit_lines()))
+
+
+@dataclass
+class OperatorRun:
+    workdir: Path
+    bed_docs: list[dict[str, Any]]
+    timer_interval: float
+    beds: list[BedRecord] = field(default_factory=list)
+    standin: StandInProcess | None = None
+    operator: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api(self) -> StandInProcess:
+        assert self.standin is not None, "not started"
+        return self.standin
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        assert self.operator is not None, "not started"
+        return self.operator
+
+    @property
+    def audit(self) -> Path:
+        return self.workdir / "audit.jsonl"
+
+    def audit_lines(self) -> list[str]:
+        return self.audit.read_text().splitlines() if self.audit.exists() else []
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.beds = [BedRecord.load(d["name"]) for d in self.bed_docs]
+        self.standin = start_standin(self.workdir, REPO / "crds")
+        env = dict(self.api.env, JCOP_TIMER_INTERVAL=str(self.timer_interval), JCOP_AUDIT_LOG=str(self.audit),
+                   PYTHONPATH=str(REPO / "operator"))
+        log = (self.workdir / "operator.log").open("wb")
+        self.operator = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace",
+                                          "default"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._wait_log("operator start-up", "Initial authentication has finished")
+
+    def _wait_log(self, what: str, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in (self.workdir / "operator.log").read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: no {text!r} in the operator log:\n"
+                                   + (self.workdir / "operator.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Whatever start() got to start (also after a failed start)."""
+        if self.operator is not None and self.operator.poll() is None:
+            self.operator.send_signal(signal.SIGINT)
+            try:
+                self.operator.wait(30)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+                self.operator.wait()
+        if self.standin is not None:
+            stop_standin(self.standin)
+
+    def converge(self, timeout: float) -> dict[str, Any]:
+        """kubectl apply of every bed's objects, then kubectl wait until all sites are Ready."""
+        before = Snapshot.take(self)
+        applied = self.api.kubectl("apply", "-f", "-", input=manifests(self.bed_docs), timeout=120)
+        if applied.returncode != 0:
+            raise RuntimeError(f"kubectl apply: {applied.stderr}")
+        waited = self.api.kubectl("wait", "--for=condition=Ready", "jcs", "--all", f"--timeout={int(timeout)}s",
+                                      timeout=timeout + 30)
+        after = Snapshot.take(self)
+        if waited.returncode != 0:
+            raise RuntimeError(f"sites not Ready in {timeout} s: {waited.stderr}\n"
+                               + (self.workdir / "operator.log").read_text(errors="replace")[-3000:])
+        return self._measure(before, after, sites=len(self.bed_docs))
+
+    def steady(self) -> dict[str, Any]:
+        """Two drift intervals with converged nodes and warm connections, per site and node per check."""
+        time.sleep(self.timer_interval)  # the first timer round after creation belongs to convergence
+        before = Snapshot.take(self)
+        time.sleep(2 * self.timer_interval)
+        after = Snapshot.take(self)
+        m = self._measure(before, after, sites=len(self.bed_docs), checks=2)
+        m.pop("wall_s")  # a drift check has no wall time of its own here: it is spread over the interval
+        return m
+
+    def _measure(self, before: Snapshot, after: Snapshot, sites: int, checks: int = 1) -> dict[str, Any]:
+        nodes = sum(len(b.nodes) for b in self.beds)
+        wall = after.t - before.t
+        op = after.operator_cpu - before.operator_cpu
+        standin = after.standin_cpu - before.standin_cpu
+        bed = after.bed_cpu - before.bed_cpu
+        total = op + standin + bed
+        return {
+            "wall_s": wall,
+            "commands_per_node": (after.commands - before.commands) / nodes / checks,
+            "handshakes_per_node": (after.logins - before.logins) / nodes / checks,
+            "kbytes_per_node": (after.net_bytes - before.net_bytes) / 1024 / nodes / checks,
+            "cpu_per_site_ms": op * 1000 / sites / checks,
+            "operator_cpu_s": op, "standin_cpu_s": standin, "bed_cpu_s": bed,
+            "bed_share": bed / total if total > 0 else None,
+            "rss_mb": procstat.rss_mb(self.proc.pid),
+        }

@@ -1,0 +1,90 @@
+"""handlers._reconcile_site with the fake nodes and plain dicts for kopf's kwargs (no API server):
+what the wiring itself decides."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fake_nodes import Sent, fake_runner
+from plan_factory import CLASSIC, cluster
+
+from jobcenter_operator import handlers
+from jobcenter_operator.memory import OperatorMemory
+from jobcenter_operator.resolve import ClusterEntry, SecretEntry
+
+NODES = [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}]
+CLUSTER = ClusterEntry(spec={"nodes": NODES, "ssh": {"credentialsSecretRef": {"name": "ssh"}}})
+SECRET = SecretEntry(data={"ssh-privatekey": b"KEY", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"},
+                     resource_version="7")
+
+
+class Patch:
+    def __init__(self) -> None:
+        self.status: dict[str, Any] = {}
+
+
+def kwargs(pool: Any, **meta: Any) -> dict[str, Any]:
+    return {
+        "body": {}, "spec": CLASSIC.to_wire(), "status": {}, "patch": Patch(),
+        "meta": {"namespace": "default", "name": "cluv", "uid": "u1", "generation": 2, "annotations": {}, **meta},
+        "memo": SimpleNamespace(pool=pool, objects=OperatorMemory()),
+        "cluster_by_name": {("default", "jc-cluster"): [CLUSTER]},
+        "secret_by_name": {("default", "ssh"): [SECRET]},
+        "site_by_group": {},
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    posted: list[dict[str, Any]] = []
+    monkeypatch.setattr(handlers.kopf, "event", lambda body, **event: posted.append(event))
+    return posted
+
+
+async def test_a_spec_change_during_a_run_does_not_lend_the_status_its_generation() -> None:
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+
+    def spec_changes_meanwhile(sent: Sent) -> Any:
+        kw["meta"]["generation"] = 3  # kopf's body is a live view of the latest object
+        return nodes(sent)
+
+    runner.on(lambda s: s.is_probe, spec_changes_meanwhile)
+    await handlers._reconcile_site(kw)
+    status = kw["patch"].status
+    assert status["observedGeneration"] == 2
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+
+
+async def test_a_stalled_site_is_left_alone_by_its_timer_until_something_changes(no_events: list[Any]) -> None:
+    runner, _ = fake_runner(CLASSIC, cluster(clu1={"site": cluster()["clu1"].site.model_copy(
+        update={"present": True, "virtual_host": "other", "machine_id": 1})}))
+    kw = kwargs(runner)
+    with pytest.raises(handlers.kopf.PermanentError, match="SiteMismatch"):
+        await handlers._reconcile_site(kw)
+    assert {c["type"]: c["reason"] for c in kw["patch"].status["conditions"]}["Stalled"] == "SiteMismatch"
+    probes = len(runner.sent)
+    await handlers._reconcile_site(kw, drift_check=True)
+    assert len(runner.sent) == probes, "nothing sent: neither the generation nor the Secret changed"
+    kw["meta"]["generation"] = 3
+    await handlers._reconcile_site(kw, drift_check=True)  # a timer never raises a permanent error
+    assert len(runner.sent) > probes
+    assert any(e["reason"] == "SiteMismatch" and e["type"] == "Warning" for e in no_events)
+
+
+async def test_a_status_written_by_another_handler_during_the_run_is_the_previous_one() -> None:
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+    memory = kw["memo"].objects.of(handlers.SITES, "default", "cluv", "u1")
+    ready = {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "m", "lastTransitionTime": "T0"}
+
+    def timer_writes_meanwhile(sent: Sent) -> Any:
+        memory.written = {"conditions": [ready]}  # the drift timer of this site, finishing first
+        return nodes(sent)
+
+    runner.on(lambda s: s.is_probe, timer_writes_meanwhile)
+    await handlers._reconcile_site(kw)
+    conditions = {c["type"]: c for c in kw["patch"].status["conditions"]}
+    assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["lastTransitionTime"] == "T0"
