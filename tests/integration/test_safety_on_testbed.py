@@ -103,8 +103,9 @@ async def test_9_an_action_holds_the_node_lock_and_a_second_one_is_node_busy(
     holder = asyncio.create_task(run_one(pool, acc, action("StopLocalSite", node, Command(argv=("sleep", "6")))))
     # Wait until the first action really holds the lock on the node (flock -n fails while it does).
     deadline = time.monotonic() + 15
-    while on_node(bed, node, ["flock", "-n", "/var/lib/jobcenter-operator/lock", "true"])["exitStatus"] == 0:
-        assert time.monotonic() < deadline, "the first action never took the lock"
+    while (held := on_node(bed, node, ["sh", "-c", "exec flock -n -E 75 /var/lib/jobcenter-operator/lock true"]))[
+            "exitStatus"] != 75:
+        assert time.monotonic() < deadline, f"the first action never took the lock: {held}"
         await asyncio.sleep(0.1)
     second = await run_one(pool, acc, action("StartLocalSite", node, Command(argv=("true",))))
     assert second is not None and second.reason == "NodeBusy", second
