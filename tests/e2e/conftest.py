@@ -19,6 +19,7 @@ import yaml
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 from hack.testbed.pytest_fixtures import testbed_cluster, testbed_required  # noqa: F401
+from jobcenter_operator.plan.commands import unbounded
 
 REPO = Path(__file__).resolve().parents[2]
 TIMER = 3.0  # seconds between drift checks in these tests
@@ -99,8 +100,9 @@ def is_probe(command: dict[str, Any]) -> bool:
 
 
 def step_name(command: dict[str, Any]) -> str:
-    """The operator's sh wrappers carry their name as $0 (argv[3]); plain commands are argv[0]."""
-    argv = command["argv"]
+    """The operator's sh wrappers carry their name as $0 (argv[3]); plain commands are argv[0]. An
+    action's own argv is read inside the node-side bound and lock every action runs in."""
+    argv = list(unbounded(tuple(command["argv"])))
     return str(argv[3]) if argv[:2] == ["sh", "-c"] and len(argv) > 3 else str(argv[0])
 
 
