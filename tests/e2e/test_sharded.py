@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import LOG_SOURCE, REPO, is_probe, step_name, wait_for
+from e2e_support import LOG_SOURCE, REPO, is_probe, step_name, wait_for
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess
