@@ -13,26 +13,31 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
 - results -> a status patch, written only when it differs, and one Event per condition flip
   (kopf >= 1.41 posts no Events from logs);
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
-  Kubernetes client of its own and notices rotated Secrets on the next timer tick.
+  Kubernetes client of its own and notices rotated Secrets on the next timer tick (the one
+  exception: with JCOP_SHARDS, coordination.py's shard Leases; ``_sharded`` gates each run on them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
+import functools
 import json
 import logging
 import os
 import random
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import ValidationError
 
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
+from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
 from .node import NodePool
@@ -67,6 +72,8 @@ CLUSTERS = "clusterproclusters"
 TIMER_INTERVAL = float(os.environ.get("JCOP_TIMER_INTERVAL", "300"))
 SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
+# With shards (JCOP_SHARDS): how often each object checks whether this replica just gained its shard.
+SHARD_CHECK_INTERVAL = float(os.environ.get("JCOP_SHARD_CHECK_INTERVAL", "5"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
 
 log = logging.getLogger("jobcenter_operator.handlers")
@@ -77,34 +84,43 @@ log = logging.getLogger("jobcenter_operator.handlers")
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    _start_shards(memo)
+    # Sharded replicas keep kopf's bookkeeping apart (one prefix per replica): a replica that skips
+    # an object not in its shards must not mark the change handled for the replica that owns it.
+    prefix = f"{memo.shards.config.identity}.{KOPF_PREFIX}" if memo.shards else KOPF_PREFIX
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
+        prefix=prefix, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
-        memo.pool = NodePool(observer=_audit_observer())
+        memo.pool = NodePool(observer=_audit_observer(memo.shards.config.identity if memo.shards else None))
     memo.objects = OperatorMemory()
 
 
-def _audit_observer() -> Any:
+def _audit_observer(replica: str | None) -> Any:
     """With JCOP_AUDIT_LOG=FILE, append one JSON line per command sent to a node (node and argv;
-    never stdin, which is where file contents travel). An audit trail for operators and tests."""
+    never stdin, which is where file contents travel), with the cluster it was sent for, when, and by
+    which replica. An audit trail for operators and tests."""
     path = os.environ.get("JCOP_AUDIT_LOG")
     if not path:
         return None
 
     def record(node: str, argv: tuple[str, ...]) -> None:
+        line = {"node": node, "argv": list(argv), "cluster": _ACTING_ON.get(), "at": time.time()}
+        if replica is not None:
+            line["replica"] = replica
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"node": node, "argv": list(argv)}) + "\n")
+            f.write(json.dumps(line) + "\n")
 
     return record
 
 
 @kopf.on.cleanup()
 async def close_pool(memo: kopf.Memo, **_: Any) -> None:
+    await _stop_shards(memo)
     await memo.pool.close()
 
 
@@ -148,6 +164,11 @@ def site_by_group(**kwargs: Any) -> dict[Any, tuple[str, str]]:
     return {key: (meta.get("creationTimestamp") or "", kwargs["name"])}
 
 
+@kopf.index(GROUP, VERSION, CLUSTERS)
+def cluster_labels(**kwargs: Any) -> dict[tuple[str, str], dict[str, str]]:
+    return {(kwargs["namespace"], kwargs["name"]): dict(kwargs["labels"])}  # the shard pin label is here
+
+
 def _one(index: kopf.Index[Any, Any], key: Any) -> Any | None:
     return next(iter(index.get(key) or ()), None)
 
@@ -156,6 +177,106 @@ def _recorded_host_keys(status: Mapping[str, Any] | None) -> dict[str, str]:
     """The fingerprints a ClusterproCluster's status recorded, by node."""
     nodes = (status or {}).get("nodes") or []
     return {n["name"]: n["hostKeyFingerprint"] for n in nodes if n.get("hostKeyFingerprint")}
+
+
+# --------------------------------------------------------------------------- shards (issue 16)
+# With JCOP_SHARDS set, several replicas share the objects: each object's shard is its cluster's
+# (shard.py), and a replica acts only on the shards whose Lease it holds (coordination.py).
+
+
+def _start_shards(memo: kopf.Memo) -> None:
+    if not hasattr(memo, "shards"):  # a test may bring its own Coordinator
+        config = CoordinationConfig.from_env(os.environ)
+        memo.shards = Coordinator(config, KubeLeases()) if config else None
+    if memo.shards is not None:
+        memo.shards_loop = asyncio.create_task(memo.shards.run(), name="shard leases")
+        logging.getLogger("kopf.objects").addFilter(_quiet_shard_checks)
+        log.info("replica %s: %d shards, Leases in %s", memo.shards.config.identity, memo.shards.config.shards,
+                 memo.shards.config.namespace)
+
+
+def _quiet_shard_checks(record: logging.LogRecord) -> bool:
+    """Drop kopf's "Timer ... succeeded" for the ownership checks: every object logs it every few seconds."""
+    return not (record.levelno == logging.INFO and "_shard_gained' succeeded" in record.getMessage())
+
+
+async def _stop_shards(memo: kopf.Memo) -> None:
+    """Hand the shards over now rather than after the lease duration (a rolling update)."""
+    if getattr(memo, "shards", None) is None:
+        return
+    memo.shards_loop.cancel()
+    await asyncio.gather(memo.shards_loop, return_exceptions=True)
+    await memo.shards.stop()
+
+
+# The cluster ("namespace/name") the running handler acts for: the audit log names it.
+_ACTING_ON: contextvars.ContextVar[str | None] = contextvars.ContextVar("jcop_acting_on", default=None)
+
+
+def _cluster_of(kw: Mapping[str, Any], kind: str) -> str:
+    return str(kw["meta"]["name"] if kind == CLUSTERS else (kw["spec"].get("clusterRef") or {}).get("name") or "")
+
+
+def _shard_of(kw: Mapping[str, Any], kind: str) -> int:
+    meta, coordinator, cluster = kw["meta"], kw["memo"].shards, _cluster_of(kw, kind)
+    labels = _one(kw["cluster_labels"], (meta["namespace"], cluster))
+    shard: int = coordinator.shard_of(meta["namespace"], cluster, labels)
+    return shard
+
+
+Handler = Callable[..., Awaitable[None]]
+
+
+def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
+    """Run the handler only on the replica holding the object's shard, and keep that shard from being
+    handed over while it runs. Elsewhere it returns at once (a deletion is retried instead, so this
+    replica's finalizer bookkeeping does not count the site as unconfigured)."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def run(*args: Any, **kwargs: Any) -> None:
+            kw = args[0] if args else kwargs
+            meta, coordinator = kw["meta"], getattr(kw["memo"], "shards", None)
+            token = _ACTING_ON.set(f"{meta['namespace']}/{_cluster_of(kw, kind)}")
+            try:
+                if coordinator is None:
+                    return await handler(*args, **kwargs)
+                shard = _shard_of(kw, kind)
+                async with coordinator.acting(shard, key=(kind, meta["namespace"], meta["name"])) as may:
+                    if may:
+                        return await handler(*args, **kwargs)
+                if defer:
+                    raise kopf.TemporaryError(f"shard {shard} is another replica's",
+                                              delay=coordinator.config.lease_duration)
+                return None
+            finally:
+                _ACTING_ON.reset(token)
+
+        return run
+
+    return wrap
+
+
+def _sharding(memo: kopf.Memo, **_: Any) -> bool:
+    return getattr(memo, "shards", None) is not None
+
+
+def _behind(kw: Mapping[str, Any], kind: str) -> bool:
+    meta = kw["meta"]
+    return bool(kw["memo"].shards.behind((kind, meta["namespace"], meta["name"]), _shard_of(kw, kind)))
+
+
+@kopf.timer(GROUP, VERSION, SITES, interval=SHARD_CHECK_INTERVAL, when=_sharding)
+async def site_shard_gained(**kwargs: Any) -> None:
+    """A replica that just gained the site's shard reconciles it now, not at the next drift check."""
+    if _behind(kwargs, SITES):
+        await _reconcile_site(kwargs, drift_check=True)
+
+
+@kopf.timer(GROUP, VERSION, CLUSTERS, interval=SHARD_CHECK_INTERVAL, when=_sharding)
+async def cluster_shard_gained(**kwargs: Any) -> None:
+    if _behind(kwargs, CLUSTERS):
+        await cast(Handler, cluster_observed)(**kwargs)  # kopf's decorators are typed as returning object
 
 
 # --------------------------------------------------------------------------- helpers
@@ -302,6 +423,7 @@ def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotatio
 # --------------------------------------------------------------------------- JobCenterSite
 
 
+@_sharded(SITES)
 async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
     # Before the run: kopf's body is a live view, and a spec change arriving meanwhile must not lend
     # its generation to a status computed from the spec this run saw.
@@ -349,6 +471,7 @@ async def site_drift(**kwargs: Any) -> None:
 
 
 @kopf.on.delete(GROUP, VERSION, SITES)
+@_sharded(SITES, defer=True)
 async def site_deleted(**kwargs: Any) -> None:
     meta, memory = kwargs["meta"], _memory(kwargs, SITES)
     site = _site_to_unconfigure(kwargs["spec"])
@@ -392,6 +515,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.on.update(GROUP, VERSION, CLUSTERS, field="spec")
 @kopf.on.resume(GROUP, VERSION, CLUSTERS)
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
+@_sharded(CLUSTERS)
 async def cluster_observed(**kwargs: Any) -> None:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before the run (the body is a live view)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import TIMER, Operator, is_probe, step_name, wait_for
+from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
