@@ -73,7 +73,9 @@ class Operator:
     def commands(self) -> list[dict[str, Any]]:
         if not self.audit.exists():
             return []
-        return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
+        # Only complete lines: the operator may be writing one right now (or was SIGKILLed mid-line).
+        complete = self.audit.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.strip()]
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("operator-*.log")))
