@@ -51,7 +51,15 @@ from .plan import Action
 from .plan.disruption import Gate, decide
 from .progress import StepProgress
 from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, reconcile_site
-from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
+from .resolve import (
+    ClusterEntry,
+    SecretEntry,
+    SiteDecision,
+    decide_deletion,
+    decide_site,
+    is_credentials_secret,
+    observation_access,
+)
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -155,11 +163,12 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
 def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
-    return {(kwargs["namespace"], kwargs["name"]): ClusterEntry(dict(kwargs["spec"]),
-                                                                _recorded_host_keys(kwargs.get("status")))}
+    namespace, name = kwargs["namespace"], kwargs["name"]
+    return {(namespace, name): ClusterEntry(dict(kwargs["spec"]), _recorded_host_keys(kwargs.get("status")),
+                                            scope=f"{namespace}/{name}")}
 
 
-@kopf.index("", "v1", "secrets", when=lambda body, **_: any(k in (body.get("data") or {}) for k in SECRET_KEYS))
+@kopf.index("", "v1", "secrets", when=lambda body, **_: is_credentials_secret(body))
 def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
     body = kwargs["body"]
     data = {k: base64.b64decode(v) for k, v in (body.get("data") or {}).items() if k in SECRET_KEYS}
@@ -377,7 +386,7 @@ def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Map
         return
     for node in access.nodes:
         fp = recorded.get(node.name)
-        if fp and pool.host_key_fingerprint(node.name) is None:
+        if fp and pool.host_key_fingerprint(node) is None:  # per (cluster, host, port): a new address is pinned too
             pool.pin_host_key(node, fp)
 
 
@@ -561,11 +570,17 @@ async def site_deleted(**kwargs: Any) -> None:
     site = _site_to_unconfigure(kwargs["spec"])
     if site is not None:
         entry = _cluster_entry(kwargs, site)
-        access = decide_deletion(site, entry, _secret_entry(kwargs, entry))
-        error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
-        if error is not None:
-            raise to_kopf(error, memory)
-        kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
+        claims = kwargs["site_by_group"].get((meta["namespace"], site.cluster_ref.name, site.failover_group))
+        access = decide_deletion(site, entry, _secret_entry(kwargs, entry), name=meta["name"], claims=claims or [])
+        if access is None:
+            kopf.event(kwargs["body"], type="Normal", reason="NotOwner",
+                       message=f"another JobCenterSite manages {site.failover_group}: nothing was unconfigured")
+        else:
+            error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
+            if error is not None:
+                raise to_kopf(error, memory)
+            kopf.event(kwargs["body"], type="Normal", reason="Unconfigured",
+                       message="exec scripts and monitor restored")
     kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
     _metrics(kwargs).forget(_kind(kwargs), meta["namespace"], meta["name"])
 
@@ -607,7 +622,8 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
-    access, recorded = observation_access(spec, secret), _recorded_host_keys(memory.known_status(kwargs["status"]))
+    access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
+    recorded = _recorded_host_keys(memory.known_status(kwargs["status"]))
     result = (await _observe(pool, _runner(kwargs), access, recorded)
               if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
@@ -624,7 +640,8 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
 async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
     _pin_recorded_host_keys(pool, access, recorded)
     result = await observe_cluster(runner, access)
-    result.fingerprints.update({n: pool.host_key_fingerprint(n) for n in access.names})
+    # A node refused (or not reached) at a new address keeps the fingerprint recorded before.
+    result.fingerprints.update({n.name: pool.host_key_fingerprint(n) or recorded.get(n.name) for n in access.nodes})
     return result
 
 

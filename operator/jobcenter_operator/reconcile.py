@@ -26,12 +26,13 @@ from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
-from .errors import CommandFailed, InvalidSpec, OperatorError, TransientError
+from .errors import CommandFailed, InvalidSpec, OperatorError, Timeout, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, Plan, assess_processes, plan_site
+from .plan import Action, Plan, assess_processes, commands, plan_site
 from .plan.disruption import Gate
+from .plan.resume import resume_with_nodes_down
 from .progress import StepProgress
 
 log = logging.getLogger("jobcenter_operator.reconcile")
@@ -73,24 +74,34 @@ class ClusterAccess:
         return next(n for n in self.nodes if n.name == name)
 
 
-def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> ClusterAccess:
-    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec."""
+def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes], *, cluster: str = "") -> ClusterAccess:
+    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec.
+    ``cluster`` ("namespace/name") scopes the nodes' host keys to this ClusterproCluster.
+
+    Under AcceptNew the password is never used: a host trusted on first sight may be anyone's, and a
+    password sent to it is given away (a key's signature is not). Without a key that is InvalidSpec.
+    """
     key = secret.get("ssh-privatekey")
-    password = secret.get("password")
+    password = _text(secret, "password")
     if not key and not password:
         raise InvalidSpec("the credentials Secret has neither ssh-privatekey nor password")
-    known_hosts = secret.get("known_hosts", b"").decode()
+    if spec.ssh.host_key_policy == "AcceptNew" and password:
+        if not key:
+            raise InvalidSpec("password login needs hostKeyPolicy Strict (known_hosts in the Secret): under "
+                              "AcceptNew the password could be sent to a host nobody vouched for")
+        password = None
+    known_hosts = _text(secret, "known_hosts") or ""
     if spec.ssh.host_key_policy == "Strict" and not known_hosts.strip():
         raise InvalidSpec("hostKeyPolicy Strict needs known_hosts in the credentials Secret")
-    passphrase = secret.get("passphrase")
+    passphrase = _text(secret, "passphrase")
     t = spec.ssh.timeouts
     return ClusterAccess(
-        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port) for n in spec.nodes),
+        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port, cluster=cluster) for n in spec.nodes),
         creds=SSHCredentials(
             user=spec.ssh.user,
             private_key=key or None,
-            passphrase=passphrase.decode() if passphrase else None,
-            password=password.decode() if password else None,
+            passphrase=passphrase or None,
+            password=password or None,
             known_hosts=known_hosts,
             host_key_policy=spec.ssh.host_key_policy,
             become=spec.ssh.become,
@@ -103,6 +114,17 @@ def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> Clu
             keepalive_count_max=3,
         ),
     )
+
+
+def _text(secret: Mapping[str, bytes], key: str) -> str | None:
+    """A Secret value that must be text; one that is not UTF-8 is InvalidSpec (never retried)."""
+    value = secret.get(key)
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"the credentials Secret's {key} is not UTF-8 text") from None
 
 
 def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarget:
@@ -197,13 +219,32 @@ async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepPr
 
 async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> StepReport:
     cmd = action.command
+    limit = access.timeouts.command if cmd.timeout is None else cmd.timeout
     started = time.monotonic()
     try:
-        await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv, input=cmd.input,
-                         timeout=cmd.timeout)
+        await runner.run(access.node(action.node), access.creds, access.timeouts, commands.bounded(cmd.argv, limit),
+                         input=cmd.input, timeout=commands.bounded_budget(limit))
     except OperatorError as exc:
+        exc = refusal(action, exc, limit)
         return StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message, failure=exc)
     return StepReport(action, ok=True, duration=time.monotonic() - started)
+
+
+def refusal(action: Action, error: OperatorError, limit: float) -> OperatorError:
+    """A failed command as the reason it failed for: a guard of the command (ConcurrentEdit,
+    DiskNotMounted...), the node's lock held by someone else (NodeBusy), the node's time limit."""
+    if not isinstance(error, CommandFailed):
+        return error
+    reasons = dict(action.command.refusals)
+    if error.exit_status in reasons:
+        return TransientError(f"{action.node}: {action.kind} refused: {error.stderr or reasons[error.exit_status]}",
+                              reason=reasons[error.exit_status])
+    if error.exit_status == commands.EXIT_NODE_BUSY:
+        return TransientError(f"{action.node}: another operator process holds the node's lock {commands.LOCK_FILE}; "
+                              f"{action.kind} was not run", reason="NodeBusy")
+    if error.exit_status in (commands.EXIT_TIMED_OUT, commands.EXIT_KILLED):
+        return Timeout(action.node, f"{action.kind} did not finish within {limit:g}s and was ended on the node")
+    return error
 
 
 async def reconcile_site(
@@ -233,6 +274,11 @@ async def reconcile_site(
     result = SiteResult(gathered=gathered, enforced=enforce)
     if gathered.errors:
         _report_reachable(result, spec, access.names)
+        # Except one thing: a group an interrupted run left stopped is started again (issue 12).
+        reachable = tuple(n for n in access.names if n in gathered.facts)
+        resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
+        if resume:
+            result.steps, _ = await execute(runner, access, resume)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import TIMER, Operator, is_probe, step_name, wait_for
+from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
@@ -202,6 +202,7 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
     bed = site_setup(start_operator=False)
     # Trust on first use: no known_hosts in the Secret, hostKeyPolicy AcceptNew.
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}", "--dry-run=client", "-o", "yaml")
     assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0
     op.kubectl("patch", "cpc", "jc-cluster", "--type=merge", "-p", '{"spec":{"ssh":{"hostKeyPolicy":"AcceptNew"}}}')
@@ -228,6 +229,7 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
     known = [line for line in known if address not in line.split()[0].split(",")] + [f"{address} {keytype} {key}"]
     (op.workdir / "known_hosts").write_text("\n".join(known) + "\n")
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
                         f"--from-file=known_hosts={op.workdir / 'known_hosts'}", "--dry-run=client", "-o", "yaml")
     assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import Operator, apply_secret, free_port, scrape, wait_for
+from e2e_support import Operator, apply_secret, free_port, scrape, wait_for
 
 from hack.demo import manifests
 

@@ -144,12 +144,13 @@ def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
         return Outcome((finding,))
     group = spec.failover_group
     reason = "ClusterConfigChange" if change else "SiteCreated"
-    actions = [stop_group(group, active, reason)]
+    actions = [*mark_stopped(ctx.nodes, group, active, reason), stop_group(group, active, reason)]
     if change is not None:
-        actions.append(_apply_config(group, active, change))
+        actions.append(_apply_config(group, active, change, ctx.facts[active].clp_conf.text))
     actions.append(Action(kind="StartGroup", node=active, reason=reason,
                           message=f"start {group} on {active}, where it was online",
                           command=commands.start_group(group)))
+    actions += clear_markers([n for n in ctx.nodes if n != active], group, reason)
     return Outcome((finding,), tuple(actions))
 
 
@@ -194,8 +195,31 @@ def agent_unit_at_boot(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     ))
 
 
-SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, local_site)
-AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources)
+def stale_stop_markers(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """The group is online and this plan does not stop it: a stop marker left anywhere (a run
+    interrupted before its stop, a restart on another node, a node back from a crash) is removed,
+    so a later stop by an administrator is never mistaken for ours."""
+    if ctx.active is None or any(a.kind == "StopGroup" for a in planned):
+        return Outcome()
+    marked = [n for n in ctx.nodes if ctx.facts[n].stopped_by_operator is not None]
+    return Outcome(actions=tuple(clear_markers(marked, ctx.spec.failover_group, "StaleStopMarker")))
+
+
+SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, local_site, stale_stop_markers)
+AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources, stale_stop_markers)
+
+
+def mark_stopped(nodes: Sequence[str], group: str, stopping: str, reason: str) -> list[Action]:
+    """The stop marker (naming ``stopping``) on every other node, before the stop: should the
+    operator die and ``stopping`` be lost with it, any surviving node can finish the run."""
+    return [Action(kind="MarkGroupStopped", node=n, reason=reason,
+                   message=f"note on {n} that the operator stops {group} on {stopping}",
+                   command=commands.mark_group_stopped(group, stopping)) for n in nodes if n != stopping]
+
+
+def clear_markers(nodes: Sequence[str], group: str, reason: str) -> list[Action]:
+    return [Action(kind="ClearStopMarker", node=n, reason=reason, message=f"remove the stop marker of {group}",
+                   command=commands.clear_stop_marker(group)) for n in nodes]
 
 
 def stop_group(group: str, node: str, reason: str) -> Action:
@@ -206,11 +230,11 @@ def stop_group(group: str, node: str, reason: str) -> Action:
                   command=commands.stop_group(group, node), restore=restore)
 
 
-def _apply_config(group: str, node: str, change: tuple[str, dict[str, str], list[str]]) -> Action:
+def _apply_config(group: str, node: str, change: tuple[str, dict[str, str], list[str]], planned_from: str) -> Action:
     conf, files, differs = change
     return Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
                   message="push exec scripts and monitor settings; differs: " + "; ".join(differs),
-                  command=commands.apply_config(group, conf, files))
+                  command=commands.apply_config(group, conf, files, planned_from))
 
 
 def resume_steps(ctx: Context) -> list[Action]:
@@ -226,8 +250,13 @@ def resume_steps(ctx: Context) -> list[Action]:
     actions = []
     change = config_changes(ctx.spec, ctx.nodes, ctx.facts, node)
     if change is not None:
-        actions.append(_apply_config(ctx.spec.failover_group, node, change))
-    actions.append(Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
-                          message=f"start {ctx.spec.failover_group} on {node}: an interrupted run stopped it",
-                          command=commands.start_group(ctx.spec.failover_group)))
-    return actions
+        actions.append(_apply_config(ctx.spec.failover_group, node, change, ctx.facts[node].clp_conf.text))
+    actions.append(resume_start(ctx.spec.failover_group, node))
+    marked = [n for n in ctx.nodes if n != node and ctx.facts[n].stopped_by_operator is not None]
+    return actions + clear_markers(marked, ctx.spec.failover_group, "ResumeAfterInterruption")
+
+
+def resume_start(group: str, node: str) -> Action:
+    return Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
+                  message=f"start {group} on {node}: an interrupted run stopped it",
+                  command=commands.start_group(group))

@@ -19,8 +19,8 @@ from ..render.clp_conf import ClpConfError
 from ..render.clp_restore import restore_site
 from . import commands
 from .model import Action, Plan, failure
-from .preflight import active_node
-from .steps import stop_group
+from .preflight import active_node, claimed_by
+from .steps import clear_markers, mark_stopped, resume_start, stop_group
 
 
 def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
@@ -35,18 +35,31 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
         restored = restore_site(facts[backup_node].clp_conf.text, backup, spec)
     except ClpConfError as exc:
         return Plan(findings=(failure("ClusterproConfigInvalid", f"{exc}; nothing was changed", permanent=False),))
+    if len(claimed_by(spec, nodes, facts)) > 1:
+        return Plan(findings=(failure("SplitBrain", f"failover group {group} is reported online on more than one "
+                                      "node; nothing was changed", permanent=False),))
     active = active_node(spec, nodes, facts)
+    # Offline with the operator's stop marker: a run (or an earlier delete) stopped it and died.
+    # The group is started again after the restore, on the node the marker names.
+    resume = next((f.stopped_by_operator for f in facts.values() if f.stopped_by_operator in nodes), None) \
+        if active is None else None
     actions: list[Action] = []
     if active is not None:
-        actions.append(stop_group(group, active, "Unconfigure"))
+        actions += [*mark_stopped(nodes, group, active, "Unconfigure"), stop_group(group, active, "Unconfigure")]
     actions.append(Action(
         kind="RestoreClusterConfig", node=backup_node, reason="Unconfigure",
         message=f"put the exec scripts of {spec.exec_resource} and monitor {spec.monitor_resource} back as they "
         "were before the operator",
-        command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored)))
+        command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored,
+                                        planned_from=facts[backup_node].clp_conf.text)))
     if active is not None:
         # Back online where it was, with the original scripts: the site itself stays stopped.
         actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",
                               message=f"start {group} on {active} with the original scripts",
                               command=commands.start_group(group)))
+        actions += clear_markers([n for n in nodes if n != active], group, "Unconfigure")
+    elif resume is not None:
+        actions.append(resume_start(group, resume))
+        actions += clear_markers([n for n in nodes if n != resume and facts[n].stopped_by_operator], group,
+                                 "ResumeAfterInterruption")
     return Plan(actions=tuple(actions), active_node=active)

@@ -24,9 +24,11 @@ FRESH_CLASSIC = [
     ("SetLocalDaemon", "clu1"),
     ("StopLocalSite", "clu1"),
     ("CreateSite", "clu1"),
+    ("MarkGroupStopped", "clu2"),  # any survivor can finish the run (issue 12)
     ("StopGroup", "clu1"),
     ("ApplyClusterConfig", "clu1"),
     ("StartGroup", "clu1"),
+    ("ClearStopMarker", "clu2"),
     ("StartLocalSite", "clu2"),
     ("StartLocalSite", "clu1"),
 ]
@@ -58,8 +60,8 @@ CASES: list[Any] = [
     ),
     pytest.param(
         AGENT, cluster(spec=AGENT),
-        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), ("StopGroup", "clu1"),
-         ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")],
+        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), ("MarkGroupStopped", "clu2"),
+         ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1"), ("ClearStopMarker", "clu2")],
         id="a fresh agent cluster disables the unit at boot and pushes the systemctl scripts",
     ),
 ]
@@ -92,7 +94,8 @@ def test_create_with_config_already_in_place_restarts_the_group() -> None:
     facts = {**converged, "clu1": converged["clu1"].model_copy(update={"site": ClusterSite(present=False)})}
     plan = plan_site(CLASSIC, NODES, facts)
     kinds = [a.kind for a in plan.actions]
-    assert kinds[:4] == ["StopLocalSite", "CreateSite", "StopGroup", "StartGroup"]
+    assert kinds[:6] == ["StopLocalSite", "CreateSite", "MarkGroupStopped", "StopGroup", "StartGroup",
+                         "ClearStopMarker"]
     assert "ApplyClusterConfig" not in kinds
 
 
@@ -102,8 +105,9 @@ def test_scripts_drifted_on_the_standby_only_are_pushed_again() -> None:
     drifted["failover-jc/exec-jc/start.sh"] = "0" * 64
     facts = {**converged, "clu2": converged["clu2"].model_copy(update={"script_hashes": drifted})}
     plan = plan_site(CLASSIC, NODES, facts)
-    assert [a.kind for a in plan.actions] == ["StopGroup", "ApplyClusterConfig", "StartGroup"]
-    assert "start.sh on clu2" in plan.actions[1].message
+    assert [a.kind for a in plan.actions] == ["MarkGroupStopped", "StopGroup", "ApplyClusterConfig", "StartGroup",
+                                              "ClearStopMarker"]
+    assert "start.sh on clu2" in plan.actions[2].message
 
 
 PREFLIGHT: list[Any] = [
@@ -201,11 +205,12 @@ def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start()
     assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
         ("ApplyClusterConfig", "clu1", "ClusterConfigDiffers"),
         ("StartGroup", "clu1", "ResumeAfterInterruption"),
+        ("ClearStopMarker", "clu2", "ResumeAfterInterruption"),  # the start removes clu1's own marker
     ]
     # Interrupted after the push: only the start is left.
     converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
     plan = plan_site(CLASSIC, NODES, _offline(converged, "clu2"))
-    assert [(a.kind, a.node) for a in plan.actions] == [("StartGroup", "clu2")]
+    assert [(a.kind, a.node) for a in plan.actions] == [("StartGroup", "clu2"), ("ClearStopMarker", "clu1")]
 
 
 def test_a_group_offline_without_the_operators_marker_is_left_alone() -> None:

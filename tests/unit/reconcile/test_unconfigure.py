@@ -26,12 +26,15 @@ async def test_unconfigure_stops_the_group_restores_the_configuration_and_starts
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
     assert result.error is None
     assert [(s.action.kind, s.action.node, s.ok) for s in result.steps] == [
-        ("StopGroup", "clu1", True), ("RestoreClusterConfig", "clu1", True), ("StartGroup", "clu1", True)]
-    assert [(s.node, s.step) for s in runner.actions()] == [("clu1", "stopgroup"), ("clu1", "restore"),
-                                                            ("clu1", "startgroup")]
-    restore = runner.actions()[1]
+        ("MarkGroupStopped", "clu2", True), ("StopGroup", "clu1", True), ("RestoreClusterConfig", "clu1", True),
+        ("StartGroup", "clu1", True), ("ClearStopMarker", "clu2", True)]
+    assert [(s.node, s.step) for s in runner.actions()] == [("clu2", "markstop"), ("clu1", "stopgroup"),
+                                                            ("clu1", "restore"), ("clu1", "startgroup"),
+                                                            ("clu2", "clearmark")]
+    restore = runner.actions()[2]
     assert restore.input == original, "configure_site undone byte for byte"
-    assert restore.argv[4:] == ("/var/lib/jobcenter-operator/backup/failover-jc", "failover-jc", "exec-jc", "pidw-jc")
+    assert restore.argv[4] == "/var/lib/jobcenter-operator/backup/failover-jc"
+    assert restore.argv[6:] == ("failover-jc", "exec-jc", "pidw-jc")
     assert all(f.clp_conf.text == original and f.script_hashes == {} for f in nodes.facts.values())
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
 
@@ -41,7 +44,8 @@ async def test_observe_shows_what_a_deletion_would_do_and_sends_nothing() -> Non
     result = await unconfigure_site(runner, ACCESS, CLASSIC, enforce=False)
     assert result.error is None and result.plan is not None and result.steps == []
     assert [(a.kind, a.reason) for a in result.plan.actions] == [
-        ("StopGroup", "Unconfigure"), ("RestoreClusterConfig", "Unconfigure"), ("StartGroup", "Unconfigure")]
+        ("MarkGroupStopped", "Unconfigure"), ("StopGroup", "Unconfigure"), ("RestoreClusterConfig", "Unconfigure"),
+        ("StartGroup", "Unconfigure"), ("ClearStopMarker", "Unconfigure")]
     assert runner.actions() == []
     assert all(s.argv[-1] == "yes" for s in runner.sent), "the probe was asked for the backup"
 
@@ -60,8 +64,8 @@ async def test_a_failed_restore_still_starts_the_group_again() -> None:
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
     assert isinstance(result.error, CommandFailed) and "push refused" in result.error.message
     assert [(s.action.kind, s.ok, s.action.reason) for s in result.steps] == [
-        ("StopGroup", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
-        ("StartGroup", True, "RestoreAfterFailure")]
+        ("MarkGroupStopped", True, "Unconfigure"), ("StopGroup", True, "Unconfigure"),
+        ("RestoreClusterConfig", False, "Unconfigure"), ("StartGroup", True, "RestoreAfterFailure")]
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
 
 
