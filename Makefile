@@ -6,7 +6,7 @@ PREREQS ?= hack/system-prereqs
 # kubectl from the PyPI wheel lands in .venv/bin; every recipe (and the demo's subprocesses) finds it.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup prereqs test test-unit test-e2e test-variants lint crds crds-check demo image lock clean
+.PHONY: setup prereqs test test-unit test-e2e test-variants lint crds crds-check demo image lock clean faults
 
 setup: .venv/.installed
 
@@ -49,6 +49,11 @@ crds: setup
 
 crds-check: setup
 	$(PY) hack/gen-crds --check
+
+# The fault matrix of issue 12, every cell (fault x mode; needs root), plus the seeded randomized
+# sequences with a longer budget; prints the matrix. CI runs the short part with `make test`.
+faults: setup
+	JCOP_FAULTS_LONG=1 JCOP_RANDOM_RUNS=$${JCOP_RANDOM_RUNS:-300} $(PYTEST) -q -rN tests/faults
 
 # The local demo: simulated 2-node cluster + API stand-in + operator; Ready in seconds. KEEP=1 keeps it up.
 demo: prereqs

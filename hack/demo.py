@@ -100,6 +100,7 @@ def main() -> int:
 
         say("kubectl apply: the credentials Secret (the bed's key and known_hosts) and manifests/samples")
         secret = kubectl(standin, "create", "secret", "generic", "jc-cluster-ssh",
+                         "--type=jobcenter.clusterpro.io/ssh-credentials",
                          f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
                          f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
         print(kubectl(standin, "apply", "-f", "-", input=secret), end="")

@@ -35,7 +35,9 @@ def manifests(beds: list[dict[str, Any]]) -> str:
     docs: list[dict[str, Any]] = []
     for i, bed in enumerate(beds):
         # data, not stringData: what `kubectl create secret --from-file` sends (the stand-in has no stringData)
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"c{i}-ssh"}, "type": "Opaque",
+        # the type marks it for the operator (it reads no other Secret)
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"c{i}-ssh"},
+                  "type": "jobcenter.clusterpro.io/ssh-credentials",
                   "data": {"ssh-privatekey": _b64(Path(bed["privateKeyFile"]).read_bytes()),
                            "known_hosts": _b64(Path(bed["knownHostsFile"]).read_bytes())}}
         cluster = yaml.safe_load((SAMPLES / "clusterprocluster.yaml").read_text())

@@ -75,6 +75,11 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _env_port(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=DESCRIPTION, epilog=EXIT_CODES, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--metrics-port", type=int, default=_env_port("JCOP_METRICS_PORT"), metavar="PORT",
+                     help="serve Prometheus metrics on http://ADDRESS:PORT/metrics (default: $JCOP_METRICS_PORT, "
+                          "else off; the manifests/metrics component uses 8081)")
+    run.add_argument("--metrics-bind-address", default="0.0.0.0", metavar="ADDRESS",  # noqa: S104
+                     help="address the metrics server listens on (default 0.0.0.0)")
     run.add_argument("--verbose", "-v", action="store_true")
 
     plan = sub.add_parser("plan", help="dry run: print what would change on the nodes (exit 0 converged, 2 pending)",
@@ -222,7 +232,8 @@ def _run(args: argparse.Namespace) -> int:
 
     namespaces = [] if args.all_namespaces else (args.namespace or watched_from_env(os.environ) or ["default"])
     run_operator(namespaces=namespaces, clusterwide=args.all_namespaces, json_logs=args.log_format == "json",
-                 liveness=args.liveness, verbose=args.verbose)
+                 liveness=args.liveness, verbose=args.verbose, metrics_port=args.metrics_port,
+                 metrics_address=args.metrics_bind_address)
     return 0
 
 

@@ -10,8 +10,10 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
   capped exponential backoff with jitter; permanent -> ``PermanentError`` with ``Stalled=True``;
   a stalled site is tried again only when its generation or its credentials Secret changes (the
   timer checks, cheaply);
-- results -> a status patch, written only when it differs, and one Event per condition flip
-  (kopf >= 1.41 posts no Events from logs);
+- results -> a status patch, written only when it differs, and the Events events.py picks
+  (kopf >= 1.41 posts no Events from logs), reported by component ``jobcenter-operator``;
+- a run's progress -> before each step a status write made at once (kopf's own ``patch`` lands
+  only when the handler returns), and Events when a disruptive step starts and ends;
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
   Kubernetes client of its own and notices rotated Secrets on the next timer tick (the one
   exception: with JCOP_SHARDS, coordination.py's shard Leases; ``_sharded`` gates each run on them).
@@ -27,6 +29,7 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -35,17 +38,28 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
+from . import events as ev
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
+from .metrics import Metrics, result_of
 from .node import NodePool
 from .outcome import ClusterResult, SiteResult, run_error
 from .plan import Action
 from .plan.disruption import Gate, decide
-from .reconcile import ClusterAccess, observe_cluster, reconcile_site
-from .resolve import ClusterEntry, SecretEntry, SiteDecision, decide_deletion, decide_site, observation_access
+from .progress import StepProgress
+from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, reconcile_site
+from .resolve import (
+    ClusterEntry,
+    SecretEntry,
+    SiteDecision,
+    decide_deletion,
+    decide_site,
+    is_credentials_secret,
+    observation_access,
+)
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -67,6 +81,8 @@ BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
 # With shards (JCOP_SHARDS): how often each object checks whether this replica just gained its shard.
 SHARD_CHECK_INTERVAL = float(os.environ.get("JCOP_SHARD_CHECK_INTERVAL", "5"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
+REPORTING_COMPONENT = "jobcenter-operator"
+KINDS = {SITES: "JobCenterSite", CLUSTERS: "ClusterproCluster"}
 
 log = logging.getLogger("jobcenter_operator.handlers")
 
@@ -86,9 +102,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=prefix, key="last-handled-configuration"
     )
     settings.posting.level = logging.INFO
+    # Events say who wrote them (kubectl's "From" column, reportingComponent), not "kopf".
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.reporting_instance = os.environ.get("POD_NAME") or socket.gethostname()
+    settings.posting.event_name_prefix = f"{REPORTING_COMPONENT}-"
+    memo.settings = settings  # the progress writes below use kopf's API client and settings
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
         memo.pool = NodePool(observer=_audit_observer(memo.shards.config.identity if memo.shards else None))
+    memo.metrics = Metrics()
+    memo.metrics.watch_connections(memo.pool.stats)
+    memo.runner = memo.metrics.metered(memo.pool)  # every command sent to a node is timed and counted
+    if memo.get("metrics_port"):
+        memo.metrics.serve(memo.metrics_port, memo.get("metrics_address") or "0.0.0.0")  # noqa: S104
     memo.objects = OperatorMemory()
 
 
@@ -137,11 +163,12 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
 def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
-    return {(kwargs["namespace"], kwargs["name"]): ClusterEntry(dict(kwargs["spec"]),
-                                                                _recorded_host_keys(kwargs.get("status")))}
+    namespace, name = kwargs["namespace"], kwargs["name"]
+    return {(namespace, name): ClusterEntry(dict(kwargs["spec"]), _recorded_host_keys(kwargs.get("status")),
+                                            scope=f"{namespace}/{name}")}
 
 
-@kopf.index("", "v1", "secrets", when=lambda body, **_: any(k in (body.get("data") or {}) for k in SECRET_KEYS))
+@kopf.index("", "v1", "secrets", when=lambda body, **_: is_credentials_secret(body))
 def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
     body = kwargs["body"]
     data = {k: base64.b64decode(v) for k, v in (body.get("data") or {}).items() if k in SECRET_KEYS}
@@ -215,7 +242,7 @@ def _shard_of(kw: Mapping[str, Any], kind: str) -> int:
     return shard
 
 
-Handler = Callable[..., Awaitable[None]]
+Handler = Callable[..., Awaitable[Any]]  # a site's run returns its result label (metrics)
 
 
 def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
@@ -225,7 +252,7 @@ def _sharded(kind: str, *, defer: bool = False) -> Callable[[Handler], Handler]:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def run(*args: Any, **kwargs: Any) -> None:
+        async def run(*args: Any, **kwargs: Any) -> Any:
             kw = args[0] if args else kwargs
             meta, coordinator = kw["meta"], getattr(kw["memo"], "shards", None)
             token = _ACTING_ON.set(f"{meta['namespace']}/{_cluster_of(kw, kind)}")
@@ -295,6 +322,7 @@ def _settle(error: OperatorError | None, memory: ObjectMemory, stall_key: Any, *
 
 def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str, Any], new: dict[str, Any]) -> None:
     """Patch ``new`` in if it differs from the known status; post one Event per condition flip."""
+    _metrics(kw).record_status(_kind(kw), kw["meta"]["namespace"], kw["meta"]["name"], new)
     if not st.differs(dict(old), new):
         return
     for name in set(kw["status"] or {}) | set(old):
@@ -307,15 +335,48 @@ def _write_status(kw: Mapping[str, Any], memory: ObjectMemory, old: Mapping[str,
 
 
 def _post_transitions(body: kopf.Body, old: Mapping[str, Any], new: dict[str, Any]) -> None:
-    """One Event per condition flip worth telling: Ready and Stalled either way, any other domain
-    condition turning False or Unknown (its recovery shows as Ready=True). Reconciling is left out:
-    it flips on every retry."""
-    for t in st.transitions(list(old.get("conditions") or []), new.get("conditions", [])):
-        if t.type == "Reconciling" or (t.type not in ("Ready", "Stalled") and t.status == "True"):
-            continue
-        reason = "Ready" if t.type == "Ready" and t.status == "True" else t.reason
-        kopf.event(body, type="Warning" if t.warning else "Normal", reason=reason,
-                   message=f"{t.type}={t.status}: {t.message}")
+    """The Events the change is worth (events.py decides: one per meaningful transition)."""
+    _post(body, ev.transition_events(old, new))
+
+
+def _post(body: kopf.Body, events: list[ev.Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """Merge-patch the status at once, mid-handler. kopf's ``patch`` is applied only after the
+    handler returns, so a build of minutes would show nothing; kopf's own API client (internal
+    module, kopf is pinned) is used so that the operator's login stays the only one."""
+    from kopf._cogs.clients import patching
+
+    body = {"status": {**dict.fromkeys(set(old) - set(new)), **new}}
+    await patching.patch_obj(settings=kw["memo"].settings, resource=kw["resource"], namespace=kw["meta"]["namespace"],
+                             name=kw["meta"]["name"], patch=kopf.Patch(body), logger=kw["logger"])
+
+
+def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
+                       generation: int | None) -> OnProgress:
+    """Before each step: the status says which (one write per step, none when nothing changed);
+    a disruptive step also gets an Event when it starts and when it ends."""
+
+    async def report(progress: StepProgress, result: SiteResult) -> None:
+        _post(kw["body"], ev.step_events(progress))
+        if progress.report is not None:
+            return
+        old = memory.known_status(kw["status"])
+        new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)
+        if not st.differs(old, new):
+            return
+        try:
+            await _patch_status_now(kw, old, new)
+        except Exception as exc:  # progress is a courtesy: the run goes on, the final write still comes
+            log.warning("progress of %s not written: %s", kw["meta"]["name"], exc)
+            return
+        memory.written = new
+        _post_transitions(kw["body"], old, new)
+
+    return report
 
 
 def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> None:
@@ -325,8 +386,29 @@ def _pin_recorded_host_keys(pool: NodePool, access: ClusterAccess, recorded: Map
         return
     for node in access.nodes:
         fp = recorded.get(node.name)
-        if fp and pool.host_key_fingerprint(node.name) is None:
+        if fp and pool.host_key_fingerprint(node) is None:  # per (cluster, host, port): a new address is pinned too
             pool.pin_host_key(node, fp)
+
+
+def _kind(kw: Mapping[str, Any]) -> str:
+    """The handled object's kind, for metric labels."""
+    resource = kw.get("resource")
+    plural = str(resource.plural) if resource is not None else SITES
+    return KINDS.get(plural, plural)
+
+
+def _runner(kw: Mapping[str, Any]) -> Runner:
+    """The metered pool configure() made (a test's memo may bring only its pool)."""
+    runner: Runner = getattr(kw["memo"], "runner", None) or kw["memo"].pool
+    return runner
+
+
+_UNSERVED_METRICS = Metrics()  # for a memo without metrics (tests): counted, never served
+
+
+def _metrics(kw: Mapping[str, Any]) -> Metrics:
+    metrics: Metrics = getattr(kw["memo"], "metrics", None) or _UNSERVED_METRICS
+    return metrics
 
 
 def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
@@ -346,9 +428,13 @@ def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpe
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
 
 
-def _suspended(body: kopf.Body, memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
-    if site.suspend and not memory.suspended:
-        kopf.event(body, type="Normal", reason="Suspended", message="reconciliation suspended")
+def _suspended(kw: Mapping[str, Any], memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
+    """A suspended site is acknowledged once: observedGeneration follows, Reconciling says Suspended."""
+    if site.suspend:
+        old = memory.known_status(kw["status"])
+        _write_status(kw, memory, old, st.suspended_status(old, kw["meta"].get("generation")))
+        if not memory.suspended:
+            kopf.event(kw["body"], type="Normal", reason="Suspended", message="reconciliation suspended (spec.suspend)")
     memory.suspended = site.suspend
     return site.suspend
 
@@ -370,7 +456,8 @@ def _decide(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory
                        stalled_on=memory.stalled_on, drift_check=drift_check)
 
 
-async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision) -> SiteResult:
+async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision,
+               memory: ObjectMemory, generation: int | None) -> SiteResult:
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
@@ -381,11 +468,9 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
                       override=annotations.get(OVERRIDE_ANNOTATION))
 
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
-        result = await reconcile_site(pool, decision.access, site, enforce=decision.enforce,
-                                      settle_timeout=SETTLE_TIMEOUT, gate=gate)
-    for step in result.steps:
-        if step.ok and step.action.disruptive:
-            kopf.event(kw["body"], type="Normal", reason=step.action.kind, message=step.action.message)
+        result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
+                                      settle_timeout=SETTLE_TIMEOUT, gate=gate,
+                                      progress=_progress_reporter(kw, site, memory, generation))
     _disruption_annotations(kw, result, annotations)
     return result
 
@@ -414,18 +499,34 @@ def _disruption_annotations(kw: Mapping[str, Any], result: SiteResult, annotatio
 # --------------------------------------------------------------------------- JobCenterSite
 
 
+async def _measured(kw: Mapping[str, Any], run: Awaitable[str | None]) -> None:
+    """Count and time one handler run by kind and result (``run`` returns its result label; None:
+    another replica's shard, nothing was done)."""
+    with _metrics(kw).reconciling(_kind(kw)) as record:
+        try:
+            record.result = await run or "skipped"
+        except kopf.TemporaryError:
+            record.result = "retry"
+            raise
+        except kopf.PermanentError:
+            record.result = "stalled"
+            raise
+
+
 @_sharded(SITES)
-async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> None:
+async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, requested_at: str | None = None) -> str:
     # Before the run: kopf's body is a live view, and a spec change arriving meanwhile must not lend
     # its generation to a status computed from the spec this run saw.
     generation, annotations = kw["meta"].get("generation"), dict(kw["meta"].get("annotations") or {})
     memory, site = _memory(kw, SITES), _valid_site(kw, drift_check=drift_check)
-    if site is None or _suspended(kw["body"], memory, site):
-        return
+    if site is None or _suspended(kw, memory, site):
+        return "skipped"
     decision = _decide(kw, site, memory, drift_check)
     if decision.skip:
-        return
-    result = await _run(kw, site, decision) if decision.access is not None else None
+        return "skipped"
+    result = await _run(kw, site, decision, memory, generation) if decision.access is not None else None
+    if drift_check and result is not None:
+        _metrics(kw).record_drift(_kind(kw), result)
     error = decision.error or (run_error(result) if result is not None else None)
     # After the run: another handler of this object (the timer) may have written meanwhile.
     old = memory.known_status(kw["status"])
@@ -434,18 +535,19 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
         requested_at=annotations.get(REQUEST_ANNOTATION) if requested_at is None else requested_at))
     if decision.retry:
         _settle(error, memory, decision.stall_key, timer=drift_check)
+    return result_of(error)
 
 
 @kopf.on.create(GROUP, VERSION, SITES)
 @kopf.on.update(GROUP, VERSION, SITES, field="spec")
 @kopf.on.resume(GROUP, VERSION, SITES)
 async def site_changed(**kwargs: Any) -> None:
-    await _reconcile_site(kwargs)
+    await _measured(kwargs, _reconcile_site(kwargs))
 
 
 @kopf.on.update(GROUP, VERSION, SITES, field=("metadata", "annotations", REQUEST_ANNOTATION))
 async def site_reconcile_requested(new: Any, **kwargs: Any) -> None:
-    await _reconcile_site(kwargs, requested_at=str(new) if new is not None else None)
+    await _measured(kwargs, _reconcile_site(kwargs, requested_at=str(new) if new is not None else None))
 
 
 @kopf.on.update(GROUP, VERSION, SITES, id="approve-plan", field=("metadata", "annotations", APPROVE_ANNOTATION))
@@ -458,7 +560,7 @@ async def site_disruption_annotated(new: Any, **kwargs: Any) -> None:
 
 @kopf.timer(GROUP, VERSION, SITES, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 async def site_drift(**kwargs: Any) -> None:
-    await _reconcile_site(kwargs, drift_check=True)
+    await _measured(kwargs, _reconcile_site(kwargs, drift_check=True))
 
 
 @kopf.on.delete(GROUP, VERSION, SITES)
@@ -468,12 +570,19 @@ async def site_deleted(**kwargs: Any) -> None:
     site = _site_to_unconfigure(kwargs["spec"])
     if site is not None:
         entry = _cluster_entry(kwargs, site)
-        access = decide_deletion(site, entry, _secret_entry(kwargs, entry))
-        error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
-        if error is not None:
-            raise to_kopf(error, memory)
-        kopf.event(kwargs["body"], type="Normal", reason="Unconfigured", message="exec scripts and monitor restored")
+        claims = kwargs["site_by_group"].get((meta["namespace"], site.cluster_ref.name, site.failover_group))
+        access = decide_deletion(site, entry, _secret_entry(kwargs, entry), name=meta["name"], claims=claims or [])
+        if access is None:
+            kopf.event(kwargs["body"], type="Normal", reason="NotOwner",
+                       message=f"another JobCenterSite manages {site.failover_group}: nothing was unconfigured")
+        else:
+            error = access if isinstance(access, OperatorError) else await _unconfigure(kwargs, site, access, entry)
+            if error is not None:
+                raise to_kopf(error, memory)
+            kopf.event(kwargs["body"], type="Normal", reason="Unconfigured",
+                       message="exec scripts and monitor restored")
     kwargs["memo"].objects.forget(SITES, meta["namespace"], meta["name"])
+    _metrics(kwargs).forget(_kind(kwargs), meta["namespace"], meta["name"])
 
 
 def _site_to_unconfigure(spec: Mapping[str, Any]) -> JobCenterSiteSpec | None:
@@ -490,7 +599,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
     pool, objects = kw["memo"].pool, kw["memo"].objects
     _pin_recorded_host_keys(pool, access, entry.host_keys if entry else {})
     async with objects.cluster_lock(kw["meta"]["namespace"], site.cluster_ref.name):
-        return (await unconfigure_site(pool, access, site)).error
+        return (await unconfigure_site(_runner(kw), access, site)).error
 
 
 # --------------------------------------------------------------------------- ClusterproCluster
@@ -502,6 +611,10 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 @_sharded(CLUSTERS)
 async def cluster_observed(**kwargs: Any) -> None:
+    await _measured(kwargs, _observe_cluster(kwargs))
+
+
+async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before the run (the body is a live view)
     try:
@@ -509,8 +622,10 @@ async def cluster_observed(**kwargs: Any) -> None:
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
-    access, recorded = observation_access(spec, secret), _recorded_host_keys(memory.known_status(kwargs["status"]))
-    result = await _observe(pool, access, recorded) if isinstance(access, ClusterAccess) else None
+    access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
+    recorded = _recorded_host_keys(memory.known_status(kwargs["status"]))
+    result = (await _observe(pool, _runner(kwargs), access, recorded)
+              if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     old = memory.known_status(kwargs["status"])  # after the run: the latest write counts
     _write_status(kwargs, memory, old, st.cluster_status(
@@ -519,12 +634,14 @@ async def cluster_observed(**kwargs: Any) -> None:
     if error is not None and error.transient:
         raise to_kopf(error, memory)
     memory.succeeded()
+    return result_of(error)
 
 
-async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
+async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
     _pin_recorded_host_keys(pool, access, recorded)
-    result = await observe_cluster(pool, access)
-    result.fingerprints.update({n: pool.host_key_fingerprint(n) for n in access.names})
+    result = await observe_cluster(runner, access)
+    # A node refused (or not reached) at a new address keeps the fingerprint recorded before.
+    result.fingerprints.update({n.name: pool.host_key_fingerprint(n) or recorded.get(n.name) for n in access.nodes})
     return result
 
 
@@ -532,10 +649,11 @@ async def _observe(pool: NodePool, access: ClusterAccess, recorded: Mapping[str,
 
 
 def run_operator(*, namespaces: list[str], clusterwide: bool, json_logs: bool, liveness: str | None,
-                 verbose: bool) -> None:
+                 verbose: bool, metrics_port: int | None = None, metrics_address: str | None = None) -> None:
     """Run kopf with this module's handlers until SIGINT/SIGTERM (``python -m jobcenter_operator run``)."""
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     # asyncssh logs every remote command line at INFO; ours carry whole scripts. Warnings suffice.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    memo = kopf.Memo(metrics_port=metrics_port, metrics_address=metrics_address)
     asyncio.run(kopf.operator(clusterwide=clusterwide, namespaces=namespaces, standalone=True,
-                              liveness_endpoint=liveness))
+                              liveness_endpoint=liveness, memo=memo))

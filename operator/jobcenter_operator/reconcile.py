@@ -20,20 +20,28 @@ import asyncio
 import logging
 import secrets as _secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
-from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, TransientError
+from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, Timeout, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, Plan, assess_processes, plan_site
+from .plan import Action, Plan, assess_processes, commands, plan_site
 from .plan.disruption import Gate
+from .plan.resume import resume_with_nodes_down
+from .progress import StepProgress
 
 log = logging.getLogger("jobcenter_operator.reconcile")
+
+
+# Told before and after each step (handlers write the status and post Events from it).
+OnStep = Callable[[StepProgress], Awaitable[None]]
+# The same, with what the run has found so far (the status of a site in progress is computed from it).
+OnProgress = Callable[[StepProgress, SiteResult], Awaitable[None]]
 
 
 class Runner(Protocol):
@@ -66,24 +74,34 @@ class ClusterAccess:
         return next(n for n in self.nodes if n.name == name)
 
 
-def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> ClusterAccess:
-    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec."""
+def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes], *, cluster: str = "") -> ClusterAccess:
+    """Combine the cluster spec with its Secret's (decoded) data; a malformed Secret is InvalidSpec.
+    ``cluster`` ("namespace/name") scopes the nodes' host keys to this ClusterproCluster.
+
+    Under AcceptNew the password is never used: a host trusted on first sight may be anyone's, and a
+    password sent to it is given away (a key's signature is not). Without a key that is InvalidSpec.
+    """
     key = secret.get("ssh-privatekey")
-    password = secret.get("password")
+    password = _text(secret, "password")
     if not key and not password:
         raise InvalidSpec("the credentials Secret has neither ssh-privatekey nor password")
-    known_hosts = secret.get("known_hosts", b"").decode()
+    if spec.ssh.host_key_policy == "AcceptNew" and password:
+        if not key:
+            raise InvalidSpec("password login needs hostKeyPolicy Strict (known_hosts in the Secret): under "
+                              "AcceptNew the password could be sent to a host nobody vouched for")
+        password = None
+    known_hosts = _text(secret, "known_hosts") or ""
     if spec.ssh.host_key_policy == "Strict" and not known_hosts.strip():
         raise InvalidSpec("hostKeyPolicy Strict needs known_hosts in the credentials Secret")
-    passphrase = secret.get("passphrase")
+    passphrase = _text(secret, "passphrase")
     t = spec.ssh.timeouts
     return ClusterAccess(
-        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port) for n in spec.nodes),
+        nodes=tuple(NodeAddress(name=n.name, host=n.address, port=n.port, cluster=cluster) for n in spec.nodes),
         creds=SSHCredentials(
             user=spec.ssh.user,
             private_key=key or None,
-            passphrase=passphrase.decode() if passphrase else None,
-            password=password.decode() if password else None,
+            passphrase=passphrase or None,
+            password=password or None,
             known_hosts=known_hosts,
             host_key_policy=spec.ssh.host_key_policy,
             become=spec.ssh.become,
@@ -96,6 +114,17 @@ def access_from(spec: ClusterproClusterSpec, secret: Mapping[str, bytes]) -> Clu
             keepalive_count_max=3,
         ),
     )
+
+
+def _text(secret: Mapping[str, bytes], key: str) -> str | None:
+    """A Secret value that must be text; one that is not UTF-8 is InvalidSpec (never retried)."""
+    value = secret.get(key)
+    if value is None:
+        return None
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise InvalidSpec(f"the credentials Secret's {key} is not UTF-8 text") from None
 
 
 def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarget:
@@ -145,7 +174,7 @@ MAX_ROUNDS = 3
 
 
 async def execute(
-    runner: Runner, access: ClusterAccess, actions: Sequence[Action]
+    runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
     every action that still needs it (a stopped group is started again on its node).
@@ -156,9 +185,10 @@ async def execute(
     reports: list[StepReport] = []
     pending: list[Action] = []  # restores owed, in the order their actions ran
     failure: OperatorError | None = None
-    for action in actions:
+    disruptive = any(a.disruptive for a in actions)
+    for number, action in enumerate(actions, 1):
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-        report = await _run_step(runner, access, action)
+        report = await _reported_step(runner, access, StepProgress(number, len(actions), action, disruptive), on_step)
         reports.append(report)
         if not report.ok:
             failure = report.failure
@@ -170,25 +200,54 @@ async def execute(
     if failure is not None:
         # Never leave the failover group stopped because a step after its stop failed.
         for restore in reversed(pending):
-            report = await _run_step(runner, access, restore)
+            report = await _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step)
             if not report.ok:
                 log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
             reports.append(report)
     return reports, failure
 
 
+async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,
+                         on_step: OnStep | None) -> StepReport:
+    if on_step is not None:
+        await on_step(progress)
+    report = await _run_step(runner, access, progress.action)
+    if on_step is not None:
+        await on_step(replace(progress, report=report))
+    return report
+
+
 async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> StepReport:
     cmd = action.command
+    limit = access.timeouts.command if cmd.timeout is None else cmd.timeout
     started = time.monotonic()
     try:
-        await runner.run(access.node(action.node), access.creds, access.timeouts, cmd.argv, input=cmd.input,
-                         timeout=cmd.timeout)
+        await runner.run(access.node(action.node), access.creds, access.timeouts, commands.bounded(cmd.argv, limit),
+                         input=cmd.input, timeout=commands.bounded_budget(limit))
     except OperatorError as exc:
-        if isinstance(exc, CommandFailed) and action.kind in ("ApplyClusterConfig", "RestoreClusterConfig"):
-            # The push's own reason (clpcfctrl's output) is what the status must say.
-            exc = ApplyRefused(action.node, exc.exit_status, exc.stderr)
+        exc = refusal(action, exc, limit)
         return StepReport(action, ok=False, duration=time.monotonic() - started, error=exc.message, failure=exc)
     return StepReport(action, ok=True, duration=time.monotonic() - started)
+
+
+def refusal(action: Action, error: OperatorError, limit: float) -> OperatorError:
+    """A failed command as the reason it failed for: a guard of the command (ConcurrentEdit,
+    DiskNotMounted...), the node's lock held by someone else (NodeBusy), the node's time limit."""
+    if not isinstance(error, CommandFailed):
+        return error
+    reasons = dict(action.command.refusals)
+    if error.exit_status in reasons:
+        return TransientError(f"{action.node}: {action.kind} refused: {error.stderr or reasons[error.exit_status]}",
+                              reason=reasons[error.exit_status])
+    if error.exit_status == commands.EXIT_NODE_BUSY:
+        return TransientError(f"{action.node}: another operator process holds the node's lock {commands.LOCK_FILE}; "
+                              f"{action.kind} was not run", reason="NodeBusy")
+    if error.exit_status in (commands.EXIT_TIMED_OUT, commands.EXIT_KILLED):
+        return Timeout(action.node, f"{action.kind} did not finish within {limit:g}s and was ended on the node")
+    if action.kind in ("ApplyClusterConfig", "RestoreClusterConfig"):
+        # The push's own reason (clpcfctrl's output) is what the status must say.
+        return ApplyRefused(action.node, error.exit_status, error.stderr)
+    return error
 
 
 async def reconcile_site(
@@ -200,10 +259,12 @@ async def reconcile_site(
     settle_timeout: float = 60.0,
     settle_interval: float = 1.0,
     gate: Callable[[Sequence[Action]], Gate] | None = None,
+    progress: OnProgress | None = None,
 ) -> SiteResult:
     """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans.
     ``gate`` (plan/disruption.py) says which actions may run now; what it holds back waits for a
-    maintenance window or an approval and is not an error (the result carries the gate's verdict)."""
+    maintenance window or an approval and is not an error (the result carries the gate's verdict).
+    ``progress`` is told before and after each step, with what the run found so far."""
 
     def runnable(current: Plan) -> tuple[Action, ...]:
         if gate is None:
@@ -216,6 +277,11 @@ async def reconcile_site(
     result = SiteResult(gathered=gathered, enforced=enforce)
     if gathered.errors:
         _report_reachable(result, spec, access.names)
+        # Except one thing: a group an interrupted run left stopped is started again (issue 12).
+        reachable = tuple(n for n in access.names if n in gathered.facts)
+        resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
+        if resume:
+            result.steps, _ = await execute(runner, access, resume)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
@@ -226,8 +292,13 @@ async def reconcile_site(
     # Execute, then verify by planning again. A plan can leave work for a second round (a run
     # resumed after an interruption finishes the group start first); rounds are bounded.
     deadline = time.monotonic() + settle_timeout
+
+    async def on_step(step: StepProgress) -> None:
+        if progress is not None:
+            await progress(step, result)
+
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, actions)
+        steps, failure = await execute(runner, access, actions, on_step)
         result.steps += steps
         if failure is not None:
             result.error = failure

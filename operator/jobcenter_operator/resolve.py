@@ -28,6 +28,7 @@ class ClusterEntry:
 
     spec: Mapping[str, Any]
     host_keys: Mapping[str, str] = field(default_factory=dict)
+    scope: str = ""  # "namespace/name": the host keys of its nodes are this cluster's alone
 
     def secret_name(self) -> str | None:
         """The credentials Secret the spec names (read before the spec is validated)."""
@@ -42,6 +43,23 @@ class SecretEntry:
 
     data: Mapping[str, bytes]
     resource_version: str | None = None
+
+
+# A Secret is read only when its owner marked it for this operator (issue 12): someone who may edit a
+# ClusterproCluster must not be able to point it at any Secret of the namespace that happens to
+# have a ``password`` key. Either mark will do: the label (can be added to an existing Secret) or
+# the type (``kubectl create secret generic --type=...``).
+CREDENTIALS_LABEL = "jobcenter.clusterpro.io/credentials"
+CREDENTIALS_TYPE = "jobcenter.clusterpro.io/ssh-credentials"
+
+
+_UNMARKED = f" (or not labelled {CREDENTIALS_LABEL}=true)"
+
+
+def is_credentials_secret(body: Mapping[str, Any]) -> bool:
+    """Whether a Secret is marked as SSH credentials for this operator."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    return labels.get(CREDENTIALS_LABEL) == "true" or body.get("type") == CREDENTIALS_TYPE
 
 
 @dataclass(frozen=True)
@@ -71,26 +89,29 @@ def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, 
 def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
     if cluster is None:
-        return TransientError(f"ClusterproCluster {cluster_name} not found")
+        return TransientError(f"ClusterproCluster {cluster_name} not found", reason="ClusterNotFound")
     try:
         spec = ClusterproClusterSpec.model_validate(dict(cluster.spec))
     except ValidationError:
         # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
-        return TransientError(f"ClusterproCluster {cluster_name} is invalid")
+        return TransientError(f"ClusterproCluster {cluster_name} is invalid", reason="ClusterInvalid")
     if secret is None:
-        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found")
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found{_UNMARKED}",
+                              reason="SecretNotFound")
     try:
-        return access_from(spec, secret.data)
+        return access_from(spec, secret.data, cluster=cluster.scope)
     except InvalidSpec as exc:
         return exc
 
 
-def observation_access(spec: ClusterproClusterSpec, secret: SecretEntry | None) -> ClusterAccess | OperatorError:
-    """How a ClusterproCluster's own observation reaches its nodes."""
+def observation_access(spec: ClusterproClusterSpec, secret: SecretEntry | None, *,
+                       scope: str = "") -> ClusterAccess | OperatorError:
+    """How a ClusterproCluster's own observation reaches its nodes (``scope``: "namespace/name")."""
     if secret is None:
-        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} not found")
+        return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found{_UNMARKED}",
+                              reason="SecretNotFound")
     try:
-        return access_from(spec, secret.data)
+        return access_from(spec, secret.data, cluster=scope)
     except InvalidSpec as exc:
         return exc
 
@@ -119,12 +140,16 @@ def decide_site(*, name: str, site: JobCenterSiteSpec, generation: int | None, c
                         host_keys=cluster.host_keys, disruption=effective_disruption(site.disruption, cluster_default))
 
 
-def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None,
-                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
-    """What deletionPolicy Unconfigure needs: without the ClusterproCluster nothing can be done."""
+def decide_deletion(site: JobCenterSiteSpec, cluster: ClusterEntry | None, secret: SecretEntry | None, *,
+                    name: str = "", claims: Iterable[tuple[str, str]] = ()) -> ClusterAccess | OperatorError | None:
+    """What deletionPolicy Unconfigure needs: without the ClusterproCluster nothing can be done.
+    None: this site does not own the group (it got GroupClaimed), so its deletion touches nothing:
+    unconfiguring would stop the owner's group and revert the owner's scripts."""
+    if claim_error(name, site, claims) is not None:
+        return None
     if cluster is None:
         return PermanentError("Unconfigure needs the ClusterproCluster; it is gone, nothing was changed",
                               reason="ClusterGone")
     if secret is None:
-        return TransientError("Unconfigure needs the credentials Secret")
+        return TransientError("Unconfigure needs the credentials Secret", reason="SecretNotFound")
     return cluster_access(site.cluster_ref.name, cluster, secret)

@@ -1,5 +1,10 @@
 """Reconcile outcome -> the resource's status, and the transitions worth an Event. Pure.
 
+kstatus states (README "Status"): Ready=True only when converged and healthy; Reconciling=True while
+steps run (reason Progressing, "step k/n: ...") or a transient error is retried; Stalled=True when
+only a person can move the site on: a permanent error, or Observe mode (or driftPolicy Report) with
+nodes that differ from the spec (ObservedDrift). Ready's reason and message carry the root cause.
+
 The domain conditions are the plan's findings (plan/ decides them; several for one condition
 give the first's status and reason and every message), plus NodesReachable from the gathering
 and ProcessesHealthy from the verification. A failed preflight check stalls the site or waits,
@@ -24,6 +29,7 @@ from .outcome import ClusterResult, SiteResult, blocking_error
 from .plan import Action, Finding
 from .plan.disruption import CONDITION as DISRUPTION_ALLOWED
 from .plan.disruption import Gate
+from .progress import StepProgress
 
 SITE_DOMAIN_CONDITIONS = (
     "NodesReachable",
@@ -124,20 +130,60 @@ def _error_conditions(error: OperatorError | None) -> tuple[Cond, Cond]:
 
 
 def _ready(domain: dict[str, Cond], error: OperatorError | None, done: str) -> Cond:
+    """The root cause first: the error that stopped the run (a missing Secret, an unreachable
+    node, a failed command), else the first False domain condition, else the first not known."""
     if isinstance(error, CheckFailed):
         error = None  # PreflightPassed says it, with every failed check
-    if error is not None and not error.transient:
-        return Cond("False", error.reason, error.message)
-    for cond in domain.values():
-        if cond.status != "True":
-            return Cond("False", cond.reason, cond.message)
     if error is not None:
         return Cond("False", error.reason, error.message)
+    pending = [c for c in domain.values() if c.status != "True"]
+    cause = next((c for c in pending if c.status == "False"), pending[0] if pending else None)
+    if cause is not None:
+        return Cond("False", cause.reason, cause.message)
     return Cond("True", "Succeeded", done)
 
 
-def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: OperatorError | None) -> dict[str, Cond]:
-    """All conditions of a JobCenterSite, from a reconcile result (None: nothing reached the nodes)."""
+def _node_errors(errors: dict[str, OperatorError]) -> str:
+    """``clu1, clu2: connection refused``: each node once, one entry per distinct message (a
+    node error's message starts with its node, which is not repeated)."""
+    by_text: dict[str, list[str]] = {}
+    for node in sorted(errors):
+        by_text.setdefault(errors[node].message.removeprefix(f"{node}: "), []).append(node)
+    return "; ".join(f"{', '.join(nodes)}: {text}" for text, nodes in by_text.items())
+
+
+def _observed_drift(spec: JobCenterSiteSpec, result: SiteResult) -> tuple[Cond, Cond, Cond]:
+    """(Ready, Reconciling, Stalled) of a site whose nodes differ while the operator may not act:
+    only a person (Enforce, a reconcile request, fixing the nodes) can end it, so it is Stalled."""
+    assert result.plan is not None
+    why = ("managementPolicy Observe" if spec.management_policy == "Observe"
+           else "driftPolicy Report (a spec change or a reconcile request corrects it)")
+    message = (f"the nodes differ from the spec ({len(result.plan.actions)} changes pending, see status.plan); "
+               f"{why} does not change them")
+    return (Cond("False", "ObservedDrift", message),
+            Cond("False", "ObservedDrift", "nothing to do until a person acts"),
+            Cond("True", "ObservedDrift", message))
+
+
+def _progressing(progress: StepProgress, previous: dict[str, Any], generation: int | None) -> tuple[Cond, Cond, Cond]:
+    """(Ready, Reconciling, Stalled) while a step runs. Ready stays True only while drift of a site
+    that was Ready for this very generation is corrected without interrupting it (it keeps serving
+    jobs; kstatus still says InProgress, Reconciling=True comes first). A new generation is never
+    Ready before it is applied: ``kubectl wait --for=condition=Ready`` after an edit must wait."""
+    reconciling = Cond("True", "Progressing", progress.message)
+    stalled = Cond("False", "Progressing", "no blocking problem")
+    before = next((c for c in previous.get("conditions") or [] if c.get("type") == "Ready"), None)
+    same_generation = previous.get("observedGeneration") == generation
+    if before is not None and before.get("status") == "True" and same_generation and not progress.disruptive_run:
+        return Cond("True", before["reason"], before["message"]), reconciling, stalled
+    return Cond("False", "Progressing", progress.message), reconciling, stalled
+
+
+def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: OperatorError | None,
+                    progress: StepProgress | None = None, previous: dict[str, Any] | None = None,
+                    generation: int | None = None) -> dict[str, Cond]:
+    """All conditions of a JobCenterSite, from a reconcile result (None: nothing reached the nodes);
+    with ``progress``, of the run still going (``result`` is what it found before its steps)."""
     unknown = Cond("Unknown", "NotObserved", "not observed yet")
     domain: dict[str, Cond] = dict.fromkeys(SITE_DOMAIN_CONDITIONS, unknown)
     if result is not None:
@@ -160,7 +206,13 @@ def site_conditions(spec: JobCenterSiteSpec, result: SiteResult | None, error: O
         # Nothing is in progress: the operator waits for a window or a person (kstatus: Current).
         done += f"; pending: {waiting.message}"
         reconciling = Cond("False", waiting.verdict, waiting.message)
-    conds = {"Ready": _ready(ready_domain, error, done), "Reconciling": reconciling, "Stalled": stalled}
+    ready = _ready(ready_domain, error, done)
+    if progress is not None:
+        ready, reconciling, stalled = _progressing(progress, previous or {}, generation)
+    elif (waiting is None and error is None and result is not None and not result.enforced and result.plan
+          and result.plan.actions):
+        ready, reconciling, stalled = _observed_drift(spec, result)
+    conds = {"Ready": ready, "Reconciling": reconciling, "Stalled": stalled}
     conds.update(domain)
     if spec.mode == "StandardAgent":
         # Not part of Ready: nothing on the nodes says whether the manager knows this agent, so the
@@ -199,7 +251,7 @@ def _site_domain(result: SiteResult) -> dict[str, Cond]:
     if gathered.errors:
         first = gathered.first_error()
         assert first is not None
-        out["NodesReachable"] = Cond("False", first.reason, f"{', '.join(sorted(gathered.errors))}: {first.message}")
+        out["NodesReachable"] = Cond("False", first.reason, _node_errors(gathered.errors))
     else:
         out["NodesReachable"] = Cond("True", "Reachable", f"{len(gathered.facts)} nodes answered")
     if result.plan is None:
@@ -258,10 +310,12 @@ def site_status(
     error: OperatorError | None = None,
     requested_at: str | None = None,
     now: str | None = None,
+    progress: StepProgress | None = None,
 ) -> dict[str, Any]:
-    """The whole ``status`` of a JobCenterSite (wire format, camelCase)."""
+    """The whole ``status`` of a JobCenterSite (wire format, camelCase). With ``progress``: while
+    that step runs (``status.progress`` shows it in the printer columns)."""
     previous = previous or {}
-    conds = site_conditions(spec, result, error)
+    conds = site_conditions(spec, result, error, progress, previous, generation)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": merge_conditions(previous.get("conditions"), conds, generation, now),
@@ -283,6 +337,8 @@ def site_status(
         status["plan"] = planned_actions(result.plan.actions)
     if result is not None and result.gate is not None:
         status["disruption"] = disruption_status(result.gate)
+    if progress is not None:
+        status["progress"] = progress.short
     handled = requested_at if requested_at is not None else previous.get("lastHandledReconcileAt")
     if handled is not None:
         status["lastHandledReconcileAt"] = handled
@@ -327,7 +383,8 @@ def cluster_status(
         reach = Cond("Unknown", "NotObserved", "not observed yet")
     elif result.gathered.errors:
         assert first is not None
-        reach = Cond("False", first.reason, f"{reachable}/{len(node_names)} nodes reachable: {first.message}")
+        reach = Cond("False", first.reason,
+                     f"{reachable}/{len(node_names)} nodes reachable; {_node_errors(result.gathered.errors)}")
     else:
         reach = Cond("True", "Reachable", f"{reachable}/{len(node_names)} nodes reachable")
     domain = {"NodesReachable": reach}
@@ -342,6 +399,32 @@ def cluster_status(
         status["nodes"] = nodes
         if groups:
             status["groups"] = [groups[k] for k in sorted(groups)]
+    return status
+
+
+def suspended_status(previous: dict[str, Any] | None, generation: int | None, now: str | None = None) -> dict[str, Any]:
+    """The status of a suspended object: written once, so GitOps tools see the generation observed
+    (Reconciling=False reason Suspended); Ready and Stalled keep what they said (a site never
+    reconciled says Ready=Unknown, so waiters do not take it for converged)."""
+    previous = dict(previous or {})
+    old = list(previous.get("conditions") or [])
+    kept = {c["type"]: Cond(c["status"], c["reason"], c["message"]) for c in old}
+    kept.setdefault("Ready", Cond("Unknown", "Suspended", "suspended before the first reconcile"))
+    kept["Reconciling"] = Cond("False", "Suspended", "reconciliation suspended (spec.suspend)")
+    kept.setdefault("Stalled", Cond("False", "Suspended", "no blocking problem"))
+    first = {t: kept.pop(t) for t in ("Ready", "Reconciling", "Stalled")}
+    merged = merge_conditions(old, {**first, **kept}, None, now)
+    by_type = {c.get("type"): c for c in old}
+    for entry in merged:  # conditions not rewritten keep the generation they were computed from
+        before = by_type.get(entry["type"])
+        if entry["type"] != "Reconciling" and before is not None and "observedGeneration" in before:
+            entry["observedGeneration"] = before["observedGeneration"]
+        elif generation is not None:
+            entry["observedGeneration"] = generation
+    previous.pop("progress", None)
+    status = {**previous, "conditions": merged}
+    if generation is not None:
+        status["observedGeneration"] = generation
     return status
 
 

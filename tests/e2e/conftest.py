@@ -1,107 +1,20 @@
 """End-to-end fixtures: the test bed (simulated nodes), the API stand-in, and the operator as a
-real subprocess (`python -m jobcenter_operator run`) with an audit log of every command it sends."""
+real subprocess (`python -m jobcenter_operator run`) with an audit log of every command it sends.
+The helpers live in e2e_support.py (tests import them from there, never from ``conftest``)."""
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from e2e_support import LOG_SOURCE, Operator, apply_secret
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 from hack.testbed.pytest_fixtures import testbed_cluster, testbed_required  # noqa: F401
-
-REPO = Path(__file__).resolve().parents[2]
-TIMER = 3.0  # seconds between drift checks in these tests
-
-
-# The running operator's log, appended to a timeout's message (set by the operator_env fixture).
-LOG_SOURCE: list[Callable[[], str]] = []
-
-
-def context() -> str:
-    return "".join(f"\n--- operator log ---\n{source()}" for source in LOG_SOURCE)
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r}){context()}")
-
-
-@dataclass
-class Operator:
-    standin: StandInProcess
-    workdir: Path
-    audit: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, *extra_args: str) -> subprocess.Popen[bytes]:
-        env = dict(self.standin.env, JCOP_TIMER_INTERVAL=str(TIMER), JCOP_SETTLE_TIMEOUT="60",
-                   JCOP_BACKOFF_CAP="5", JCOP_AUDIT_LOG=str(self.audit), PYTHONPATH=str(REPO / "operator"))
-        log = (self.workdir / f"operator-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace", "default",
-                                 *extra_args],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-    def commands(self) -> list[dict[str, Any]]:
-        if not self.audit.exists():
-            return []
-        return [json.loads(line) for line in self.audit.read_text().splitlines() if line.strip()]
-
-    def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("operator-*.log")))
-
-    def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self.standin.kubectl(*args, input=input, timeout=120)
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        out = self.kubectl("get", kind, name, "-o", "json")
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-    def condition(self, name: str, ctype: str) -> dict[str, Any] | None:
-        for c in self.get("jcs", name).get("status", {}).get("conditions", []):
-            if c["type"] == ctype:
-                return c  # type: ignore[no-any-return]
-        return None
-
-
-def is_probe(command: dict[str, Any]) -> bool:
-    return len(command["argv"]) > 3 and command["argv"][3] == "jcop-facts"
-
-
-def step_name(command: dict[str, Any]) -> str:
-    """The operator's sh wrappers carry their name as $0 (argv[3]); plain commands are argv[0]."""
-    argv = command["argv"]
-    return str(argv[3]) if argv[:2] == ["sh", "-c"] and len(argv) > 3 else str(argv[0])
 
 
 @pytest.fixture
@@ -123,12 +36,7 @@ def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Ope
         start_operator: bool = True, site_spec: dict[str, Any] | None = None, **bed_kwargs: Any
     ) -> dict[str, Any]:
         bed = testbed_cluster(**bed_kwargs)
-        secret = operator_env.kubectl(
-            "create", "secret", "generic", "jc-cluster-ssh", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
-            f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
-        assert secret.returncode == 0, secret.stderr
-        applied = operator_env.kubectl("apply", "-f", "-", input=secret.stdout)
-        assert applied.returncode == 0, applied.stderr
+        apply_secret(operator_env, bed)
         if start_operator:
             operator_env.start()
         cluster, site = yaml.safe_load_all(manifests(bed))

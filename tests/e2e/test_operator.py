@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import TIMER, Operator, is_probe, step_name, wait_for
+from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
@@ -37,7 +37,7 @@ def test_apply_change_and_reject(site_setup: Callable[..., dict[str, Any]], oper
 
     table = op.kubectl("get", "jcs").stdout.splitlines()
     header, row = table[0].split(), table[1].split()
-    assert header == ["NAME", "MODE", "GROUP", "ACTIVE", "PROCESSES", "READY", "REASON", "DISRUPTION", "AGE"]
+    assert header == ["NAME", "MODE", "GROUP", "ACTIVE", "PROCESSES", "READY", "REASON", "DISRUPTION", "STEP", "AGE"]
     assert row[:8] == [SITE, "Classic", bed["failoverGroup"], bed["activeNode"], "8/8", "True", "Succeeded",
                        "NothingHeld"]
     cpc = op.kubectl("get", "cpc").stdout.splitlines()[1].split()
@@ -174,7 +174,12 @@ def test_observe_suspend_and_group_claims(site_setup: Callable[..., dict[str, An
     op.kubectl("patch", "jcs", SITE, "--type=merge", "-p", '{"spec":{"suspend":true}}')
     wait_for("the Suspended event", lambda: '"reason": "Suspended"' in op.kubectl("get", "events", "-o", "json").stdout,
              timeout=30)
-    conditions = op.get("jcs", SITE)["status"]["conditions"]
+    # Acknowledged once: observedGeneration follows, Reconciling says Suspended, Ready is kept.
+    obj = wait_for("the suspend acknowledged", lambda: (o := op.get("jcs", SITE))["status"].get(
+        "observedGeneration") == o["metadata"]["generation"] and o, timeout=30)
+    assert op.condition(SITE, "Reconciling")["reason"] == "Suspended"  # type: ignore[index]
+    assert op.condition(SITE, "Ready")["status"] == "True"  # type: ignore[index]
+    conditions = obj["status"]["conditions"]
     before = len(op.commands())
     op.kubectl("annotate", "jcs", SITE, "--overwrite", "jobcenter.clusterpro.io/requested-at=while-suspended")
 
@@ -197,6 +202,7 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
     bed = site_setup(start_operator=False)
     # Trust on first use: no known_hosts in the Secret, hostKeyPolicy AcceptNew.
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}", "--dry-run=client", "-o", "yaml")
     assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0
     op.kubectl("patch", "cpc", "jc-cluster", "--type=merge", "-p", '{"spec":{"ssh":{"hostKeyPolicy":"AcceptNew"}}}')
@@ -223,6 +229,7 @@ def test_accept_new_host_keys_survive_an_operator_restart(site_setup: Callable[.
     known = [line for line in known if address not in line.split()[0].split(",")] + [f"{address} {keytype} {key}"]
     (op.workdir / "known_hosts").write_text("\n".join(known) + "\n")
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
                         f"--from-file=known_hosts={op.workdir / 'known_hosts'}", "--dry-run=client", "-o", "yaml")
     assert op.kubectl("apply", "-f", "-", input=secret.stdout).returncode == 0

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import LOG_SOURCE, REPO, is_probe, step_name, wait_for
+from e2e_support import LOG_SOURCE, REPO, is_probe, step_name, wait_for
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess
@@ -108,7 +108,8 @@ def ready(r: Replicas, site: str) -> bool:
 def apply_bed(r: Replicas, bed: dict[str, Any], i: int, shard: int) -> None:
     """Secret, ClusterproCluster (pinned to ``shard``) and site for bed ``i``, with names of their own."""
     secret = r.standin.kubectl(
-        "create", "secret", "generic", f"ssh-{i}", f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
+        "create", "secret", "generic", f"ssh-{i}", "--type=jobcenter.clusterpro.io/ssh-credentials",
+        f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
         f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
     assert secret.returncode == 0, secret.stderr
     kubectl(r, "apply", "-f", "-", input=secret.stdout)

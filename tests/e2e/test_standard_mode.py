@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import TIMER, Operator, is_probe, step_name, wait_for
+from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
@@ -41,6 +41,7 @@ def _manifests(bed: dict[str, Any]) -> str:
 
 def _setup(bed: dict[str, Any], op: Operator) -> None:
     secret = op.kubectl("create", "secret", "generic", "jc-cluster-ssh",
+                        "--type=jobcenter.clusterpro.io/ssh-credentials",
                         f"--from-file=ssh-privatekey={bed['privateKeyFile']}",
                         f"--from-file=known_hosts={bed['knownHostsFile']}", "--dry-run=client", "-o", "yaml")
     assert secret.returncode == 0, secret.stderr
@@ -153,8 +154,9 @@ def test_manager_and_agent_side_by_side(testbed_cluster: Callable[..., dict[str,
              == 2 and _ready(op, AG), timeout=90)
     changes = [c for c in op.commands()[before:] if not is_probe(c)]
     # A monitor change: the cluster is suspended around the push (node-protocol 10); the suspend
-    # marker is written on (and cleared from) every node, everything else runs where the AG group is.
-    markers = [c for c in changes if step_name(c) in ("marksuspend", "clearsuspend")]
+    # marker (and a stop marker, should the group be stopped) is written on (and cleared from) every
+    # node, everything else runs where the AG group is.
+    markers = [c for c in changes if step_name(c) in ("marksuspend", "clearsuspend", "markstop", "clearmark")]
     assert {c["node"] for c in markers} == {"clu1"}, markers
     changes = [c for c in changes if c not in markers]
     assert changes and {c["node"] for c in changes} == {"clu2"}, changes

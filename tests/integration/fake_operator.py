@@ -40,7 +40,7 @@ class FakePool:
     def stats(self) -> dict[str, int]:
         return {"commands_total": len(self.runner.sent)}
 
-    def host_key_fingerprint(self, node_name: str) -> str | None:
+    def host_key_fingerprint(self, node: NodeAddress) -> str | None:
         return None
 
     def pin_host_key(self, node: NodeAddress, fingerprint: str) -> None:

@@ -16,7 +16,7 @@ from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, stand
 
 APPROVE = "jobcenter.clusterpro.io/approve-plan"
 OVERRIDE = "jobcenter.clusterpro.io/override-disruption"
-DISRUPTIVE_STEPS = {"stopgroup", "startgroup", "cjcmksite", "/usr/lib/nqs/nqsstop"}
+DISRUPTIVE_STEPS = {"stopgroup", "startgroup", "suspendcluster", "resumecluster", "cjcmksite", "/usr/lib/nqs/nqsstop"}
 
 
 def test_manual_approval_waits_for_the_shown_hash(operator: tuple[StandInProcess, Path]) -> None:  # noqa: F811
@@ -72,7 +72,8 @@ def test_manual_approval_waits_for_the_shown_hash(operator: tuple[StandInProcess
     assert not DISRUPTIVE_STEPS & set(steps()[before:])
     kubectl("annotate", "jcs", "cluv", f"{OVERRIDE}=once")
     wait_for("the change applied", lambda: condition("InSync").get("status") == "True", timeout=90)
-    assert [s for s in steps()[before:] if s in DISRUPTIVE_STEPS] == ["stopgroup", "startgroup"]
+    # A monitor-only change: the cluster is suspended around the push, the group keeps running (issue 11).
+    assert [s for s in steps()[before:] if s in DISRUPTIVE_STEPS] == ["suspendcluster", "resumecluster"]
     override = wait_for("the override Event", lambda: events("DisruptionOverride"))
     assert f"{OVERRIDE}=once applied plan" in override[0]["message"]
     assert wait_for("the override removed", lambda: OVERRIDE not in (site()["metadata"].get("annotations") or {}))

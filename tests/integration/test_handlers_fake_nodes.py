@@ -19,7 +19,8 @@ import yaml
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-SECRET = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "jc-cluster-ssh"},
+SECRET = {"apiVersion": "v1", "kind": "Secret",
+          "metadata": {"name": "jc-cluster-ssh", "labels": {"jobcenter.clusterpro.io/credentials": "true"}},
           "data": {"ssh-privatekey": "S0VZ", "known_hosts": "Y2x1MSBzc2gtZWQyNTUxOSBBQUFB"}}
 CLUSTER = {"apiVersion": "jobcenter.clusterpro.io/v1alpha1", "kind": "ClusterproCluster",
            "metadata": {"name": "jc-cluster"},
@@ -82,15 +83,20 @@ def test_handlers_converge_refuse_a_claim_and_unconfigure(operator: tuple[StandI
                    .get("status", {}).get("nodesReachable") == "2/2")
     assert cpc
 
-    twin = {**SITE, "metadata": {"name": "cluv-twin"}, "spec": {**SITE["spec"], "machineId": 115}}
+    twin = {**SITE, "metadata": {"name": "cluv-twin"},
+            "spec": {**SITE["spec"], "machineId": 115, "deletionPolicy": "Unconfigure"}}
     kubectl("apply", "-f", "-", input=json.dumps(twin))
     stalled = wait_for("the twin stalled", lambda: (c := condition("cluv-twin", "Stalled")).get("status") == "True"
                        and c)
     assert stalled["reason"] == "GroupClaimed" and "cluv" in stalled["message"]
+    before = len(steps())
     kubectl("delete", "jcs", "cluv-twin", "--timeout=30s")
+    # Only the owner may unconfigure (issue 12): the twin's deletion sends nothing to the nodes.
+    assert [s for s in steps()[before:] if s != "jcop-facts"] == []
 
     before = len(steps())
     kubectl("patch", "jcs", "cluv", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Unconfigure"}}')
     kubectl("delete", "jcs", "cluv", "--timeout=30s")
     assert [s for s in steps()[before:] if s != "jcop-facts"] == [
-        "stopgroup", "marksuspend", "suspendcluster", "restore", "resumecluster", "clearsuspend", "startgroup"]
+        "markstop", "stopgroup", "marksuspend", "suspendcluster", "restore", "resumecluster", "clearsuspend",
+        "startgroup", "clearmark"]

@@ -442,14 +442,16 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
         "StopLocalSite": commands.stop_local_site(),
         "CreateSite": commands.create_site(h[0], machine_id, h[1], h[2], node_name),  # type: ignore[arg-type]
         "StopGroup": commands.stop_group(h[2], node_name),
-        "ApplyClusterConfig": commands.apply_config(h[2], payload, {f"scripts/{h[2]}/{h[3]}/start.sh": payload}),
+        "ApplyClusterConfig": commands.apply_config(h[2], payload, {f"scripts/{h[2]}/{h[3]}/start.sh": payload}, h[0]),
         "StartGroup": commands.start_group(h[2]),
         "StartLocalSite": commands.start_local_site(),
-        "RestoreClusterConfig": commands.restore_config(h[2], h[3], h[4], payload),
+        "RestoreClusterConfig": commands.restore_config(h[2], h[3], h[4], payload, h[0]),
         "MarkSuspended": suspend_commands.mark_suspended(h[2], node_name),
         "SuspendCluster": suspend_commands.suspend_cluster(h[2], node_name),
         "ResumeCluster": suspend_commands.resume_cluster(h[2]),
         "ClearSuspendMarker": suspend_commands.clear_suspend_marker(h[2]),
+        "MarkGroupStopped": commands.mark_group_stopped(h[2], node_name),
+        "ClearStopMarker": commands.clear_stop_marker(h[2]),
     }
     assert set(built) == set(get_args(ActionKind)), "a command for every kind there is"
     argvs = [list(c.argv) for c in built.values()]
@@ -501,6 +503,7 @@ async def _reconcile_with_failing_clpcfctrl(
 
 
 def _kind_of(argv: tuple[str, ...], spec: JobCenterSiteSpec, node: str) -> str:
+    argv = commands.unbounded(argv)  # every action runs inside the node-side bound and lock
     for kind, command in (("StopGroup", commands.stop_group(spec.failover_group, node)),
                           ("StartGroup", commands.start_group(spec.failover_group)),
                           ("StopLocalSite", commands.stop_local_site()),

@@ -21,8 +21,10 @@ from jobcenter_operator.errors import CommandFailed, OperatorError
 from jobcenter_operator.facts import NodeFacts
 from jobcenter_operator.facts.clusterpro import clp_conf_bytes as read_clp_conf_bytes
 from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
+from jobcenter_operator.facts.jobcenter import ClusterSite
 from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
+from jobcenter_operator.plan.commands import GUARD_CONCURRENT_EDIT, sha256_text, unbounded
 from jobcenter_operator.plan.model import Action, Command
 from jobcenter_operator.reconcile import ClusterAccess
 from jobcenter_operator.xml_spans import encode_document
@@ -109,8 +111,9 @@ def probe_stdout(facts: NodeFacts, nonce: str, *, backup: bool = False) -> str:
 @dataclass(frozen=True)
 class Sent:
     node: str
-    argv: tuple[str, ...]
+    argv: tuple[str, ...]  # the action's own argv (an executor's ``commands.bounded`` wrapper taken off)
     input: str | None
+    raw: tuple[str, ...] = ()  # what was really sent
 
     @property
     def is_probe(self) -> bool:
@@ -156,7 +159,7 @@ class FakeRunner:
 
     async def run(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, argv: tuple[str, ...] | list[str],
                   *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:  # noqa: ASYNC109
-        sent = Sent(node.name, tuple(argv), input)
+        sent = Sent(node.name, unbounded(tuple(argv)), input, raw=tuple(argv))
         self.sent.append(sent)
         respond = next((r for p, r in self.rules if p(sent)), self.default)
         answer = respond(sent)
@@ -176,7 +179,8 @@ class FakeRunner:
 
 _STEPS = {"stopgroup": "StopGroup", "startgroup": "StartGroup", "cjcmksite": "CreateSite",
           "apply": "ApplyClusterConfig", "restore": "RestoreClusterConfig", "suspendcluster": "SuspendCluster",
-          "resumecluster": "ResumeCluster", "marksuspend": "MarkSuspended", "clearsuspend": "ClearSuspendMarker"}
+          "resumecluster": "ResumeCluster", "marksuspend": "MarkSuspended", "clearsuspend": "ClearSuspendMarker",
+          "markstop": "MarkGroupStopped", "clearmark": "ClearStopMarker"}
 
 
 def kind_of(sent: Sent) -> str | None:
@@ -201,6 +205,7 @@ class FakeCluster:
     spec: JobCenterSiteSpec
     facts: dict[str, NodeFacts]
     backup_scripts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> script hashes backed up
+    disk_site: ClusterSite | None = None  # the site on the switched disk, once there is one
 
     def __call__(self, sent: Sent) -> Answer:
         if sent.is_probe:
@@ -209,6 +214,10 @@ class FakeCluster:
         kind = kind_of(sent)
         if kind is None:
             return result(sent, 127, stderr=f"{sent.argv[0]}: not found")
+        if kind in ("ApplyClusterConfig", "RestoreClusterConfig") and \
+                sent.argv[5] != sha256_text(self.facts[sent.node].clp_conf.text):
+            # The push script's guard: the pulled clp.conf is not the one the plan was made from.
+            return result(sent, GUARD_CONCURRENT_EDIT, stderr="ConcurrentEdit: clp.conf changed since the plan")
         getattr(self, f"_{kind}", self._apply)(sent, kind)
         return result(sent)
 
@@ -218,12 +227,21 @@ class FakeCluster:
         self.facts = apply(self.spec, self.facts, (action,))
 
     def _group_online_on(self, node: str | None) -> None:
-        group = self.spec.failover_group
+        """The group (with its floating IP and disk) online on ``node`` only; None: offline."""
+        group, fip, disk = self.spec.failover_group, self.spec.floating_ip, self.spec.database_path
+        # The site lives on the switched disk: it is seen where the disk is mounted.
+        self.disk_site = next((f.site for f in self.facts.values() if f.site.present), self.disk_site)
+        site = self.disk_site
         for name, f in self.facts.items():
             groups = {**f.cluster.groups, group: f.cluster.groups[group].model_copy(
                 update={"current": node, "state": "Online" if node else "Offline"})}
+            here = name == node
+            addresses = (f.addresses | {fip}) if here and fip else f.addresses - {fip}
+            mounts = (f.mounts | {disk}) if here else f.mounts - {disk}
             self.facts[name] = f.model_copy(update={
-                "group_node": node, "cluster": f.cluster.model_copy(update={"groups": groups})})
+                "group_node": node, "cluster": f.cluster.model_copy(update={"groups": groups}),
+                "addresses": addresses, "mounts": mounts,
+                **({"site": site if here else ClusterSite(present=False)} if site is not None else {})})
 
     def _StopGroup(self, sent: Sent, kind: str) -> None:
         """Offline, with the operator's stop marker (naming this node) left on this node."""
@@ -248,11 +266,16 @@ class FakeCluster:
                                                     "script_hashes": dict(backup)})
 
     def _StartGroup(self, sent: Sent, kind: str) -> None:
-        """Online on this node, every marker of the group removed."""
+        """Online on this node, this node's marker removed (the start script's own clean-up)."""
         self._apply(sent, kind)
         self._group_online_on(sent.node)
-        for name, f in self.facts.items():
-            self.facts[name] = f.model_copy(update={"stopped_by_operator": None})
+        self.facts[sent.node] = self.facts[sent.node].model_copy(update={"stopped_by_operator": None})
+
+    def _MarkGroupStopped(self, sent: Sent, kind: str) -> None:
+        self.facts[sent.node] = self.facts[sent.node].model_copy(update={"stopped_by_operator": sent.argv[5]})
+
+    def _ClearStopMarker(self, sent: Sent, kind: str) -> None:
+        self.facts[sent.node] = self.facts[sent.node].model_copy(update={"stopped_by_operator": None})
 
 
 def fake_runner(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts]) -> tuple[FakeRunner, FakeCluster]:

@@ -208,6 +208,10 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
             row = AgentInstanceRow(instance_id=spec.agent.instance_id, name=spec.agent.instance_name,
                                    agent_name=spec.agent.agent_name, active=True, enable=True)
             update(a.node, agent=f.agent.model_copy(update={"instances": (row,), "unit_active": "active"}))
+        elif a.kind == "MarkGroupStopped":
+            update(a.node, stopped_by_operator=a.command.argv[5])
+        elif a.kind == "ClearStopMarker":
+            update(a.node, stopped_by_operator=None)
         elif a.kind == "DisableAgentUnit":
             update(a.node, agent=f.agent.model_copy(update={"unit_enabled": "disabled"}))
         elif a.kind in ("SuspendCluster", "ResumeCluster"):

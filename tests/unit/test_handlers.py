@@ -3,6 +3,7 @@ what the wiring itself decides."""
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,6 +13,7 @@ from plan_factory import CLASSIC, cluster
 
 from jobcenter_operator import handlers
 from jobcenter_operator.memory import OperatorMemory
+from jobcenter_operator.metrics import Metrics
 from jobcenter_operator.resolve import ClusterEntry, SecretEntry
 
 NODES = [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}]
@@ -29,7 +31,9 @@ def kwargs(pool: Any, **meta: Any) -> dict[str, Any]:
     return {
         "body": {}, "spec": CLASSIC.to_wire(), "status": {}, "patch": Patch(),
         "meta": {"namespace": "default", "name": "cluv", "uid": "u1", "generation": 2, "annotations": {}, **meta},
-        "memo": SimpleNamespace(pool=pool, objects=OperatorMemory()),
+        # runner: the metered pool of configure(); no settings, so the progress writes are skipped (logged)
+        "memo": SimpleNamespace(pool=pool, runner=pool, metrics=Metrics(), objects=OperatorMemory()),
+        "resource": SimpleNamespace(plural=handlers.SITES), "logger": logging.getLogger("test"),
         "cluster_by_name": {("default", "jc-cluster"): [CLUSTER]},
         "secret_by_name": {("default", "ssh"): [SECRET]},
         "site_by_group": {},

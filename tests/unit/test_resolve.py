@@ -51,7 +51,9 @@ def test_what_is_missing_or_wrong_is_the_error() -> None:
     invalid = cluster_access("jc-cluster", ClusterEntry(spec={"nodes": []}), SECRET)
     assert isinstance(invalid, OperatorError) and invalid.transient and "is invalid" in invalid.message
     missing = cluster_access("jc-cluster", CLUSTER, None)
-    assert isinstance(missing, OperatorError) and missing.message == "Secret ssh (SSH credentials) not found"
+    assert isinstance(missing, OperatorError) and missing.message.startswith("Secret ssh (SSH credentials) not found")
+    assert (missing.reason, invalid.reason) == ("SecretNotFound", "ClusterInvalid")
+    assert cluster_access("jc-cluster", None, SECRET).reason == "ClusterNotFound"  # type: ignore[union-attr]
     no_key = cluster_access("jc-cluster", CLUSTER, SecretEntry(data={"known_hosts": b"x"}))
     assert isinstance(no_key, InvalidSpec) and not no_key.transient
 

@@ -51,6 +51,8 @@ _HANDLED = {"properties", "required", "items", "additionalProperties", "default"
             "title", "const", "exclusiveMinimum", "exclusiveMaximum"}
 _FORMATS = {"date-time", "int32", "int64", "double", "float", "byte", "date"}
 
+STATUS_DEFAULT = {"observedGeneration": 0}
+
 # Root-level rule: a site's name is also used on the nodes; keep it a DNS label (63 chars, no
 # dots). The API server has already checked it is a DNS subdomain, so these two are all that is
 # left of the models' label pattern (ObjectMeta.name).
@@ -180,7 +182,9 @@ def openapi_schema(kind: Kind) -> dict[str, Any]:
             # The API server owns metadata's schema; only the name rule below is ours.
             "metadata": {"type": "object"},
             "spec": structural(props["spec"], defs, "spec"),
-            "status": structural(props["status"], defs, "status"),
+            # Served on a fresh object before the operator writes anything: observedGeneration 0 differs
+            # from generation 1, so kstatus says InProgress (not Current) and Flux's CEL has a status.
+            "status": {**structural(props["status"], defs, "status"), "default": STATUS_DEFAULT},
         },
         "required": ["spec"],
         "x-kubernetes-validations": [NAME_RULE],

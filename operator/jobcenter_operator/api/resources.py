@@ -78,6 +78,7 @@ JOBCENTER_SITE = Kind(
                       "Hash of the pending disruptive steps (approve-plan annotation).", priority=1),
         PrinterColumn("Next-Window", "string", ".status.disruption.nextWindowStart",
                       "When the next maintenance window opens (UTC).", priority=1),
+        PrinterColumn("Step", "string", ".status.progress", "The step running now (k/n kind node)."),
         PrinterColumn("Suspended", "boolean", ".spec.suspend", "Reconciliation suspended.", priority=1),
         _AGE,
     ),

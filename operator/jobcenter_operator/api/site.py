@@ -319,6 +319,11 @@ class JobCenterSiteStatus(ApiModel):
         max_length=64,
         description="Value of the jobcenter.clusterpro.io/requested-at annotation last handled.",
     )
+    progress: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The step running now, e.g. '2/7 StopGroup clu1' (printer column); absent when idle.",
+    )
 
 
 class JobCenterSite(ApiModel):

@@ -1,8 +1,9 @@
 """Host key policy: Strict (the Secret's known_hosts only) and AcceptNew (trust on first use).
 
 AcceptNew trusts the key a host presents on first contact only if the Secret's known_hosts has
-no entry for that host; the key is then remembered per endpoint (host, port) for the life of the
-pool and enforced on every later connection, also across reconnects. A fingerprint recorded
+no entry for that host; the key is then remembered per endpoint (cluster, host, port) for the life
+of the pool and enforced on every later connection, also across reconnects. What was seen is kept
+per endpoint too (never per node name: two clusters may both call their nodes clu1). A fingerprint recorded
 earlier (e.g. in the resource status before an operator restart) can be pinned with ``pin``.
 """
 
@@ -15,7 +16,7 @@ import asyncssh
 
 from .types import HostKeyPolicy
 
-Endpoint = tuple[str, int]
+Endpoint = tuple[str, str, int]  # (cluster, host, port): NodeAddress.endpoint
 
 
 def fingerprint(key: asyncssh.SSHKey) -> str:
@@ -44,29 +45,29 @@ class Decision:
 
 
 class HostKeyStore:
-    """Fingerprints seen per node and keys learned under AcceptNew per endpoint."""
+    """Fingerprints seen and keys learned under AcceptNew, per endpoint."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # callbacks run in the event loop; cheap guard anyway
         self._learned: dict[Endpoint, asyncssh.SSHKey] = {}
         self._pinned: dict[Endpoint, str] = {}
-        self._seen: dict[str, str] = {}
+        self._seen: dict[Endpoint, str] = {}
 
     def pin(self, endpoint: Endpoint, fp: str) -> None:
         with self._lock:
             self._pinned[endpoint] = fp
 
-    def record_seen(self, node_name: str, key: asyncssh.SSHKey) -> None:
+    def record_seen(self, endpoint: Endpoint, key: asyncssh.SSHKey) -> None:
         with self._lock:
-            self._seen[node_name] = fingerprint(key)
+            self._seen[endpoint] = fingerprint(key)
 
-    def seen(self) -> dict[str, str]:
+    def seen(self) -> dict[Endpoint, str]:
         with self._lock:
             return dict(self._seen)
 
-    def seen_for(self, node_name: str) -> str | None:
+    def seen_for(self, endpoint: Endpoint) -> str | None:
         with self._lock:
-            return self._seen.get(node_name)
+            return self._seen.get(endpoint)
 
     def decide_untrusted(
         self,

@@ -30,8 +30,10 @@ install_log_redaction()
 
 Observer = Callable[[str, tuple[str, ...]], None]
 
-# Connection cache key: node name, host, port, user, credentials fingerprint.
-_ConnKey = tuple[str, str, int, str, str]
+# Connection cache key: cluster, node name, host, port, user, credentials fingerprint.
+_ConnKey = tuple[str, str, str, int, str, str]
+# A cached connection unused this long is closed (a deleted cluster's, a node taken out...).
+DEFAULT_IDLE_SECONDS = 900.0
 
 # OpenSSH's MaxSessions defaults to 10 channels per connection; stay below it.
 DEFAULT_SESSIONS_PER_CONNECTION = 8
@@ -76,6 +78,8 @@ class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     conn: asyncssh.SSHClientConnection | None = None
     client: _Client | None = None
+    busy: int = 0  # runs using this entry right now
+    last_used: float = field(default_factory=time.monotonic)
 
 
 class _DeadConnection(Exception):
@@ -96,6 +100,8 @@ class _Stats:
     commands_total: int = 0
     commands_failed: int = 0
     commands_in_flight: int = 0
+    closed_stale: int = 0
+    closed_idle: int = 0
 
 
 class NodePool:
@@ -109,6 +115,7 @@ class NodePool:
         observer: Observer | None = None,
         sessions_per_connection: int = DEFAULT_SESSIONS_PER_CONNECTION,
         connect_retries: int = DEFAULT_CONNECT_RETRIES,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         if global_limit < 1 or per_node_connects < 1 or sessions_per_connection < 1:
             raise ValueError("limits must be >= 1")
@@ -116,10 +123,11 @@ class NodePool:
         self._per_node_connects = per_node_connects
         self._sessions_per_connection = sessions_per_connection
         self._connect_retries = max(0, connect_retries)
+        self._idle_seconds = idle_seconds
         self._observer = observer
         self._salt = os.urandom(16)
         self._entries: dict[_ConnKey, _Entry] = {}
-        self._connect_limits: dict[Endpoint, asyncio.Semaphore] = {}
+        self._connect_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._private_keys: dict[str, asyncssh.SSHKey] = {}
         self._known_hosts: dict[str, asyncssh.SSHKnownHosts] = {}
         self._hostkeys = HostKeyStore()
@@ -152,8 +160,10 @@ class NodePool:
         command = remote_command(argv_t, become=creds.become, user=creds.user)
         limit = timeouts.command if timeout is None else timeout
         entry = self._entry(node, creds)
+        entry.busy += 1
         started = time.monotonic()
         try:
+            await self._retire(entry)
             for attempt in (1, 2):
                 conn, client, fresh = await self._connection(entry, node, creds, timeouts)
                 try:
@@ -185,6 +195,9 @@ class NodePool:
                 exc.message,
             )
             raise
+        finally:
+            entry.busy -= 1
+            entry.last_used = time.monotonic()
         duration = time.monotonic() - started
         log.debug("node=%s argv0=%s exit=%s duration=%.3f", node.name, argv_t[0], exit_status, duration)
         if exit_status != 0 and creds.become == "Sudo" and creds.user != "root":
@@ -220,22 +233,23 @@ class NodePool:
             duration=duration,
         )
 
-    def learned_host_keys(self) -> dict[str, str]:
-        """Node name -> ``SHA256:...`` fingerprint of the host key seen on the last connect."""
+    def learned_host_keys(self) -> dict[tuple[str, str, int], str]:
+        """(cluster, host, port) -> ``SHA256:...`` fingerprint of the host key seen on the last connect."""
         return self._hostkeys.seen()
 
-    def host_key_fingerprint(self, node_name: str) -> str | None:
-        return self._hostkeys.seen_for(node_name)
+    def host_key_fingerprint(self, node: NodeAddress) -> str | None:
+        """The fingerprint this node's endpoint (cluster, host, port) presented last, if any."""
+        return self._hostkeys.seen_for(node.endpoint)
 
     def pin_host_key(self, node: NodeAddress, fp: str) -> None:
         """Under AcceptNew, only accept ``fp`` on first contact with this endpoint (e.g. the
-        fingerprint recorded in status before an operator restart)."""
-        self._hostkeys.pin((node.host, node.port), fp)
+        fingerprint recorded in status before an operator restart, or before the address changed)."""
+        self._hostkeys.pin(node.endpoint, fp)
 
     async def invalidate(self, node_name: str) -> None:
         """Drop every cached connection to ``node_name`` (e.g. its credentials changed)."""
         for key, entry in list(self._entries.items()):
-            if key[0] == node_name:
+            if key[1] == node_name:
                 self._entries.pop(key, None)
                 if entry.conn is not None:
                     await self._close_conn(entry.conn)
@@ -263,17 +277,42 @@ class NodePool:
             "commands_in_flight": s.commands_in_flight,
             "commands_total": s.commands_total,
             "commands_failed": s.commands_failed,
+            "connections_closed_stale": s.closed_stale,
+            "connections_closed_idle": s.closed_idle,
         }
 
     # ----------------------------------------------------------------- connections
 
     def _entry(self, node: NodeAddress, creds: SSHCredentials) -> _Entry:
-        key: _ConnKey = (node.name, node.host, node.port, creds.user, creds.fingerprint(self._salt))
+        key: _ConnKey = (node.cluster, node.name, node.host, node.port, creds.user, creds.fingerprint(self._salt))
         entry = self._entries.get(key)
         if entry is None:
             entry = _Entry(key=key, sessions=asyncio.Semaphore(self._sessions_per_connection))
             self._entries[key] = entry
         return entry
+
+    async def _retire(self, current: _Entry) -> None:
+        """Close the connections nobody should use any more: those of the same node of the same
+        cluster made with other credentials or to another address (a rotated Secret, a changed
+        address), and those idle for ``idle_seconds`` (a deleted cluster's). Never one in use."""
+        now = time.monotonic()
+        for key, entry in list(self._entries.items()):
+            if entry is current or entry.busy:
+                continue
+            stale = key[:2] == current.key[:2]
+            idle = now - entry.last_used >= self._idle_seconds
+            if not (stale or idle):
+                continue
+            self._entries.pop(key, None)
+            if entry.conn is not None:
+                if stale:
+                    self._stats.closed_stale += 1
+                else:
+                    self._stats.closed_idle += 1
+                log.info("node=%s closing a cached connection (%s)", key[1], "stale credentials or address"
+                         if stale else f"idle for {self._idle_seconds:g}s")
+                conn, entry.conn, entry.client = entry.conn, None, None
+                await self._close_conn(conn)
 
     async def _connection(
         self, entry: _Entry, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
@@ -295,12 +334,12 @@ class NodePool:
     async def _connect(
         self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
     ) -> tuple[asyncssh.SSHClientConnection, _Client]:
-        endpoint: Endpoint = (node.host, node.port)
+        endpoint: Endpoint = node.endpoint
         known_hosts = self._parse_known_hosts(node, creds)
         client_key = self._import_key(node, creds)
         if client_key is None and creds.password is None:
             raise AuthenticationFailed(node.name, "no private key and no password in the credentials")
-        limit = self._connect_limits.setdefault(endpoint, asyncio.Semaphore(self._per_node_connects))
+        limit = self._connect_limits.setdefault((node.host, node.port), asyncio.Semaphore(self._per_node_connects))
         async with limit:
             self._stats.connects_in_flight += 1
             try:
@@ -364,7 +403,7 @@ class NodePool:
                     client = clients[-1]
                     host_key = conn.get_server_host_key()
                     if host_key is not None:
-                        self._hostkeys.record_seen(node.name, host_key)
+                        self._hostkeys.record_seen(endpoint, host_key)
                     self._stats.connects_total += 1
                     log.info(
                         "node=%s connected to %s:%d as %s in %.3fs host_key=%s",

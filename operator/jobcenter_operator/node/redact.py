@@ -22,8 +22,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Mask anything that looks like a private key block, and each given secret string."""
     text = _KEY_BLOCK.sub(REDACTED, text)
     text = _PUTTY.sub(REDACTED, text)
-    for secret in secrets:
-        if secret and len(secret) >= 4:
+    # Every secret, however short: a 3-character password left readable is a leaked password
+    # (masking its every occurrence makes the text harder to read, never less safe). Longest first,
+    # so a secret that contains another is masked whole.
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if secret:
             text = text.replace(secret, REDACTED)
     return text
 

@@ -18,6 +18,15 @@ class NodeAddress:
     name: str
     host: str
     port: int = 22
+    # The ClusterproCluster this node belongs to ("namespace/name"; "" outside the operator). Host
+    # keys are remembered per (cluster, host, port): two clusters that name their nodes alike never
+    # share fingerprints, and one cluster's trust on first use never vouches for another's.
+    cluster: str = ""
+
+    @property
+    def endpoint(self) -> tuple[str, str, int]:
+        """What a host key belongs to: (cluster, host, port), never the node's name."""
+        return (self.cluster, self.host, self.port)
 
 
 @dataclass(frozen=True)

@@ -86,22 +86,25 @@ def classify(spec: JobCenterSiteSpec, current: str, desired: str, stale: Mapping
     return monitor, group
 
 
-def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigChange, *, group_online: bool,
-                  restart_group: bool, reason: str) -> list[Action]:
+def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigChange, *, planned_from: str,
+                  group_online: bool, restart_group: bool, reason: str) -> list[Action]:
     """The documented sequence for ``change`` on ``node`` (where ``group`` is, or was, online).
 
     ``group_online``: the group runs now (it is stopped first when the change needs it, or when
-    ``restart_group``); otherwise an interrupted run left it stopped and it is started at the end.
+    ``restart_group``, with the stop marker on every other node first and cleared after the start);
+    otherwise an interrupted run left it stopped and it is started at the end. ``planned_from``: the
+    clp.conf the plan was made from (the push refuses to overwrite an edit made since).
     """
     stop = group_online and (change.group or restart_group)
     actions: list[Action] = []
     if stop:
-        actions.append(stop_group(group, node, reason))
+        actions += [*mark_stopped(nodes, group, node, reason), stop_group(group, node, reason)]
     if change.monitor:
         actions += suspend_actions(group, node, nodes, reason)
     actions.append(Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
                           message="push exec scripts and monitor settings; differs: " + "; ".join(change.differs),
-                          command=commands.apply_config(group, change.conf, change.scripts, change.encoding)))
+                          command=commands.apply_config(group, change.conf, change.scripts, planned_from,
+                                                        change.encoding)))
     if change.monitor:
         # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
         actions += resume_actions(group, node, nodes, reason)
@@ -109,7 +112,22 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigCha
         actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
                               message=f"start {group} on {node}, where it was online",
                               command=commands.start_group(group)))
+    if stop:
+        actions += clear_markers([n for n in nodes if n != node], group, reason)
     return actions
+
+
+def mark_stopped(nodes: Sequence[str], group: str, stopping: str, reason: str) -> list[Action]:
+    """The stop marker (naming ``stopping``) on every other node, before the stop: should the
+    operator die and ``stopping`` be lost with it, any surviving node can finish the run."""
+    return [Action(kind="MarkGroupStopped", node=n, reason=reason,
+                   message=f"note on {n} that the operator stops {group} on {stopping}",
+                   command=commands.mark_group_stopped(group, stopping)) for n in nodes if n != stopping]
+
+
+def clear_markers(nodes: Sequence[str], group: str, reason: str) -> list[Action]:
+    return [Action(kind="ClearStopMarker", node=n, reason=reason, message=f"remove the stop marker of {group}",
+                   command=commands.clear_stop_marker(group)) for n in nodes]
 
 
 def stop_group(group: str, node: str, reason: str) -> Action:

@@ -10,6 +10,7 @@ builds a shell string out of user input. A wrapper's ``$0`` names the step (``st
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import tarfile
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from ..paths import (
     LOCAL_DAEMON_CONF,
     NQSSTART,
     NQSSTOP,
+    OPERATOR_STATE,
     STOP_MARKER_DIR,
     SYSTEMCTL,
     agent_unit,
@@ -29,14 +31,22 @@ from ..paths import (
 from ..xml_spans import encode_document
 from .model import Command
 
-# Exit codes of the guards below, so the executor can tell "refused by the guard" from a failure.
+# Exit codes of the guards below, so the executor can tell "refused by the guard" from a failure
+# (each command lists its own in ``Command.refusals``).
 GUARD_SITE_EXISTS = 17
 GUARD_NOT_ACTIVE = 18
+GUARD_CONCURRENT_EDIT = 19
+GUARD_NOT_MOUNTED = 20
 
-# cjcmksite, guarded at the last moment: never where <dbpath>/nqs exists, never on a node that
-# does not hold the failover group right now (the plan checked both; the guard closes the race).
+# cjcmksite, guarded at the last moment: never onto a database path that is not a mounted file
+# system (the site would land on the root disk), never where <dbpath>/nqs exists (a dangling
+# symlink counts: it is somebody's site on a disk not mounted), never on a node that does not hold
+# the failover group right now (the plan checked these; the guard closes the race).
 _CREATE_SITE = f"""\
-[ -e "$3/nqs" ] && {{ echo "cjcmksite refused: $3/nqs already exists" >&2; exit {GUARD_SITE_EXISTS}; }}
+mountpoint -q "$3" || {{ echo "cjcmksite refused: $3 is not a mounted file system" >&2; \
+exit {GUARD_NOT_MOUNTED}; }}
+if [ -e "$3/nqs" ] || [ -L "$3/nqs" ]; then echo "cjcmksite refused: $3/nqs already exists" >&2; \
+exit {GUARD_SITE_EXISTS}; fi
 [ "$({CLPGRP} -n "$4" 2>/dev/null)" = "$5" ] || {{ echo "cjcmksite refused: $4 is not online here" >&2; \
 exit {GUARD_NOT_ACTIVE}; }}
 exec {CJCMKSITE} "$1" "$2" "$3"
@@ -63,16 +73,33 @@ printf '%s\\n' "$out" >&2
 exit "$rc"
 """
 
+# The stop marker on a node other than the one stopping the group (the stopping node writes its own
+# in _STOP_GROUP), and its removal. $1 = group, $2 = the stopping node (mark) / marker dir (clear),
+# $3 = marker dir (mark).
+_MARK_STOPPED = """\
+mkdir -p "$3" && printf '%s\\n' "$2" >"$3/$1"
+"""
+_CLEAR_MARKER = """\
+rm -f "$2/$1"
+"""
+
 # Pull the whole current configuration (clpcfctrl --push takes a complete configuration
 # directory: every group's scripts), overlay the files sent on stdin (base64 tar), keep a
 # one-time backup of the configuration as it was before the operator's first push, push, clean
-# up. $1 = backup dir.
+# up. The pulled clp.conf must be the one the plan was made from: an edit made since (an
+# administrator in the WebUI) is never overwritten. $1 = backup dir, $2 = sha256 of the plan's clp.conf.
+_SAME_AS_PLANNED = f"""\
+if [ "$(sha256sum <"$d/clp.conf" | cut -d' ' -f1)" != "$2" ]; then
+    echo "ConcurrentEdit: clp.conf changed since the plan was made; nothing was pushed" >&2
+    exit {GUARD_CONCURRENT_EDIT}
+fi
+"""
 _APPLY_CONFIG = f"""\
 set -e
 d=$(mktemp -d /tmp/jcop-config.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 {CLPCFCTRL} --pull -x "$d" >/dev/null
-if [ ! -e "$1/clp.conf" ]; then
+{_SAME_AS_PLANNED}if [ ! -e "$1/clp.conf" ]; then
     mkdir -p "$1"
     cp -a "$d/." "$1/"
 fi
@@ -94,19 +121,56 @@ trap - EXIT
 
 # Deletion: pull the whole configuration, put back the site's original scripts from the backup,
 # drop a genw.sh the original did not have, replace clp.conf (stdin), push.
-# $1 = backup dir, $2 = group, $3 = exec resource, $4 = monitor.
+# $1 = backup dir, $2 = sha256 of the plan's clp.conf, $3 = group, $4 = exec resource, $5 = monitor.
 _RESTORE_CONFIG = f"""\
 set -e
 d=$(mktemp -d /tmp/jcop-restore.XXXXXX)
 trap 'rm -rf "$d"' EXIT
 {CLPCFCTRL} --pull -x "$d" >/dev/null
-base64 -d >"$d/clp.conf"
+{_SAME_AS_PLANNED}base64 -d >"$d/clp.conf"
 for f in start.sh stop.sh; do
-    if [ -f "$1/scripts/$2/$3/$f" ]; then cp -p "$1/scripts/$2/$3/$f" "$d/scripts/$2/$3/$f"; fi
+    if [ -f "$1/scripts/$3/$4/$f" ]; then cp -p "$1/scripts/$3/$4/$f" "$d/scripts/$3/$4/$f"; fi
 done
-if [ ! -e "$1/scripts/monitor.s/$4" ]; then rm -rf "$d/scripts/monitor.s/$4"; fi
+if [ ! -e "$1/scripts/monitor.s/$5" ]; then rm -rf "$d/scripts/monitor.s/$5"; fi
 {CLPCFCTRL} --push -l -x "$d"
 """
+
+
+# Every action runs bounded on the node and under the node's operator lock (issue 12): sshd does
+# not signal a root session whose client went away, so a timed-out push or cjcmksite would race the
+# restore and the next run; ``timeout -k`` ends it on the node. ``flock`` on one lock file per node
+# keeps two operator processes, or two ClusterproClusters naming the same servers, from acting on
+# one node at once; a lock not had within LOCK_WAIT_SECONDS is NodeBusy.
+# $1 = lock dir, $2 = lock wait, $3 = kill grace, $4 = limit, then the action's argv.
+BOUNDED = "jcop-bounded"
+LOCK_FILE = f"{OPERATOR_STATE}/lock"
+LOCK_WAIT_SECONDS = 30
+KILL_GRACE_SECONDS = 5
+EXIT_NODE_BUSY = 75
+EXIT_TIMED_OUT = 124  # timeout(1): the command ran out of time and was sent SIGTERM
+EXIT_KILLED = 137  # timeout(1) -k: it ignored SIGTERM and was killed
+_BOUNDED = f"""\
+mkdir -p "$1" || exit 1
+lock=$1/lock wait=$2 grace=$3 limit=$4
+shift 4
+exec flock -w "$wait" -E {EXIT_NODE_BUSY} "$lock" timeout -k "$grace" "$limit" "$@"
+"""
+
+
+def bounded(argv: tuple[str, ...], limit: float) -> tuple[str, ...]:
+    """``argv`` run under the node lock and killed on the node after ``limit`` seconds."""
+    return ("sh", "-c", _BOUNDED, BOUNDED, OPERATOR_STATE, str(LOCK_WAIT_SECONDS), str(KILL_GRACE_SECONDS),
+            f"{limit:g}", *argv)
+
+
+def bounded_budget(limit: float) -> float:
+    """How long the operator waits for a bounded command: the lock, the limit and the kill."""
+    return LOCK_WAIT_SECONDS + limit + KILL_GRACE_SECONDS + 5
+
+
+def unbounded(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """The action's own argv inside ``bounded`` (the argv itself when it is not bounded)."""
+    return argv[8:] if argv[:2] == ("sh", "-c") and argv[3:4] == (BOUNDED,) else argv
 
 
 def backup_dir(group: str) -> str:
@@ -131,29 +195,50 @@ def start_local_site() -> Command:
 def create_site(virtual_host: str, machine_id: int, database_path: str, group: str, node: str) -> Command:
     """cjcmksite VHOST ID DBPATH, refused on the node unless ``group`` is online on ``node``."""
     return Command(argv=("sh", "-c", _CREATE_SITE, "cjcmksite", virtual_host, str(machine_id), database_path,
-                         group, node), disruptive=True)
+                         group, node), disruptive=True,
+                   refusals=((GUARD_NOT_MOUNTED, "DiskNotMounted"), (GUARD_SITE_EXISTS, "SiteExists"),
+                             (GUARD_NOT_ACTIVE, "GroupMoved")))
 
 
 def stop_group(group: str, node: str) -> Command:
     return Command(argv=("sh", "-c", _STOP_GROUP, "stopgroup", group, node, STOP_MARKER_DIR), disruptive=True)
 
 
+def mark_group_stopped(group: str, stopping_node: str) -> Command:
+    return Command(argv=("sh", "-c", _MARK_STOPPED, "markstop", group, stopping_node, STOP_MARKER_DIR))
+
+
+def clear_stop_marker(group: str) -> Command:
+    return Command(argv=("sh", "-c", _CLEAR_MARKER, "clearmark", group, STOP_MARKER_DIR))
+
+
 def start_group(group: str) -> Command:
     return Command(argv=("sh", "-c", _START_GROUP, "startgroup", group, STOP_MARKER_DIR), disruptive=True)
 
 
-def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str], encoding: str = "UTF-8") -> Command:
+def apply_config(group: str, clp_conf: str, scripts: Mapping[str, str], planned_from: str,
+                 encoding: str = "UTF-8") -> Command:
     """Push clp.conf (written in ``encoding``, its declared charset) and the scripts (config-dir
-    relative path -> content) with clpcfctrl."""
-    return Command(argv=("sh", "-c", _APPLY_CONFIG, "apply", backup_dir(group)),
-                   input=config_archive(encode_document(clp_conf, encoding), scripts))
+    relative path -> content) with clpcfctrl, unless the cluster's clp.conf is no longer
+    ``planned_from`` (ConcurrentEdit)."""
+    return Command(argv=("sh", "-c", _APPLY_CONFIG, "apply", backup_dir(group), sha256_text(planned_from, encoding)),
+                   input=config_archive(encode_document(clp_conf, encoding), scripts),
+                   refusals=((GUARD_CONCURRENT_EDIT, "ConcurrentEdit"),))
 
 
-def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str, encoding: str = "UTF-8") -> Command:
-    """Push ``clp_conf`` with the exec resource's scripts and the monitor's as the backup has them."""
+def restore_config(group: str, exec_resource: str, monitor: str, clp_conf: str, planned_from: str,
+                   encoding: str = "UTF-8") -> Command:
+    """Push ``clp_conf`` with the exec resource's scripts and the monitor's as the backup has them,
+    unless the cluster's clp.conf is no longer ``planned_from`` (ConcurrentEdit)."""
     data = base64.b64encode(encode_document(clp_conf, encoding)).decode()
-    return Command(argv=("sh", "-c", _RESTORE_CONFIG, "restore", backup_dir(group), group, exec_resource, monitor),
-                   input=data)
+    return Command(argv=("sh", "-c", _RESTORE_CONFIG, "restore", backup_dir(group), sha256_text(planned_from, encoding),
+                         group, exec_resource, monitor),
+                   input=data, refusals=((GUARD_CONCURRENT_EDIT, "ConcurrentEdit"),))
+
+
+def sha256_text(text: str, encoding: str = "UTF-8") -> str:
+    """The sha256 of the file as the node holds it: ``text`` written in its declared charset."""
+    return hashlib.sha256(encode_document(text, encoding)).hexdigest()
 
 
 def disable_agent_unit(instance_id: str) -> Command:

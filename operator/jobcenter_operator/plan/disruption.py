@@ -95,7 +95,12 @@ def is_recovery(action: Action) -> bool:
 def split(actions: Sequence[Action]) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
     """(may run at any time, held until disruption is allowed), each in plan order."""
     held_nodes = {a.node for a in actions if a.disruptive and not is_recovery(a)}
-    held = tuple(a for a in actions if a.node in held_nodes and not is_recovery(a))
+    # The stop markers written for a stop (and removed after its start) go with that stop: a marker left
+    # while the stop waits would make an administrator's later stop look like the operator's.
+    stop_held = any(a.kind == "StopGroup" and a.node in held_nodes for a in actions)
+    held = tuple(a for a in actions if not is_recovery(a) and (
+        a.node in held_nodes or (stop_held and a.kind in ("MarkGroupStopped", "ClearStopMarker")
+                                 and a.reason != "StaleStopMarker")))
     return tuple(a for a in actions if a not in held), held
 
 

@@ -32,6 +32,8 @@ ActionKind = Literal[
     "StartGroup",  # clpgrp -s GROUP on the node that held it
     "StartLocalSite",  # /usr/lib/nqs/nqsstart
     "RestoreClusterConfig",  # deletion: clpcfctrl --push with the site's exec and monitor as the backup had them
+    "MarkGroupStopped",  # the stop marker on another node before StopGroup: any survivor can finish the run
+    "ClearStopMarker",  # the stop marker removed where the group's start did not remove it
 ]
 
 
@@ -43,6 +45,8 @@ class Command(Frozen):
     input: str | None = None
     timeout: float | None = None  # None: the cluster's command timeout
     disruptive: bool = False  # interrupts the site (group stop/start, cjcmksite, a local site's stop)
+    # Exit codes of the command's own guards -> the reason the executor reports (a refusal, not a crash).
+    refusals: tuple[tuple[int, str], ...] = ()
 
 
 class Action(Frozen):

@@ -97,6 +97,26 @@ def cluster_config(ctx: Context) -> list[Finding]:
     return failures
 
 
+def claimed_by(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> set[str]:
+    """Every node some node says the failover group is online on (clpgrp -n, clpstat's current)."""
+    seen: set[str] = set()
+    for name in nodes:
+        group = facts[name].cluster.groups.get(spec.failover_group)
+        seen |= {n for n in (facts[name].group_node, group.current if group else None) if n is not None and n in nodes}
+    return seen
+
+
+def one_active_node(ctx: Context) -> list[Finding]:
+    """CLUSTERPRO's promise: one node per group. Two claims are a split brain (or a failover caught
+    half way): nothing is done until the nodes agree again."""
+    claims = claimed_by(ctx.spec, ctx.nodes, ctx.facts)
+    if len(claims) < 2:
+        return []
+    return [failure("SplitBrain", f"failover group {ctx.spec.failover_group} is reported online on "
+                    f"{', '.join(sorted(claims))} at once; nothing is changed until one node holds it",
+                    permanent=False)]
+
+
 def group_online(ctx: Context) -> list[Finding]:
     if ctx.active is not None:
         return []
@@ -187,6 +207,7 @@ PREFLIGHT: tuple[Check, ...] = (
     cluster_running,
     cluster_not_suspended,
     cluster_config,
+    one_active_node,
     group_online,
     active_node_ready,
     agent_instance_known,

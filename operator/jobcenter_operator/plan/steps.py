@@ -22,7 +22,7 @@ from ..facts import NodeFacts
 from ..paths import LOCAL_DAEMON_CONF, agent_unit
 from ..render import clp_conf, daemon_conf, scripts
 from . import apply_sequence, commands
-from .apply_sequence import ConfigChange, stop_group
+from .apply_sequence import ConfigChange, clear_markers, mark_stopped, stop_group
 from .model import Action, Context, Finding
 
 
@@ -144,12 +144,15 @@ def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     group = spec.failover_group
     if change is None:
         # A site just created: its exec starts the site, so the group is restarted.
-        return Outcome((finding,), (stop_group(group, active, "SiteCreated"),
-                                    Action(kind="StartGroup", node=active, reason="SiteCreated",
-                                           message=f"start {group} on {active}, where it was online",
-                                           command=commands.start_group(group))))
+        reason = "SiteCreated"
+        return Outcome((finding,), (
+            *mark_stopped(ctx.nodes, group, active, reason), stop_group(group, active, reason),
+            Action(kind="StartGroup", node=active, reason=reason,
+                   message=f"start {group} on {active}, where it was online", command=commands.start_group(group)),
+            *clear_markers([n for n in ctx.nodes if n != active], group, reason)))
     return Outcome((finding,), tuple(apply_sequence.apply_actions(
-        group, active, ctx.nodes, change, group_online=True, restart_group=created, reason="ClusterConfigChange")))
+        group, active, ctx.nodes, change, planned_from=ctx.facts[active].clp_conf.text, group_online=True,
+        restart_group=created, reason="ClusterConfigChange")))
 
 
 def local_site(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
@@ -193,8 +196,18 @@ def agent_unit_at_boot(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
     ))
 
 
-SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, local_site)
-AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources)
+def stale_stop_markers(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
+    """The group is online and this plan does not stop it: a stop marker left anywhere (a run
+    interrupted before its stop, a restart on another node, a node back from a crash) is removed,
+    so a later stop by an administrator is never mistaken for ours."""
+    if ctx.active is None or any(a.kind == "StopGroup" for a in planned):
+        return Outcome()
+    marked = [n for n in ctx.nodes if ctx.facts[n].stopped_by_operator is not None]
+    return Outcome(actions=tuple(clear_markers(marked, ctx.spec.failover_group, "StaleStopMarker")))
+
+
+SITE_STEPS: tuple[Step, ...] = (local_daemon, cluster_site, cluster_resources, local_site, stale_stop_markers)
+AGENT_STEPS: tuple[Step, ...] = (agent_unit_at_boot, cluster_resources, stale_stop_markers)
 
 
 def resume_steps(ctx: Context) -> list[Action]:
@@ -210,8 +223,16 @@ def resume_steps(ctx: Context) -> list[Action]:
     group = ctx.spec.failover_group
     change = config_changes(ctx.spec, ctx.nodes, ctx.facts, node)
     if change is not None:
-        return apply_sequence.apply_actions(group, node, ctx.nodes, change, group_online=False, restart_group=False,
-                                            reason="ResumeAfterInterruption")
-    return [Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
-                   message=f"start {group} on {node}: an interrupted run stopped it",
-                   command=commands.start_group(group))]
+        actions = apply_sequence.apply_actions(
+            group, node, ctx.nodes, change, planned_from=ctx.facts[node].clp_conf.text, group_online=False,
+            restart_group=False, reason="ResumeAfterInterruption")
+    else:
+        actions = [resume_start(group, node)]
+    marked = [n for n in ctx.nodes if n != node and ctx.facts[n].stopped_by_operator is not None]
+    return actions + clear_markers(marked, group, "ResumeAfterInterruption")
+
+
+def resume_start(group: str, node: str) -> Action:
+    return Action(kind="StartGroup", node=node, reason="ResumeAfterInterruption",
+                  message=f"start {group} on {node}: an interrupted run stopped it",
+                  command=commands.start_group(group))

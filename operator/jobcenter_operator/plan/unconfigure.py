@@ -18,9 +18,10 @@ from ..facts import NodeFacts
 from ..render.clp_conf import ClpConfError
 from ..render.clp_restore import restore_site
 from . import commands
-from .apply_sequence import monitor_changes, resume_actions, stop_group, suspend_actions
+from .apply_sequence import clear_markers, mark_stopped, monitor_changes, resume_actions, stop_group, suspend_actions
 from .model import Action, Plan, failure
-from .preflight import active_node
+from .preflight import active_node, claimed_by
+from .steps import resume_start
 
 
 def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
@@ -35,14 +36,21 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
         restored = restore_site(facts[backup_node].clp_conf.text, backup, spec)
     except ClpConfError as exc:
         return Plan(findings=(failure("ClusterproConfigInvalid", f"{exc}; nothing was changed", permanent=False),))
+    if len(claimed_by(spec, nodes, facts)) > 1:
+        return Plan(findings=(failure("SplitBrain", f"failover group {group} is reported online on more than one "
+                                      "node; nothing was changed", permanent=False),))
     active = active_node(spec, nodes, facts)
     current = facts[backup_node].clp_conf.text
     # Removing or changing the monitor needs the cluster suspended (apply_sequence), on the node
     # that pushes.
     suspend = monitor_changes(spec, current, restored)
+    # Offline with the operator's stop marker: a run (or an earlier delete) stopped it and died.
+    # The group is started again after the restore, on the node the marker names.
+    resume = next((f.stopped_by_operator for f in facts.values() if f.stopped_by_operator in nodes), None) \
+        if active is None else None
     actions: list[Action] = []
     if active is not None:
-        actions.append(stop_group(group, active, "Unconfigure"))
+        actions += [*mark_stopped(nodes, group, active, "Unconfigure"), stop_group(group, active, "Unconfigure")]
     if suspend:
         actions += suspend_actions(group, backup_node, nodes, "Unconfigure")
     actions.append(Action(
@@ -50,7 +58,7 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
         message=f"put the exec scripts of {spec.exec_resource} and monitor {spec.monitor_resource} back as they "
         "were before the operator",
         command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored,
-                                        facts[backup_node].clp_conf.encoding)))
+                                        planned_from=current, encoding=facts[backup_node].clp_conf.encoding)))
     if suspend:
         actions += resume_actions(group, backup_node, nodes, "Unconfigure")
     if active is not None:
@@ -58,4 +66,9 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
         actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",
                               message=f"start {group} on {active} with the original scripts",
                               command=commands.start_group(group)))
+        actions += clear_markers([n for n in nodes if n != active], group, "Unconfigure")
+    elif resume is not None:
+        actions.append(resume_start(group, resume))
+        actions += clear_markers([n for n in nodes if n != resume and facts[n].stopped_by_operator], group,
+                                 "ResumeAfterInterruption")
     return Plan(actions=tuple(actions), active_node=active)

@@ -115,8 +115,8 @@ async def test_connection_is_reused(
     assert stats["connections_open"] == 1
     assert stats["commands_total"] == 10
     assert accepted_logins(sshd) == 1
-    assert pool.host_key_fingerprint("sv1") == fp(sshd.host_key)
-    assert pool.learned_host_keys() == {"sv1": fp(sshd.host_key)}
+    assert pool.host_key_fingerprint(node) == fp(sshd.host_key)
+    assert pool.learned_host_keys() == {node.endpoint: fp(sshd.host_key)}
 
 
 async def test_invalidate_and_dead_connection_reconnect(
@@ -354,7 +354,7 @@ async def test_accept_new_records_then_enforces(
     creds = dataclasses.replace(creds, known_hosts="", host_key_policy="AcceptNew")
     first_key = sshd.host_key
     await pool.run(node, creds, timeouts, ["true"])
-    assert pool.learned_host_keys() == {"sv1": fp(first_key)}
+    assert pool.learned_host_keys() == {node.endpoint: fp(first_key)}
     # Reconnect with the same key: still fine.
     await pool.invalidate("sv1")
     await pool.run(node, creds, timeouts, ["true"])

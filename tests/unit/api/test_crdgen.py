@@ -53,7 +53,7 @@ def test_short_names_and_printer_columns() -> None:
     assert site["names"]["shortNames"] == ["jcs"]
     assert crds["ClusterproCluster"]["spec"]["names"]["shortNames"] == ["cpc"]
     visible = [c["name"] for c in site["versions"][0]["additionalPrinterColumns"] if not c.get("priority")]
-    assert visible == ["Mode", "Group", "Active", "Processes", "Ready", "Reason", "Disruption", "Age"]
+    assert visible == ["Mode", "Group", "Active", "Processes", "Ready", "Reason", "Disruption", "Step", "Age"]
     wide = {c["name"]: c["jsonPath"] for c in site["versions"][0]["additionalPrinterColumns"] if c.get("priority")}
     assert wide["Plan"] == ".status.disruption.planHash"
     assert wide["Next-Window"] == ".status.disruption.nextWindowStart"

@@ -2,8 +2,9 @@
 verdict all three GitOps views must give (Argo CD health, Flux healthCheckExprs, kstatus).
 
 A fixture's status comes from ``jobcenter_operator.status`` itself wherever status.py produces the
-situation today. Where it does not produce the intended status yet, the fixture is written as data and
-``gap`` names the status.py (or CRD) change needed; those are reported to whoever owns status.py.
+situation; a fresh object is the sample as the API server serves it (the CRD's status default applied).
+Where the operator does not produce the intended status yet, the fixture is written as data and ``gap``
+names the change needed.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from jobcenter_operator.errors import (
 from jobcenter_operator.outcome import ClusterResult, Gathered, SiteResult
 from jobcenter_operator.plan import assess_processes, plan_site
 from jobcenter_operator.plan.disruption import decide
-from jobcenter_operator.status import cluster_status, site_status
+from jobcenter_operator.progress import StepProgress
+from jobcenter_operator.status import cluster_status, site_status, suspended_status
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 CRDS = REPO / 'crds'
@@ -124,13 +126,33 @@ def site_generation_not_observed() -> dict[str, Any]:
     return obj
 
 
+def _first_build() -> SiteResult:
+    facts = cluster()
+    return _result(facts)
+
+
 def site_progressing() -> dict[str, Any]:
-    status = converged_status()
-    status['conditions'] = _conditions(
-        ('Ready', 'False', 'Progressing', 'step 2/7: stop the local site on clu2'),
-        ('Reconciling', 'True', 'Progressing', 'step 2/7: stop the local site on clu2'),
-        ('Stalled', 'False', 'Succeeded', 'no blocking problem'))
-    return _site(status)
+    result = _first_build()
+    assert result.plan is not None
+    actions = result.plan.actions
+    step = StepProgress(2, len(actions), actions[1], disruptive_run=True)
+    return _site(site_status(spec=CLASSIC, generation=1, previous=None, result=result, progress=step, now=NOW))
+
+
+def site_progressing_while_serving() -> dict[str, Any]:
+    """Drift of a Ready site corrected without interrupting it (daemon.conf only, same generation):
+    Ready stays True, Reconciling=True still makes every tool wait."""
+    facts = _converged_facts()
+    spec = CLASSIC.model_copy(update={'local_daemon': 'Off'})
+    plan = plan_site(spec, NODES, facts)
+    quiet = tuple(a for a in plan.actions if not a.disruptive)
+    assert quiet and not any(a.disruptive for a in quiet)
+    result = SiteResult(gathered=Gathered(facts=facts, errors={}), plan=plan, active_node=plan.active_node,
+                        health=assess_processes(spec, NODES, facts, plan.active_node), enforced=True)
+    step = StepProgress(1, len(quiet), quiet[0], disruptive_run=False)
+    status = site_status(spec=spec, generation=1, previous=converged_status(), result=result, progress=step, now=NOW)
+    assert next(c for c in status['conditions'] if c['type'] == 'Ready')['status'] == 'True'
+    return _site(status, localDaemon='Off')
 
 
 def site_transient_error() -> dict[str, Any]:
@@ -151,30 +173,27 @@ def site_secret_missing() -> dict[str, Any]:
 
 
 def site_observe_with_drift() -> dict[str, Any]:
-    status = site_status(spec=CLASSIC, generation=1, previous=None, result=_result(cluster(), enforced=False),
-                         now=NOW)
-    # Target (issue 14): the operator will not act in Observe mode, so only a person can end the drift.
-    status['conditions'] = [c for c in status['conditions'] if c['type'] not in ('Ready', 'Reconciling', 'Stalled')]
-    status['conditions'][:0] = _conditions(
-        ('Ready', 'False', 'ObservedDrift', 'the nodes differ from the spec; managementPolicy Observe does not change '
-                                            'them (see status.plan)'),
-        ('Reconciling', 'False', 'ObservedDrift', 'nothing to do in Observe mode'),
-        ('Stalled', 'True', 'ObservedDrift', 'the nodes differ from the spec; managementPolicy Observe does not '
-                                             'change them (see status.plan)'))
-    return _site(status, managementPolicy='Observe')
+    observe = CLASSIC.model_copy(update={'management_policy': 'Observe'})
+    facts = cluster()
+    plan = plan_site(observe, NODES, facts)
+    result = SiteResult(gathered=Gathered(facts=facts, errors={}), plan=plan, active_node=plan.active_node,
+                        health=assess_processes(observe, NODES, facts, plan.active_node), enforced=False)
+    return _site(site_status(spec=observe, generation=1, previous=None, result=result, now=NOW),
+                 managementPolicy='Observe')
 
 
 def site_suspended_not_acknowledged() -> dict[str, Any]:
-    # Today: suspend returns before any status write, so the old status stays with the old generation.
+    # The spec was just edited to suspend: the operator has not written its acknowledgement yet.
     return _site(converged_status(generation=1), generation=2, suspend=True)
 
 
 def site_suspended() -> dict[str, Any]:
-    status = converged_status(generation=2)
-    for cond in status['conditions']:
-        if cond['type'] == 'Reconciling':
-            cond.update(reason='Suspended', message='reconciliation suspended (spec.suspend)')
-    return _site(status, generation=2, suspend=True)
+    return _site(suspended_status(converged_status(generation=1), 2, now=NOW), generation=2, suspend=True)
+
+
+def site_suspended_before_first_reconcile() -> dict[str, Any]:
+    fresh = served_fresh('JobCenterSite', 'jobcentersite-classic.yaml')()
+    return _site(suspended_status(fresh['status'], 1, now=NOW), suspend=True)
 
 
 def _waiting_status(policy: Disruption) -> dict[str, Any]:
@@ -233,38 +252,27 @@ def cluster_generation_not_observed() -> dict[str, Any]:
                                    now=NOW), generation=2)
 
 
-FRESH_GAP = ('CRD (api/ models): give the top-level `status` property `default: {observedGeneration: 0}`, '
-             'so the API server serves a fresh object with status.observedGeneration 0 != generation 1: kstatus '
-             'then says InProgress (today: Current, "Resource is current"), and Flux expressions have a `status` '
-             'to select from (today cel-go fails with "no such attribute(s): status", the resource shows Unknown)')
-
 FIXTURES = [
     Fixture('site: fresh object, nothing written yet', 'JobCenterSite',
-            served_fresh('JobCenterSite', 'jobcentersite-classic.yaml'), 'Progressing', gap=FRESH_GAP,
-            xfail=FRESH_GAP),
+            served_fresh('JobCenterSite', 'jobcentersite-classic.yaml'), 'Progressing'),
     Fixture('site: converged, Ready', 'JobCenterSite', site_converged, 'Healthy'),
     Fixture('site: generation not yet observed', 'JobCenterSite', site_generation_not_observed, 'Progressing'),
-    Fixture('site: reconciling (step k/n running)', 'JobCenterSite', site_progressing, 'Progressing',
-            gap='status.py: while a step runs, Reconciling=True reason Progressing "step k/n: <what> on <node>" '
-                'and Ready=False reason Progressing (today Reconciling=True is only written for retries)'),
+    Fixture('site: reconciling (step k/n running)', 'JobCenterSite', site_progressing, 'Progressing'),
+    Fixture('site: reconciling drift without interrupting the site', 'JobCenterSite',
+            site_progressing_while_serving, 'Progressing'),
     Fixture('site: transient error, retrying', 'JobCenterSite', site_transient_error, 'Progressing'),
     Fixture('site: permanent error (authentication)', 'JobCenterSite', site_permanent_error, 'Degraded'),
     Fixture('site: waiting for a missing Secret', 'JobCenterSite', site_secret_missing, 'Progressing'),
-    Fixture('site: Observe mode with drift', 'JobCenterSite', site_observe_with_drift, 'Degraded',
-            gap='status.py: in Observe mode with pending actions, Stalled=True reason ObservedDrift (today '
-                'Stalled=False, Reconciling=False, Ready=False: every tool says InProgress and waits forever); '
-                'Ready=False reason ObservedDrift, Reconciling=False reason ObservedDrift'),
+    Fixture('site: Observe mode with drift', 'JobCenterSite', site_observe_with_drift, 'Degraded'),
     Fixture('site: suspended, not yet acknowledged', 'JobCenterSite', site_suspended_not_acknowledged,
             'Progressing'),
-    Fixture('site: suspended, acknowledged', 'JobCenterSite', site_suspended, 'Suspended',
-            gap='handlers.py/status.py: when spec.suspend is true, write status once with observedGeneration = '
-                'generation, Reconciling=False reason Suspended, Ready and Stalled kept (today nothing is written, '
-                'so observedGeneration lags and every tool says InProgress until its timeout)'),
+    Fixture('site: suspended, acknowledged', 'JobCenterSite', site_suspended, 'Suspended'),
+    Fixture('site: suspended before the first reconcile', 'JobCenterSite', site_suspended_before_first_reconcile,
+            'Progressing'),
     Fixture('site: change waits for a maintenance window', 'JobCenterSite', site_waiting_for_window, 'Healthy'),
     Fixture('site: change awaits approval', 'JobCenterSite', site_awaiting_approval, 'Healthy'),
     Fixture('cluster: fresh object, nothing written yet', 'ClusterproCluster',
-            served_fresh('ClusterproCluster', 'clusterprocluster.yaml'), 'Progressing', gap=FRESH_GAP,
-            xfail=FRESH_GAP),
+            served_fresh('ClusterproCluster', 'clusterprocluster.yaml'), 'Progressing'),
     Fixture('cluster: every node reachable', 'ClusterproCluster', cluster_reachable, 'Healthy'),
     Fixture('cluster: generation not yet observed', 'ClusterproCluster', cluster_generation_not_observed,
             'Progressing'),

@@ -95,7 +95,7 @@ def test_redact_masks_an_unterminated_block_to_the_end() -> None:
 
 def test_redact_masks_given_secrets_and_leaves_public_keys() -> None:
     assert redact("password is hunter2-pw!", ["hunter2-pw"]) == "password is <redacted>!"
-    assert redact("ab", ["a"]) == "ab"  # too short to mask meaningfully
+    assert redact("ab", ["a"]) == "<redacted>b"  # however short (issue 12)
     pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo user@host"
     assert redact(pub) == pub
 

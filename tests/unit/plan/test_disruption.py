@@ -159,7 +159,7 @@ def test_every_action_kind_is_flagged_as_the_issue_lists() -> None:
     from jobcenter_operator.plan import commands
     seen["StartLocalSite"] = commands.start_local_site().disruptive
     seen["DisableAgentUnit"] = commands.disable_agent_unit("1").disruptive
-    seen["RestoreClusterConfig"] = commands.restore_config("g", "e", "m", "x").disruptive
+    seen["RestoreClusterConfig"] = commands.restore_config("g", "e", "m", "x", "x").disruptive
     assert set(seen) == set(get_args(ActionKind))
     assert {k for k, disruptive in seen.items() if disruptive} == DISRUPTIVE_KINDS
 
@@ -172,7 +172,9 @@ def test_only_the_standby_edit_without_a_running_local_site_runs_while_the_rest_
     actions = plan_site(unmonitored, NODES, facts).actions
     free, held = split(actions)
     assert [(a.kind, a.node) for a in free] == [("SetLocalDaemon", "clu2"), ("StartLocalSite", "clu2")]
-    assert {a.node for a in held} == {"clu1"} and any(a.kind == "StopGroup" for a in held)
+    markers = ("MarkGroupStopped", "ClearStopMarker")  # held with the stop they belong to (issue 12)
+    assert {a.node for a in held if a.kind not in markers} == {"clu1"} and any(a.kind == "StopGroup" for a in held)
+    assert {a.node for a in held if a.kind in markers} == {"clu2"}
     assert [a for a in actions if a in free or a in held] == list(actions)  # plan order kept
 
 

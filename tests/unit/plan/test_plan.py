@@ -18,9 +18,12 @@ from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import ProcessTable
 from jobcenter_operator.plan import assess_processes, plan_site
 
-# A monitor added: the group stopped (its scripts change), then the cluster suspended around the
-# push (the marker on the other node first), resumed, the marker cleared, the group started.
+# A monitor added: the group stopped (its scripts change; its stop marker on the other node first, so
+# any survivor can finish the run: issue 12), then the cluster suspended around the push (the
+# suspend marker on the other node first), resumed, the marker cleared, the group started, the stop
+# marker cleared.
 SUSPENDED_PUSH = [
+    ("MarkGroupStopped", "clu2"),
     ("StopGroup", "clu1"),
     ("MarkSuspended", "clu2"),
     ("SuspendCluster", "clu1"),
@@ -28,8 +31,10 @@ SUSPENDED_PUSH = [
     ("ResumeCluster", "clu1"),
     ("ClearSuspendMarker", "clu2"),
     ("StartGroup", "clu1"),
+    ("ClearStopMarker", "clu2"),
 ]
-GROUP_STOP_PUSH = [("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")]
+GROUP_STOP_PUSH = [("MarkGroupStopped", "clu2"), ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"),
+                   ("StartGroup", "clu1"), ("ClearStopMarker", "clu2")]
 LOCAL_FIRST = [
     ("SetLocalDaemon", "clu2"),
     ("StopLocalSite", "clu2"),
@@ -100,7 +105,8 @@ def test_create_with_config_already_in_place_restarts_the_group() -> None:
     facts = {**converged, "clu1": converged["clu1"].model_copy(update={"site": ClusterSite(present=False)})}
     plan = plan_site(CLASSIC, NODES, facts)
     kinds = [a.kind for a in plan.actions]
-    assert kinds[:4] == ["StopLocalSite", "CreateSite", "StopGroup", "StartGroup"]
+    assert kinds[:6] == ["StopLocalSite", "CreateSite", "MarkGroupStopped", "StopGroup", "StartGroup",
+                         "ClearStopMarker"]
     assert "ApplyClusterConfig" not in kinds
 
 
@@ -110,8 +116,9 @@ def test_scripts_drifted_on_the_standby_only_are_pushed_again() -> None:
     drifted["failover-jc/exec-jc/start.sh"] = "0" * 64
     facts = {**converged, "clu2": converged["clu2"].model_copy(update={"script_hashes": drifted})}
     plan = plan_site(CLASSIC, NODES, facts)
-    assert [a.kind for a in plan.actions] == ["StopGroup", "ApplyClusterConfig", "StartGroup"]
-    assert "start.sh on clu2" in plan.actions[1].message
+    assert [a.kind for a in plan.actions] == ["MarkGroupStopped", "StopGroup", "ApplyClusterConfig", "StartGroup",
+                                              "ClearStopMarker"]
+    assert "start.sh on clu2" in plan.actions[2].message
 
 
 PREFLIGHT: list[Any] = [
@@ -214,11 +221,12 @@ def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start()
         ("ResumeCluster", "clu1", "ResumeAfterInterruption"),
         ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption"),
         ("StartGroup", "clu1", "ResumeAfterInterruption"),
+        ("ClearStopMarker", "clu2", "ResumeAfterInterruption"),  # the start removes clu1's own marker
     ]
     # Interrupted after the push: only the start is left.
     converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
     plan = plan_site(CLASSIC, NODES, _offline(converged, "clu2"))
-    assert [(a.kind, a.node) for a in plan.actions] == [("StartGroup", "clu2")]
+    assert [(a.kind, a.node) for a in plan.actions] == [("StartGroup", "clu2"), ("ClearStopMarker", "clu1")]
 
 
 def test_a_group_offline_without_the_operators_marker_is_left_alone() -> None:
@@ -289,8 +297,7 @@ def test_a_script_only_change_stops_the_group_without_suspending() -> None:
     stale = {n: f.model_copy(update={"script_hashes": {**f.script_hashes, "failover-jc/exec-jc/stop.sh": "0" * 64}})
              for n, f in facts.items()}
     plan = plan_site(CLASSIC, NODES, stale)
-    assert [(a.kind, a.node) for a in plan.actions] == [
-        ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"), ("StartGroup", "clu1")]
+    assert [(a.kind, a.node) for a in plan.actions] == GROUP_STOP_PUSH
 
 
 def _suspended(facts: dict[str, Any], markers: dict[str, str], suspended: bool = True) -> dict[str, Any]:

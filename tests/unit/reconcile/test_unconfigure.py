@@ -29,16 +29,18 @@ async def test_unconfigure_stops_the_group_restores_the_configuration_and_starts
     assert result.error is None
     # Removing the operator's monitor needs the cluster suspended around the push.
     assert [(s.action.kind, s.action.node, s.ok) for s in result.steps] == [
-        ("StopGroup", "clu1", True), ("MarkSuspended", "clu2", True), ("SuspendCluster", "clu1", True),
-        ("RestoreClusterConfig", "clu1", True), ("ResumeCluster", "clu1", True),
-        ("ClearSuspendMarker", "clu2", True), ("StartGroup", "clu1", True)]
+        ("MarkGroupStopped", "clu2", True), ("StopGroup", "clu1", True), ("MarkSuspended", "clu2", True),
+        ("SuspendCluster", "clu1", True), ("RestoreClusterConfig", "clu1", True), ("ResumeCluster", "clu1", True),
+        ("ClearSuspendMarker", "clu2", True), ("StartGroup", "clu1", True), ("ClearStopMarker", "clu2", True)]
     assert [(s.node, s.step) for s in runner.actions()] == [
-        ("clu1", "stopgroup"), ("clu2", "marksuspend"), ("clu1", "suspendcluster"), ("clu1", "restore"),
-        ("clu1", "resumecluster"), ("clu2", "clearsuspend"), ("clu1", "startgroup")]
-    restore = runner.actions()[3]
+        ("clu2", "markstop"), ("clu1", "stopgroup"), ("clu2", "marksuspend"), ("clu1", "suspendcluster"),
+        ("clu1", "restore"), ("clu1", "resumecluster"), ("clu2", "clearsuspend"), ("clu1", "startgroup"),
+        ("clu2", "clearmark")]
+    restore = runner.actions()[4]
     assert restore.input is not None and base64.b64decode(restore.input).decode() == original, \
         "configure_site undone byte for byte"
-    assert restore.argv[4:] == ("/var/lib/jobcenter-operator/backup/failover-jc", "failover-jc", "exec-jc", "pidw-jc")
+    assert restore.argv[4] == "/var/lib/jobcenter-operator/backup/failover-jc"
+    assert restore.argv[6:] == ("failover-jc", "exec-jc", "pidw-jc")  # argv[5]: sha256 of the planned clp.conf
     assert all(f.clp_conf.text == original and f.script_hashes == {} for f in nodes.facts.values())
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
 
@@ -48,8 +50,8 @@ async def test_observe_shows_what_a_deletion_would_do_and_sends_nothing() -> Non
     result = await unconfigure_site(runner, ACCESS, CLASSIC, enforce=False)
     assert result.error is None and result.plan is not None and result.steps == []
     assert [a.kind for a in result.plan.actions] == [
-        "StopGroup", "MarkSuspended", "SuspendCluster", "RestoreClusterConfig", "ResumeCluster",
-        "ClearSuspendMarker", "StartGroup"]
+        "MarkGroupStopped", "StopGroup", "MarkSuspended", "SuspendCluster", "RestoreClusterConfig", "ResumeCluster",
+        "ClearSuspendMarker", "StartGroup", "ClearStopMarker"]
     assert {a.reason for a in result.plan.actions} == {"Unconfigure"}
     assert runner.actions() == []
     assert all(s.argv[-1] == "yes" for s in runner.sent), "the probe was asked for the backup"
@@ -69,7 +71,8 @@ async def test_a_failed_restore_still_starts_the_group_again() -> None:
     result = await unconfigure_site(runner, ACCESS, CLASSIC)
     assert isinstance(result.error, ApplyRefused) and "push refused" in result.error.message
     assert [(s.action.kind, s.ok, s.action.reason) for s in result.steps] == [
-        ("StopGroup", True, "Unconfigure"), ("MarkSuspended", True, "Unconfigure"),
+        ("MarkGroupStopped", True, "Unconfigure"), ("StopGroup", True, "Unconfigure"),
+        ("MarkSuspended", True, "Unconfigure"),
         ("SuspendCluster", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
         ("ResumeCluster", True, "RestoreAfterFailure"), ("ClearSuspendMarker", True, "RestoreAfterFailure"),
         ("StartGroup", True, "RestoreAfterFailure")]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import REPO, Operator, is_probe, step_name, wait_for
+from e2e_support import REPO, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 

@@ -1,0 +1,41 @@
+"""Where a running reconcile is: one step of the plan starting or finished. Pure data.
+
+reconcile.py reports a ``StepProgress`` before and after each step through a callback (no kopf
+there); handlers.py turns it into a status write (status.py) and, for disruptive steps, Events
+(events.py). The message is what a user sees in ``kubectl get jcs`` while the work runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .outcome import StepReport
+from .plan import Action
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    step: int  # 1-based position in the round's plan; 0 for a restore after a failure
+    total: int  # steps in the round's plan
+    action: Action
+    disruptive_run: bool  # some step of this round interrupts the site (it will not serve meanwhile)
+    report: StepReport | None = None  # None: starting; set: finished (ok or failed)
+
+    @property
+    def restoring(self) -> bool:
+        return self.step == 0
+
+    @property
+    def message(self) -> str:
+        """``step k/n: <what> on <node>``; a restore says so instead of a number."""
+        where = f"{self.action.kind} on {self.action.node}"
+        if self.restoring:
+            return f"restoring after a failed step: {where}"
+        return f"step {self.step}/{self.total}: {where}"
+
+    @property
+    def short(self) -> str:
+        """The printer column's value: ``k/n Kind node``."""
+        if self.restoring:
+            return f"restore {self.action.kind} {self.action.node}"
+        return f"{self.step}/{self.total} {self.action.kind} {self.action.node}"

@@ -1,0 +1,140 @@
+"""End-to-end helpers shared by the e2e tests and their fixtures (conftest.py): the operator as a
+real subprocess (`python -m jobcenter_operator run`) with an audit log of every command it sends.
+
+Tests import from this module, never from ``conftest``: several test folders have a conftest, and
+which one ``import conftest`` finds depends on the order pytest collected them in."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hack.standin.pytest_fixtures import StandInProcess
+from jobcenter_operator.plan.commands import unbounded
+
+REPO = Path(__file__).resolve().parents[2]
+TIMER = 3.0  # seconds between drift checks in these tests
+
+
+# The running operator's log, appended to a timeout's message (set by the operator_env fixture).
+LOG_SOURCE: list[Callable[[], str]] = []
+
+
+def context() -> str:
+    return "".join(f"\n--- operator log ---\n{source()}" for source in LOG_SOURCE)
+
+
+def wait_for(what: str, predicate: Callable[[], Any], timeout: float, interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r}){context()}")
+
+
+@dataclass
+class Operator:
+    standin: StandInProcess
+    workdir: Path
+    audit: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *extra_args: str) -> subprocess.Popen[bytes]:
+        env = dict(self.standin.env, JCOP_TIMER_INTERVAL=str(TIMER), JCOP_SETTLE_TIMEOUT="60",
+                   JCOP_BACKOFF_CAP="5", JCOP_AUDIT_LOG=str(self.audit), PYTHONPATH=str(REPO / "operator"))
+        log = (self.workdir / f"operator-{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace", "default",
+                                 *extra_args],
+                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def commands(self) -> list[dict[str, Any]]:
+        if not self.audit.exists():
+            return []
+        # Only complete lines: the operator may be writing one right now (or was SIGKILLed mid-line).
+        complete = self.audit.read_text().split("\n")[:-1]
+        return [json.loads(line) for line in complete if line.strip()]
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.workdir.glob("operator-*.log")))
+
+    def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.standin.kubectl(*args, input=input, timeout=120)
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        out = self.kubectl("get", kind, name, "-o", "json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    def condition(self, name: str, ctype: str) -> dict[str, Any] | None:
+        for c in self.get("jcs", name).get("status", {}).get("conditions", []):
+            if c["type"] == ctype:
+                return c  # type: ignore[no-any-return]
+        return None
+
+
+def is_probe(command: dict[str, Any]) -> bool:
+    return len(command["argv"]) > 3 and command["argv"][3] == "jcop-facts"
+
+
+def step_name(command: dict[str, Any]) -> str:
+    """The operator's sh wrappers carry their name as $0 (argv[3]); plain commands are argv[0]. An
+    action's own argv is read inside the node-side bound and lock every action runs in."""
+    argv = list(unbounded(tuple(command["argv"])))
+    return str(argv[3]) if argv[:2] == ["sh", "-c"] and len(argv) > 3 else str(argv[0])
+
+
+def apply_secret(op: Operator, bed: dict[str, Any]) -> None:
+    """The credentials Secret as most GitOps repositories write it: ``stringData`` (the API server
+    turns it into ``data``; the operator only ever reads ``data``)."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "jobcenter.clusterpro.io/ssh-credentials",
+              "metadata": {"name": "jc-cluster-ssh"},
+              "stringData": {"ssh-privatekey": Path(bed["privateKeyFile"]).read_text(),
+                             "known_hosts": Path(bed["knownHostsFile"]).read_text()}}
+    applied = op.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))
+    assert applied.returncode == 0, applied.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """``/metrics`` as {(name, labels): value}; empty while the server is not up yet."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}

@@ -1,0 +1,54 @@
+"""reconcile_site tells its caller each step before it is sent and once it ended (the status and the
+Events of a running build are written from that), restores included."""
+
+from __future__ import annotations
+
+from fake_nodes import access, fake_runner, step_is
+from plan_factory import CLASSIC, NODES, cluster
+
+from jobcenter_operator.outcome import SiteResult
+from jobcenter_operator.plan import plan_site
+from jobcenter_operator.progress import StepProgress
+from jobcenter_operator.reconcile import reconcile_site
+
+ACCESS = access(NODES)
+
+
+async def test_each_step_is_reported_before_it_is_sent_and_after_it_ended() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    seen: list[tuple[int, int, str, str, bool | None, int]] = []
+
+    async def progress(step: StepProgress, result: SiteResult) -> None:
+        assert result.plan is not None and result.plan.actions  # what the run found before its steps
+        ok = None if step.report is None else step.report.ok
+        seen.append((step.step, step.total, step.action.kind, step.action.node, ok, len(runner.actions())))
+
+    done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
+    assert done.error is None
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    expected = []
+    for k, a in enumerate(actions, 1):
+        expected += [(k, len(actions), a.kind, a.node, None, k - 1), (k, len(actions), a.kind, a.node, True, k)]
+    assert seen == expected
+
+
+async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
+    seen: list[StepProgress] = []
+
+    async def progress(step: StepProgress, result: SiteResult) -> None:
+        seen.append(step)
+
+    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
+    # The push runs with the group stopped and the cluster suspended (issue 11): the restores undo both,
+    # the resume first, the group start last.
+    i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
+    failed, restore_start, restore_end = seen[i:i + 3]
+    assert failed.report is not None and not failed.report.ok
+    assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
+    assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"
+    assert restore_end.report is not None and restore_end.report.ok and restore_start.disruptive_run
+    last_start, last_end = seen[-2:]
+    assert last_start.restoring and last_start.action.kind == "StartGroup" and last_start.action.node == "clu1"
+    assert last_end.report is not None and last_end.report.ok
