@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from conftest import TIMER, Operator, is_probe, step_name, wait_for
+from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
