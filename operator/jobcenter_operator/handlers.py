@@ -138,6 +138,9 @@ def _audit_observer(replica: str | None) -> Any:
 
 @kopf.on.cleanup()
 async def close_pool(memo: kopf.Memo, **_: Any) -> None:
+    # kopf gives up on timers at exit and runs this meanwhile: let their runs reach their safe
+    # point first (workers are awaited by kopf itself). The pod's grace period bounds the wait.
+    await memo.objects.runs_ended()
     await _stop_shards(memo)
     await memo.pool.close()
 
@@ -470,7 +473,8 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
         result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
                                       settle_timeout=SETTLE_TIMEOUT, gate=gate,
-                                      progress=_progress_reporter(kw, site, memory, generation))
+                                      progress=_progress_reporter(kw, site, memory, generation),
+                                      stopping=kw.get("stopped"))  # a timer's: set when the operator exits
     _disruption_annotations(kw, result, annotations)
     return result
 
