@@ -332,6 +332,8 @@ async def reconcile_site(
         result.gates.append(gate(current.actions))
         return result.gates[-1].run
 
+    if stopping is not None and stopping.is_set():
+        raise asyncio.CancelledError("the operator is exiting")  # a run that waited for the cluster's lock
     target = probe_target(spec)
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
