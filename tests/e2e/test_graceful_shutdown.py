@@ -75,3 +75,39 @@ def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
     for node in bed["nodes"]:
         markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
         assert markers["stdout"].strip() == "", (node["name"], markers, sent)
+
+
+def test_sigterm_during_a_long_group_stop_waits_for_it_then_starts_the_group(
+        site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    """On a built site the group stop runs the site's own stop (`cjcpw -stop`, 30 s here): the
+    signal surely lands in the middle of it. The drift check corrects an edited exec script, which
+    takes a stop, a push and a start."""
+    op = operator_env
+    bed = site_setup(timings=TIMINGS)
+    name, group = bed["name"], bed["failoverGroup"]
+    wait_for("Ready", lambda: (op.condition("cluv", "Ready") or {}).get("status") == "True", timeout=300)
+    scripts = f"/opt/nec/clusterpro/scripts/{group}/{bed['execResource']}"
+    for node in bed["nodes"]:
+        edited = testbed.exec_on(name, node["name"], ["sh", "-c", f"echo '# edited' >> {scripts}/start.sh"])
+        assert edited["exitStatus"] == 0, edited
+    built = len(_sent(op))
+    wait_for("the drift check stopping the group", lambda: ("stopgroup", "clu1") in _sent(op)[built:], timeout=120,
+             interval=0.05)
+    sent_before = len(_sent(op))
+    proc = op.procs[-1]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=_grace_seconds())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after the grace period{op.log()}") from None
+    assert code == 0, f"exit status {code}\n{op.log()}"
+    log = op.log()
+    # The stop in flight ran to its end (it counts as run: mark + stop), nothing of the push after it.
+    assert "the run stopped at a safe point (2 of 5 actions run)" in log, log
+    sent = _sent(op)
+    assert sent[sent_before:] == [("startgroup", "clu1"), ("clearmark", "clu2")], sent
+    online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
+    assert online["stdout"].strip() == "clu1", (online, sent)
+    for node in bed["nodes"]:
+        markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
+        assert markers["stdout"].strip() == "", (node["name"], markers, sent)
