@@ -477,7 +477,7 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
         result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
                                       settle_timeout=SETTLE_TIMEOUT, gate=gate,
                                       progress=_progress_reporter(kw, site, memory, generation),
-                                      stopping=kw["memo"].get("stopping"))  # set on SIGTERM (run_operator)
+                                      stopping=getattr(kw["memo"], "stopping", None))  # set on SIGTERM
     _disruption_annotations(kw, result, annotations)
     return result
 
