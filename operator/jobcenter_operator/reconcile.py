@@ -191,9 +191,11 @@ async def execute(
 
     The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
     SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
-    The step in flight runs to its end, no further action of the plan starts, the restores owed
-    run, and the stop markers this run set are removed once they have; then the run ends as
-    cancelled (asyncio.CancelledError) at that safe point.
+    The step in flight runs to its end; while a stopped group is owed its start, the plan goes on
+    up to that start (the push between stop and start is not disruptive: finishing it gives the site
+    one restart, where restoring now would cost a second one next run); no other action starts.
+    The restores still owed run, and the stop markers this run set are removed once they have;
+    then the run ends as cancelled (asyncio.CancelledError) at that safe point.
     """
     reports: list[StepReport] = []
     pending: list[Action] = []  # restores owed, in the order their actions ran
@@ -202,10 +204,12 @@ async def execute(
     disruptive = any(a.disruptive for a in actions)
     shielded = _Shielded(stopping)
     rest: Sequence[Action] = ()
+    ran = 0
     for number, action in enumerate(actions, 1):
-        if shielded.stopping():
+        if shielded.stopping() and not _completes_restart(action, pending):
             rest = actions[number - 1:]
             break
+        ran = number
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
         step = StepProgress(number, len(actions), action, disruptive)
         report = await shielded.run(_reported_step(runner, access, step, on_step))
@@ -235,10 +239,17 @@ async def execute(
                 reports.append(await shielded.run(
                     _reported_step(runner, access, StepProgress(0, len(actions), clear, False), on_step)))
     if shielded.stopping():
-        log.warning("operator exiting: the run stopped at a safe point (%d of %d actions run)",
-                    len(actions) - len(rest), len(actions))
+        log.warning("operator exiting: the run stopped at a safe point (%d of %d actions run)", ran, len(actions))
         raise asyncio.CancelledError("the operator is exiting")
     return reports, failure
+
+
+def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
+    """While a stopped group is owed its start: the start itself, or a step on the way to it that
+    interrupts nothing."""
+    if not pending:
+        return False
+    return not action.disruptive or any((r.node, r.command) == (action.node, action.command) for r in pending)
 
 
 class _Shielded:

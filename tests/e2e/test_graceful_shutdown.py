@@ -39,12 +39,13 @@ def _sent(op: Operator) -> list[tuple[str, str]]:
     return [(Path(step_name(c)).name, c["node"]) for c in op.commands() if not is_probe(c)]
 
 
-# What the operator sends after the signal: the restore of the stopped group and the removal of the
-# stop marker this run put on the standby (MarkGroupStopped, before the stop), nothing else.
+# What the operator sends after the signal: what completes a group restart under way (push, start)
+# and the removal of the stop marker this run put on the standby (before the stop), nothing else.
 AFTER = {
     "nqsstop": [],  # the first of the build's local site stops (on the standby)
     "cjcmksite": [],
-    "stopgroup": [("startgroup", "clu1"), ("clearmark", "clu2")],
+    # the push between stop and start interrupts nothing: finishing it costs the site no second restart
+    "stopgroup": [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")],
     "startgroup": [("clearmark", "clu2")],
 }
 
@@ -102,10 +103,10 @@ def test_sigterm_during_a_long_group_stop_waits_for_it_then_starts_the_group(
         raise AssertionError(f"still running after the grace period{op.log()}") from None
     assert code == 0, f"exit status {code}\n{op.log()}"
     log = op.log()
-    # The stop in flight ran to its end (it counts as run: mark + stop), nothing of the push after it.
-    assert "the run stopped at a safe point (2 of 5 actions run)" in log, log
+    # The stop in flight ran to its end, then the push and the start that complete the restart.
+    assert "the run stopped at a safe point (4 of 5 actions run)" in log, log
     sent = _sent(op)
-    assert sent[sent_before:] == [("startgroup", "clu1"), ("clearmark", "clu2")], sent
+    assert sent[sent_before:] == [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")], sent
     online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
     assert online["stdout"].strip() == "clu1", (online, sent)
     for node in bed["nodes"]:

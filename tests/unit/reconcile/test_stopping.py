@@ -1,6 +1,7 @@
 """The operator exiting mid-run (issue 13, graceful shutdown): ``execute`` never cuts a step off,
-starts nothing new, runs the restores it owes and removes its own stop markers, then ends as
-cancelled. Against the fast tier's FakeCluster, which changes the nodes the way the commands do."""
+starts nothing new but what completes a restart under way (push, start), runs the restores it owes
+and removes its own stop markers, then ends as cancelled. Against the fast tier's FakeCluster, which
+changes the nodes the way the commands do."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from plan_factory import CLASSIC, NODES, cluster
 
 from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.plan import plan_site
-from jobcenter_operator.reconcile import reconcile_site
+from jobcenter_operator.reconcile import execute, reconcile_site
 
 ACCESS = access(NODES)
 
@@ -55,8 +56,8 @@ async def test_stopping_while_the_group_stops_starts_it_again_and_sends_nothing_
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
     actions = runner.actions()
     assert [s.step for s in actions].count("stopgroup") == 1
-    assert _after(actions, "stopgroup") == [("startgroup", "clu1"), ("clearmark", "clu2")], \
-        "only the restore and this run's marker removal after the stop: no push, no probe"
+    assert _after(actions, "stopgroup") == [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")], \
+        "the push (not disruptive) and the start that ends the restart, then nothing: no local site start, no probe"
     assert not any(s.is_probe for s in runner.sent[runner.sent.index(actions[-1]):]), "no verification round"
     _no_marker_and_online(nodes)
 
@@ -101,6 +102,21 @@ async def test_a_cancelled_run_lets_the_step_in_flight_finish_then_restores() ->
     with pytest.raises(asyncio.CancelledError):
         await run
     assert slow.finished
+    assert _after(runner.actions(), "stopgroup") == [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")]
+    _no_marker_and_online(nodes)
+
+
+async def test_a_disruptive_step_before_the_start_is_not_run_the_group_is_restored() -> None:
+    """Between the stop and its start only steps that interrupt nothing go on: a disruptive one
+    (here a second group stop, as a plan could hold) ends the run with the restore."""
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    stopping = _stopping_during(runner, nodes, "stopgroup")
+    plan = plan_site(CLASSIC, NODES, cluster())
+    stop = next(i for i, a in enumerate(plan.actions) if a.kind == "StopGroup")
+    actions = (*plan.actions[:stop + 1], plan.actions[stop].model_copy(update={"node": "clu2"}),
+               *plan.actions[stop + 1:])
+    with pytest.raises(asyncio.CancelledError):
+        await execute(runner, ACCESS, actions, stopping=stopping)
     assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1"), ("clearmark", "clu2")]
     _no_marker_and_online(nodes)
 
@@ -111,5 +127,6 @@ async def test_a_failed_restore_keeps_the_markers_for_the_next_run() -> None:
     runner.fail(step_is("startgroup"), stderr="clpgrp: start failed")
     with pytest.raises(asyncio.CancelledError):
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
-    assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1")]
+    # The plan's start fails; its restore (the same start) is tried once more, and fails too.
+    assert _after(runner.actions(), "stopgroup") == [("apply", "clu1"), ("startgroup", "clu1"), ("startgroup", "clu1")]
     assert nodes.facts["clu2"].stopped_by_operator == "clu1", "the marker tells the next run where to start it"
