@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import random
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -116,6 +117,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if memo.get("metrics_port"):
         memo.metrics.serve(memo.metrics_port, memo.get("metrics_address") or "0.0.0.0")  # noqa: S104
     memo.objects = OperatorMemory()
+    if "stopping" not in memo:  # run_operator brings the one its signal handler sets
+        memo.stopping = asyncio.Event()
 
 
 def _audit_observer(replica: str | None) -> Any:
@@ -138,6 +141,9 @@ def _audit_observer(replica: str | None) -> Any:
 
 @kopf.on.cleanup()
 async def close_pool(memo: kopf.Memo, **_: Any) -> None:
+    # kopf gives up on timers at exit and runs this meanwhile: let their runs reach their safe
+    # point first (workers are awaited by kopf itself). The pod's grace period bounds the wait.
+    await memo.objects.runs_ended()
     await _stop_shards(memo)
     await memo.pool.close()
 
@@ -470,7 +476,8 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
     async with objects.cluster_lock(namespace, site.cluster_ref.name):
         result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
                                       settle_timeout=SETTLE_TIMEOUT, gate=gate,
-                                      progress=_progress_reporter(kw, site, memory, generation))
+                                      progress=_progress_reporter(kw, site, memory, generation),
+                                      stopping=getattr(kw["memo"], "stopping", None))  # set on SIGTERM
     _disruption_annotations(kw, result, annotations)
     return result
 
@@ -654,6 +661,31 @@ def run_operator(*, namespaces: list[str], clusterwide: bool, json_logs: bool, l
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     # asyncssh logs every remote command line at INFO; ours carry whole scripts. Warnings suffice.
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    memo = kopf.Memo(metrics_port=metrics_port, metrics_address=metrics_address)
-    asyncio.run(kopf.operator(clusterwide=clusterwide, namespaces=namespaces, standalone=True,
-                              liveness_endpoint=liveness, memo=memo))
+    memo = kopf.Memo(metrics_port=metrics_port, metrics_address=metrics_address, stopping=asyncio.Event())
+    asyncio.run(_operate(memo, clusterwide=clusterwide, namespaces=namespaces, standalone=True,
+                         liveness_endpoint=liveness))
+
+
+async def _operate(memo: kopf.Memo, **options: Any) -> None:
+    """``kopf.operator`` (its spawn_tasks + run_tasks), with SIGTERM/SIGINT told to the runs in flight.
+
+    kopf's own signal handlers only stop kopf, which cancels a handler in the middle of a node step
+    once its exit_timeout is over. Ours replace them (installed after spawn_tasks installed kopf's):
+    ``memo.stopping`` makes every run stop before its next action and restore what it interrupted
+    (reconcile.execute), and the stop flag then stops kopf as its signal would. kopf's SIGKILL after
+    ``ultimate_exiting_timeout`` is not armed on this path: the pod's grace period (660 s, longer
+    than the longest bounded step) bounds the exit.
+    """
+    existing = asyncio.all_tasks()
+    stop_flag = asyncio.Event()
+    tasks = await kopf.spawn_tasks(memo=memo, stop_flag=stop_flag, **options)
+
+    def exiting(sig: signal.Signals) -> None:
+        log.info("%s received: no new step starts, runs in flight stop at a safe point", sig.name)
+        memo.stopping.set()
+        stop_flag.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, exiting, sig)
+    await kopf.run_tasks(tasks, ignored=existing)

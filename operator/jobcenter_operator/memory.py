@@ -59,3 +59,10 @@ class OperatorMemory:
     def cluster_lock(self, namespace: str, cluster: str) -> asyncio.Lock:
         """One run at a time per ClusterproCluster: its nodes see one operator step at a time."""
         return self.locks.setdefault((namespace, cluster), asyncio.Lock())
+
+    async def runs_ended(self) -> None:
+        """Wait until no run holds a cluster's lock: an exiting operator's runs reach their safe
+        point (reconcile.execute) before the SSH connections they use are closed."""
+        for lock in list(self.locks.values()):
+            async with lock:
+                pass

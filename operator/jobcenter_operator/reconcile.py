@@ -173,38 +173,110 @@ class NotConverged(TransientError):
 MAX_ROUNDS = 3
 
 
+class Stopping(Protocol):
+    """Set when the operator is exiting (kopf's ``stopped`` of a timer, say)."""
+
+    def is_set(self) -> bool: ...
+
+
 async def execute(
-    runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None
+    runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None,
+    *, stopping: Stopping | None = None,
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
     every action that still needs it (a stopped group is started again on its node).
 
     Returns every step's report (the failed one and the restoring steps included) and the error
     that stopped the run, if any.
+
+    The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
+    SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
+    The step in flight runs to its end; while a stopped group is owed its start, the plan goes on
+    up to that start (the push between stop and start is not disruptive: finishing it gives the site
+    one restart, where restoring now would cost a second one next run); no other action starts.
+    The restores still owed run, and the stop markers this run set are removed once they have;
+    then the run ends as cancelled (asyncio.CancelledError) at that safe point.
     """
     reports: list[StepReport] = []
     pending: list[Action] = []  # restores owed, in the order their actions ran
+    marked: set[str] = set()  # nodes this run put a stop marker on
     failure: OperatorError | None = None
     disruptive = any(a.disruptive for a in actions)
+    shielded = _Shielded(stopping)
+    rest: Sequence[Action] = ()
+    ran = 0
     for number, action in enumerate(actions, 1):
+        if shielded.stopping() and not _completes_restart(action, pending):
+            rest = actions[number - 1:]
+            break
+        ran = number
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-        report = await _reported_step(runner, access, StepProgress(number, len(actions), action, disruptive), on_step)
+        step = StepProgress(number, len(actions), action, disruptive)
+        report = await shielded.run(_reported_step(runner, access, step, on_step))
         reports.append(report)
         if not report.ok:
             failure = report.failure
             break
+        if action.kind == "MarkGroupStopped":
+            marked.add(action.node)
         # Running a restore's own command (the plan's StartGroup after its StopGroup) settles it.
         pending = [r for r in pending if (r.node, r.command) != (action.node, action.command)]
         if action.restore is not None:
             pending.append(action.restore)
-    if failure is not None:
+    if failure is not None or rest:
         # Never leave the failover group stopped because a step after its stop failed.
+        restored = True
         for restore in reversed(pending):
-            report = await _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step)
+            report = await shielded.run(
+                _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step))
             if not report.ok:
                 log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
+                restored = False
             reports.append(report)
+        if failure is None and restored:
+            # The group runs again: this run's stop markers would only mislead a later run.
+            for clear in (a for a in rest if a.kind == "ClearStopMarker" and a.node in marked):
+                reports.append(await shielded.run(
+                    _reported_step(runner, access, StepProgress(0, len(actions), clear, False), on_step)))
+    if shielded.stopping():
+        log.warning("operator exiting: the run stopped at a safe point (%d of %d actions run)", ran, len(actions))
+        raise asyncio.CancelledError("the operator is exiting")
     return reports, failure
+
+
+def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
+    """While a stopped group is owed its start: the start itself, or a step on the way to it that
+    interrupts nothing."""
+    if not pending:
+        return False
+    return not action.disruptive or any((r.node, r.command) == (action.node, action.command) for r in pending)
+
+
+class _Shielded:
+    """Runs steps so that cancelling the task awaiting them does not cancel them: the cancellation
+    is remembered (``stopping``) and the step awaited to its end."""
+
+    def __init__(self, stopping: Stopping | None) -> None:
+        self._flag = stopping
+        self.cancelled = False
+
+    def stopping(self) -> bool:
+        return self.cancelled or (self._flag is not None and self._flag.is_set())
+
+    async def run(self, step: Awaitable[StepReport]) -> StepReport:
+        task = asyncio.ensure_future(step)
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.cancelled():
+                    raise  # the step itself was cancelled (not by us): nothing left to wait for
+                self.cancelled = True
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()  # this cancellation is handled: the run goes on to its safe point
+                if task.done():
+                    return task.result()
 
 
 async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,
@@ -260,11 +332,13 @@ async def reconcile_site(
     settle_interval: float = 1.0,
     gate: Callable[[Sequence[Action]], Gate] | None = None,
     progress: OnProgress | None = None,
+    stopping: Stopping | None = None,
 ) -> SiteResult:
     """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans.
     ``gate`` (plan/disruption.py) says which actions may run now; what it holds back waits for a
     maintenance window or an approval and is not an error (the result carries the gate's verdict).
-    ``progress`` is told before and after each step, with what the run found so far."""
+    ``progress`` is told before and after each step, with what the run found so far.
+    ``stopping``: the operator is exiting (see ``execute``: the run ends at a safe point)."""
 
     def runnable(current: Plan) -> tuple[Action, ...]:
         if gate is None:
@@ -272,6 +346,8 @@ async def reconcile_site(
         result.gates.append(gate(current.actions))
         return result.gates[-1].run
 
+    if stopping is not None and stopping.is_set():
+        raise asyncio.CancelledError("the operator is exiting")  # a run that waited for the cluster's lock
     target = probe_target(spec)
     gathered = await gather(runner, access, target)
     result = SiteResult(gathered=gathered, enforced=enforce)
@@ -281,7 +357,7 @@ async def reconcile_site(
         reachable = tuple(n for n in access.names if n in gathered.facts)
         resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
         if resume:
-            result.steps, _ = await execute(runner, access, resume)
+            result.steps, _ = await execute(runner, access, resume, stopping=stopping)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
@@ -298,7 +374,7 @@ async def reconcile_site(
             await progress(step, result)
 
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, actions, on_step)
+        steps, failure = await execute(runner, access, actions, on_step, stopping=stopping)
         result.steps += steps
         if failure is not None:
             result.error = failure
@@ -368,6 +444,7 @@ __all__ = [
     "Runner",
     "SiteResult",
     "StepReport",
+    "Stopping",
     "access_from",
     "execute",
     "gather",

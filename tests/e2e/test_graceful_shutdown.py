@@ -1,0 +1,114 @@
+"""SIGTERM in the middle of each disruptive step of a site's build (issue 13, graceful shutdown):
+the operator exits by itself within the pod's grace period, and leaves no failover group stopped
+and no stop marker behind. The bed runs with real-node step durations (``cjcpw -stop`` takes long),
+so the signal lands while the step runs on the node."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from e2e_support import Operator, is_probe, step_name, wait_for
+
+from hack.testbed import api as testbed
+from hack.testbed.config import Timings
+from jobcenter_operator.paths import STOP_MARKER_DIR
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _grace_seconds() -> int:
+    """The Deployment's terminationGracePeriodSeconds: the kubelet's SIGKILL comes after it."""
+    deployment = yaml.safe_load((REPO / "manifests" / "base" / "deployment.yaml").read_text())
+    return int(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
+
+
+# Real-node timings, but `cjcpw -stop` at 30 s instead of 90 s: long enough that the signal always
+# lands during the group stop, short enough for four builds in one test run.
+TIMINGS = replace(Timings.realistic(), cjcpw_stop=30.0)
+
+
+def _sent(op: Operator) -> list[tuple[str, str]]:
+    """(step, node) of each action command, the step a program's base name (/usr/lib/nqs/nqsstop)."""
+    return [(Path(step_name(c)).name, c["node"]) for c in op.commands() if not is_probe(c)]
+
+
+# What the operator sends after the signal: what completes a group restart under way (push, start)
+# and the removal of the stop marker this run put on the standby (before the stop), nothing else.
+AFTER = {
+    "nqsstop": [],  # the first of the build's local site stops (on the standby)
+    "cjcmksite": [],
+    # the push between stop and start interrupts nothing: finishing it costs the site no second restart
+    "stopgroup": [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")],
+    "startgroup": [("clearmark", "clu2")],
+}
+
+
+@pytest.mark.parametrize("step", list(AFTER))
+def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
+        step: str, site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    op = operator_env
+    bed = site_setup(timings=TIMINGS)
+    name, group = bed["name"], bed["failoverGroup"]
+    proc = op.procs[-1]
+    wait_for(f"the operator sending {step}", lambda: any(s == step for s, _ in _sent(op)), timeout=600, interval=0.05)
+    sent_before = len(_sent(op))
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=_grace_seconds())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after the grace period{op.log()}") from None
+    assert code == 0, f"exit status {code}\n{op.log()}"
+    log = op.log()
+    assert "stopped at a safe point" in log, log  # the run in flight was interrupted, not finished
+
+    # The step in flight ran to its end; after it only what undoes this run's interruption.
+    sent = _sent(op)
+    assert sent[sent_before:] == AFTER[step], sent
+    online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
+    assert online["stdout"].strip() in {n["name"] for n in bed["nodes"]}, (online, sent)
+    for node in bed["nodes"]:
+        markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
+        assert markers["stdout"].strip() == "", (node["name"], markers, sent)
+
+
+def test_sigterm_during_a_long_group_stop_waits_for_it_then_starts_the_group(
+        site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    """On a built site the group stop runs the site's own stop (`cjcpw -stop`, 30 s here): the
+    signal surely lands in the middle of it. The drift check corrects an edited exec script, which
+    takes a stop, a push and a start."""
+    op = operator_env
+    bed = site_setup(timings=TIMINGS)
+    name, group = bed["name"], bed["failoverGroup"]
+    wait_for("Ready", lambda: (op.condition("cluv", "Ready") or {}).get("status") == "True", timeout=300)
+    scripts = f"/opt/nec/clusterpro/scripts/{group}/{bed['execResource']}"
+    for node in bed["nodes"]:
+        edited = testbed.exec_on(name, node["name"], ["sh", "-c", f"echo '# edited' >> {scripts}/start.sh"])
+        assert edited["exitStatus"] == 0, edited
+    built = len(_sent(op))
+    wait_for("the drift check stopping the group", lambda: ("stopgroup", "clu1") in _sent(op)[built:], timeout=120,
+             interval=0.05)
+    sent_before = len(_sent(op))
+    proc = op.procs[-1]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=_grace_seconds())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after the grace period{op.log()}") from None
+    assert code == 0, f"exit status {code}\n{op.log()}"
+    log = op.log()
+    # The stop in flight ran to its end, then the push and the start that complete the restart.
+    assert "the run stopped at a safe point (4 of 5 actions run)" in log, log
+    sent = _sent(op)
+    assert sent[sent_before:] == [("apply", "clu1"), ("startgroup", "clu1"), ("clearmark", "clu2")], sent
+    online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
+    assert online["stdout"].strip() == "clu1", (online, sent)
+    for node in bed["nodes"]:
+        markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
+        assert markers["stdout"].strip() == "", (node["name"], markers, sent)
