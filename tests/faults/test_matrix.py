@@ -93,7 +93,7 @@ async def command_failure(cell: Cell) -> None:
     node = active(cell)
     fault(cell.bed, "fail-command", node, "clpcfctrl")
     change_spec(cell)
-    await cell.surface({"CommandFailed"})
+    await cell.surface({"ApplyRefused"})  # the failed push, with clpcfctrl's output (issue 11)
     assert cell.checker.holder() == node, "the group was started again where it was"
     fault(cell.bed, "heal", node)
     await cell.recover()
@@ -230,10 +230,12 @@ FAULTS: dict[str, Fault] = {
     "failover-during-reconcile": failover_during_reconcile,
 }
 # The operator killed at each step boundary of a fresh site's first run (the steps its plan has).
+_APPLY = ("markstop", "stopgroup", "marksuspend", "suspendcluster", "apply", "resumecluster", "clearsuspend",
+          "startgroup", "clearmark")
 KILL_POINTS = {
-    "Classic": ("cjcmksite", "markstop", "stopgroup", "apply", "startgroup", "clearmark"),
-    "StandardManager": ("cjcmksite", "markstop", "stopgroup", "apply", "startgroup", "clearmark"),
-    "StandardAgent": ("markstop", "stopgroup", "apply", "startgroup", "clearmark"),
+    "Classic": ("cjcmksite", *_APPLY),
+    "StandardManager": ("cjcmksite", *_APPLY),
+    "StandardAgent": _APPLY,
 }
 # What CI runs (the rest: make faults).
 CI_CELLS = {"node-crash", "command-failure", "sigkill@apply"}
