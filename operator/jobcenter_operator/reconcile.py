@@ -192,8 +192,9 @@ async def execute(
     The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
     SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
     The step in flight runs to its end; while a stopped group is owed its start, the plan goes on
-    up to that start (the push between stop and start is not disruptive: finishing it gives the site
-    one restart, where restoring now would cost a second one next run); no other action starts.
+    up to that start (the push between stop and start, suspended around when a monitor changes:
+    finishing it gives the site one restart, where restoring now would cost a second one next run);
+    no other action starts.
     The restores still owed run, and the stop markers this run set are removed once they have;
     then the run ends as cancelled (asyncio.CancelledError) at that safe point.
     """
@@ -244,11 +245,20 @@ async def execute(
     return reports, failure
 
 
+# Between a group stop and its start, the documented apply sequence may suspend the cluster around
+# the push (a monitor changes): those steps are bounded and undone within the same run.
+_SUSPENDED_PUSH = frozenset({"MarkSuspended", "SuspendCluster", "ResumeCluster", "ClearSuspendMarker"})
+
+
 def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
-    """While a stopped group is owed its start: the start itself, or a step on the way to it that
-    interrupts nothing."""
+    """While a stopped group is owed its start: the start itself, or a step on the way to it (the
+    push, with the cluster suspended and resumed around it when a monitor changes). Finishing them
+    reaches the same safe point (group started, cluster resumed) with one restart of the site, where
+    restoring now would cost a second one on the next run."""
     if not pending:
         return False
+    if action.kind in _SUSPENDED_PUSH and any(r.kind == "StartGroup" for r in pending):
+        return True
     return not action.disruptive or any((r.node, r.command) == (action.node, action.command) for r in pending)
 
 

@@ -39,14 +39,15 @@ def _sent(op: Operator) -> list[tuple[str, str]]:
     return [(Path(step_name(c)).name, c["node"]) for c in op.commands() if not is_probe(c)]
 
 
-# What the operator sends after the signal: the start that ends a group restart under way and the
-# removal of the stop marker this run put on the standby (before the stop), nothing else.
+# What the operator sends after the signal: what completes a group restart under way (push, start)
+# and the removal of the stop marker this run put on the standby (before the stop), nothing else.
 AFTER = {
     "nqsstop": [],  # the first of the build's local site stops (on the standby)
     "cjcmksite": [],
-    # a first build adds the PID monitor, so its push needs the cluster suspended (issue 11): the
-    # suspend is disruptive and not started once stopping; the group is started again instead
-    "stopgroup": [("startgroup", "clu1"), ("clearmark", "clu2")],
+    # the push between stop and start (suspended around it: a first build adds the PID monitor)
+    # reaches the same safe point: finishing it costs the site no second restart
+    "stopgroup": [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"), ("resumecluster", "clu1"),
+                  ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")],
     "startgroup": [("clearmark", "clu2")],
 }
 

@@ -49,6 +49,12 @@ def test_the_plan_stops_the_group_between_its_markers() -> None:
         < kinds.index("StartGroup") < kinds.index("ClearStopMarker")
 
 
+# What a first run still sends after a group stop once it is stopping: the rest of the apply
+# sequence up to the group start (the push with the cluster suspended around it), then the marker.
+FINISH_RESTART = [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"), ("resumecluster", "clu1"),
+                  ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")]
+
+
 async def test_stopping_while_the_group_stops_starts_it_again_and_sends_nothing_further() -> None:
     runner, nodes = fake_runner(CLASSIC, cluster())
     stopping = _stopping_during(runner, nodes, "stopgroup")
@@ -56,10 +62,9 @@ async def test_stopping_while_the_group_stops_starts_it_again_and_sends_nothing_
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
     actions = runner.actions()
     assert [s.step for s in actions].count("stopgroup") == 1
-    # A first run adds the PID monitor, so its push needs the cluster suspended (issue 11): the
-    # suspend is a disruptive step, not started once stopping; the group is started again instead.
-    assert _after(actions, "stopgroup") == [("startgroup", "clu1"), ("clearmark", "clu2")], \
-        "the start that ends the restart, then nothing: no suspend, no local site start, no probe"
+    # A first run adds the PID monitor, so its push runs with the cluster suspended (issue 11).
+    assert _after(actions, "stopgroup") == FINISH_RESTART, \
+        "the push (suspended around) and the start that ends the restart, then nothing: no local site start, no probe"
     assert not any(s.is_probe for s in runner.sent[runner.sent.index(actions[-1]):]), "no verification round"
     _no_marker_and_online(nodes)
 
@@ -104,7 +109,7 @@ async def test_a_cancelled_run_lets_the_step_in_flight_finish_then_restores() ->
     with pytest.raises(asyncio.CancelledError):
         await run
     assert slow.finished
-    assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1"), ("clearmark", "clu2")]
+    assert _after(runner.actions(), "stopgroup") == FINISH_RESTART
     _no_marker_and_online(nodes)
 
 
@@ -129,6 +134,7 @@ async def test_a_failed_restore_keeps_the_markers_for_the_next_run() -> None:
     runner.fail(step_is("startgroup"), stderr="clpgrp: start failed")
     with pytest.raises(asyncio.CancelledError):
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
-    # The suspend the push needs is not started once stopping; the restore (the group start) fails.
-    assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1")]
+    # The plan's start fails; its restore (the same start) is tried once more, and fails too.
+    assert _after(runner.actions(), "stopgroup") == [
+        *FINISH_RESTART[:5], ("startgroup", "clu1"), ("startgroup", "clu1")]
     assert nodes.facts["clu2"].stopped_by_operator == "clu1", "the marker tells the next run where to start it"
