@@ -51,7 +51,8 @@ async def test_agent_unit_stop_fails_group_over(testbed_cluster: Any) -> None:
     await sftp_write(c, f"{d}/scripts/{group}/{ex}/start.sh", f"#! /bin/sh\nsystemctl start {unit}\n")
     await sftp_write(c, f"{d}/scripts/{group}/{ex}/stop.sh", f"#! /bin/sh\nsystemctl stop {unit}\n")
     await sftp_write(c, f"{d}/scripts/monitor.s/genw-jcag/genw.sh", f"#! /bin/sh\nsystemctl -q is-active {unit}\n")
-    rc, out, err = await run(c, f"clpcfctrl --push -x {d}")
+    # A monitor is added: the product wants the cluster suspended around the push (node-protocol 9).
+    rc, out, err = await run(c, f"clpcl --suspend && clpcfctrl --push -x {d} && clpcl --resume")
     assert rc == 0, err
     rc, out, err = await run(c, f"clpgrp -s {group}")
     assert rc == 0, err
