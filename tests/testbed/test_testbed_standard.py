@@ -25,6 +25,10 @@ def _agent_active(info: dict[str, Any], node: str) -> bool:
     return out[1].split()[-2] == "true"
 
 
+# Monitors are added: the cluster is suspended around the push (node-protocol 9, strict-apply).
+SUSPENDED_PUSH = "clpcl --suspend >/dev/null && clpcfctrl --push -x {d}; rc=$?; clpcl --resume >/dev/null; exit $rc"
+
+
 async def _configure_agent_group(c: Any, unit: str) -> None:
     """The AG group as the vendor guide configures it: systemctl scripts and a genw custom monitor;
     only the AG group is stopped for the push, the MG group stays online."""
@@ -43,7 +47,7 @@ async def _configure_agent_group(c: Any, unit: str) -> None:
     await sftp_write(c, f"{d}/scripts/{AG}/exec-jcag/stop.sh", f"#! /bin/sh\nsystemctl stop {unit}\n")
     await sftp_write(c, f"{d}/scripts/monitor.s/genw-jcag/genw.sh", f"#! /bin/sh\nsystemctl -q is-active {unit}\n")
     assert (await run(c, f"clpgrp -t {AG}"))[0] == 0
-    rc, _, err = await run(c, f"clpcfctrl --push -x {d}")
+    rc, _, err = await run(c, SUSPENDED_PUSH.format(d=d))
     assert rc == 0, err
     rc, _, err = await run(c, f"clpgrp -s {AG}")
     assert rc == 0, err
@@ -123,7 +127,7 @@ async def test_push_for_one_group_leaves_the_other_monitor_alone(testbed_cluster
     assert (await run(c, f"mkdir {d} && clpcfctrl --pull -x {d}"))[0] == 0
     for i in range(30):
         await sftp_write(c, f"{d}/scripts/{MG}/exec-jcmg/start.sh", f"#! /bin/sh\n# revision {i}\nexit 0\n")
-        rc, _, err = await run(c, f"clpcfctrl --push -x {d}")
+        rc, _, err = await run(c, SUSPENDED_PUSH.format(d=d))
         assert rc == 0, err
     groups = api.cluster_status(name)["groups"]
     assert (groups[AG]["status"], groups[AG]["current"]) == ("Online", "clu1")

@@ -159,11 +159,14 @@ async def classic_procedure(info: dict[str, Any], *, pidw: dict[str, str] | None
     # 7. stop the failover group
     rc, out, err = await run(ca, f"clpgrp -t {group}")
     assert rc == 0, err
-    # 8. scripts + configuration
+    # 8. scripts + configuration; the PID monitor is added, so the cluster is suspended around the
+    # push (node-protocol 9; the bed's default strict-apply refuses it otherwise)
     fmt = {"vhost": vhost, "db": db}
+    assert (await run(ca, "clpcl --suspend"))[0] == 0
     rc, out = await apply_exec_config(ca, info, START_SH.format(**fmt), STOP_SH.format(**fmt),
                                       pidw=pidw if pidw is not None else {})
     assert rc == 0, out
+    assert (await run(ca, "clpcl --resume"))[0] == 0
     # 9. start the group
     rc, out, err = await run(ca, f"clpgrp -s {group}")
     assert rc == 0, err
