@@ -34,6 +34,17 @@ def _grace_seconds() -> int:
 TIMINGS = replace(Timings.realistic(), cjcpw_stop=30.0)
 
 
+def _terminate(op: Operator, proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM the operator; it must exit by itself, status 0, within the pod's grace period. Its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=_grace_seconds())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running after the grace period{op.log()}") from None
+    assert code == 0, f"exit status {code}\n{op.log()}"
+    return op.log()
+
+
 def _sent(op: Operator) -> list[tuple[str, str]]:
     """(step, node) of each action command, the step a program's base name (/usr/lib/nqs/nqsstop)."""
     return [(Path(step_name(c)).name, c["node"]) for c in op.commands() if not is_probe(c)]
@@ -61,13 +72,7 @@ def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
     proc = op.procs[-1]
     wait_for(f"the operator sending {step}", lambda: any(s == step for s, _ in _sent(op)), timeout=600, interval=0.05)
     sent_before = len(_sent(op))
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=_grace_seconds())
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"still running after the grace period{op.log()}") from None
-    assert code == 0, f"exit status {code}\n{op.log()}"
-    log = op.log()
+    log = _terminate(op, proc)
     assert "stopped at a safe point" in log, log  # the run in flight was interrupted, not finished
 
     # The step in flight ran to its end; after it only what undoes this run's interruption.
@@ -98,13 +103,7 @@ def test_sigterm_during_a_long_group_stop_waits_for_it_then_starts_the_group(
              interval=0.05)
     sent_before = len(_sent(op))
     proc = op.procs[-1]
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=_grace_seconds())
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"still running after the grace period{op.log()}") from None
-    assert code == 0, f"exit status {code}\n{op.log()}"
-    log = op.log()
+    log = _terminate(op, proc)
     # The stop in flight ran to its end, then the push and the start that complete the restart.
     assert "the run stopped at a safe point (4 of 5 actions run)" in log, log
     sent = _sent(op)
