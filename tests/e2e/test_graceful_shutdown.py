@@ -59,6 +59,9 @@ AFTER = {
     # reaches the same safe point: finishing it costs the site no second restart
     "stopgroup": [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"), ("resumecluster", "clu1"),
                   ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")],
+    # the cluster suspended for the push: the push, the resume and the start complete the restart
+    "suspendcluster": [("apply", "clu1"), ("resumecluster", "clu1"), ("clearsuspend", "clu2"), ("startgroup", "clu1"),
+                       ("clearmark", "clu2")],
     "startgroup": [("clearmark", "clu2")],
 }
 
