@@ -25,13 +25,11 @@ import asyncio
 import base64
 import contextvars
 import functools
-import json
 import logging
 import os
 import random
 import signal
 import socket
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -42,6 +40,7 @@ from pydantic import ValidationError
 from . import events as ev
 from . import status as st
 from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
+from .audit import AuditLog
 from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
@@ -110,7 +109,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.settings = settings  # the progress writes below use kopf's API client and settings
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
-        memo.pool = NodePool(observer=_audit_observer(memo.shards.config.identity if memo.shards else None))
+        memo.audit = AuditLog.from_env(os.environ, memo.shards.config.identity if memo.shards else None)
+        memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None)
     memo.metrics = Metrics()
     memo.metrics.watch_connections(memo.pool.stats)
     memo.runner = memo.metrics.metered(memo.pool)  # every command sent to a node is timed and counted
@@ -121,24 +121,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         memo.stopping = asyncio.Event()
 
 
-def _audit_observer(replica: str | None) -> Any:
-    """With JCOP_AUDIT_LOG=FILE, append one JSON line per command sent to a node (node and argv;
-    never stdin, which is where file contents travel), with the cluster it was sent for, when, and by
-    which replica. An audit trail for operators and tests."""
-    path = os.environ.get("JCOP_AUDIT_LOG")
-    if not path:
-        return None
-
-    def record(node: str, argv: tuple[str, ...]) -> None:
-        line = {"node": node, "argv": list(argv), "cluster": _ACTING_ON.get(), "at": time.time()}
-        if replica is not None:
-            line["replica"] = replica
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
-
-    return record
-
-
 @kopf.on.cleanup()
 async def close_pool(memo: kopf.Memo, **_: Any) -> None:
     # kopf gives up on timers at exit and runs this meanwhile: let their runs reach their safe
@@ -146,6 +128,8 @@ async def close_pool(memo: kopf.Memo, **_: Any) -> None:
     await memo.objects.runs_ended()
     await _stop_shards(memo)
     await memo.pool.close()
+    if memo.get("audit"):
+        memo.audit.close()
 
 
 @kopf.on.login()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jobcenter_operator.audit import DEFAULT_MAX_BYTES
 from jobcenter_operator.cli import watched_from_env
 from tests.unit.manifests.restricted_pss import violations
 
@@ -160,6 +161,29 @@ def test_audit_log_goes_to_a_writable_volume_under_a_read_only_root(default: lis
     empty_dirs = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
     mounts = {Path(m["mountPath"]): m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
     assert mounts.get(audit.parent) in empty_dirs, (audit, mounts)
+
+
+def _quantity_bytes(quantity: str) -> int:
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "K": 1000, "M": 1000**2, "G": 1000**3}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(quantity[: -len(suffix)]) * factor
+    return int(quantity)
+
+
+@pytest.mark.parametrize("overlay", ["default", "clusterwide", "ha"])
+def test_the_rotated_audit_log_fits_its_volume(overlay: str) -> None:
+    """A pod whose emptyDir outgrows its sizeLimit is evicted: the audit log and its one rotated
+    predecessor must fit, at the size limit the pod sets (or the operator's default)."""
+    docs = render(ROOT / "manifests" / overlay)
+    workload = next(d for d in docs if d["kind"] in ("Deployment", "StatefulSet"))
+    pod = workload["spec"]["template"]["spec"]
+    env = container_env(workload)
+    max_bytes = int(env.get("JCOP_AUDIT_LOG_MAX_BYTES", DEFAULT_MAX_BYTES))
+    mount = next(m["name"] for m in pod["containers"][0]["volumeMounts"]
+                 if Path(m["mountPath"]) == Path(env["JCOP_AUDIT_LOG"]).parent)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount)
+    assert 2 * max_bytes <= _quantity_bytes(volume["emptyDir"]["sizeLimit"]), (overlay, max_bytes, volume)
 
 
 def test_network_policy_allows_only_the_api_server_ssh_and_dns(default: list[dict[str, Any]]) -> None:
