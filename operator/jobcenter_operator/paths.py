@@ -26,6 +26,10 @@ SCRIPTS_ROOT = "/opt/nec/clusterpro/scripts"
 
 SYSTEMCTL = "/usr/bin/systemctl"
 
+# The first comment line of every script the operator installs (render/scripts.py): the facts probe
+# tells the operator's scripts, of any version, from the administrator's by it.
+MANAGED_BY = "# Managed by jobcenter-operator. Local changes are overwritten on the next reconcile."
+
 # The operator's own state on the node.
 OPERATOR_STATE = "/var/lib/jobcenter-operator"
 # A marker per group (holding the node's name) while the operator has the group stopped: a group

@@ -118,3 +118,38 @@ def test_sigterm_during_a_long_group_stop_waits_for_it_then_starts_the_group(
     for node in bed["nodes"]:
         markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
         assert markers["stdout"].strip() == "", (node["name"], markers, sent)
+
+
+def test_sigterm_during_an_unconfigure_then_the_retried_deletion_restarts_the_group_once(
+        site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
+    """A rolling update while a site is deleted with Unconfigure: the signal lands during the group
+    stop (30 s here); the process finishes the restore up to the group start and exits. The next
+    process retries the deletion: the configuration is already restored, so it removes the finalizer
+    without stopping the group a second time."""
+    op = operator_env
+    bed = site_setup(timings=TIMINGS, site_spec={"deletionPolicy": "Unconfigure"})
+    name, group = bed["name"], bed["failoverGroup"]
+    scripts = f"/opt/nec/clusterpro/scripts/{group}/{bed['execResource']}"
+    wait_for("Ready", lambda: (op.condition("cluv", "Ready") or {}).get("status") == "True", timeout=300)
+    built = len(_sent(op))
+    assert op.kubectl("delete", "jcs", "cluv", "--wait=false").returncode == 0
+    wait_for("the deletion stopping the group", lambda: ("stopgroup", "clu1") in _sent(op)[built:], timeout=120,
+             interval=0.05)
+    _terminate(op, op.procs[-1])
+    online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
+    assert online["stdout"].strip() == "clu1", (online, _sent(op)[built:])
+
+    op.start()
+    wait_for("the site gone", lambda: op.kubectl("get", "jcs", "cluv").returncode != 0, timeout=120)
+    deletion = _sent(op)[built:]
+    assert deletion.count(("stopgroup", "clu1")) == 1, deletion
+    assert deletion.count(("startgroup", "clu1")) == 1, deletion
+    online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
+    assert online["stdout"].strip() == "clu1", (online, deletion)
+    for node in bed["nodes"]:
+        start = testbed.exec_on(name, node["name"], ["cat", f"{scripts}/start.sh"])["stdout"]
+        assert "Managed by jobcenter-operator" not in start, (node["name"], start)
+        markers = testbed.exec_on(name, node["name"], ["find", STOP_MARKER_DIR, "-type", "f"])
+        assert markers["stdout"].strip() == "", (node["name"], markers, deletion)
+    ps = testbed.exec_on(name, "clu1", ["ps", "-eo", "args"])["stdout"]
+    assert "/usr/lib/nqs/cluster/cjcpw" not in ps, "the cluster site still runs"

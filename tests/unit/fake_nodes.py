@@ -81,7 +81,8 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
         "stop_marker": _section(0, f"{f.stopped_by_operator}\n") if f.stopped_by_operator else _section(1),
         "suspend_marker": _section(0, f"{f.suspended_by_operator}\n") if f.suspended_by_operator
         else _section(1),
-        "script_hashes": _section(0, "".join(f"{h}  {SCRIPTS_ROOT}/{p}\n" for p, h in f.script_hashes.items())),
+        "script_hashes": _section(0, "".join(f"{h}  {SCRIPTS_ROOT}/{p}\n" for p, h in f.script_hashes.items())
+                                  + "".join(f"managed  {SCRIPTS_ROOT}/{p}\n" for p in sorted(f.managed_scripts))),
         "ip_addr": _section(0, "".join(f"2: eth0    inet {a}/24 scope global\n" for a in sorted(f.addresses))),
         "mounts": _section(0, "".join(f"{i} 1 0:{i} / {m} rw - ext4 /dev/x rw\n"
                                       for i, m in enumerate(sorted(f.mounts)))),
@@ -205,6 +206,7 @@ class FakeCluster:
     spec: JobCenterSiteSpec
     facts: dict[str, NodeFacts]
     backup_scripts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> script hashes backed up
+    backup_managed: dict[str, frozenset[str]] = field(default_factory=dict)  # node -> which of them are ours
     disk_site: ClusterSite | None = None  # the site on the switched disk, once there is one
 
     def __call__(self, sent: Sent) -> Answer:
@@ -256,14 +258,16 @@ class FakeCluster:
         if before.backup_clp_conf is None:
             self.facts[sent.node] = self.facts[sent.node].model_copy(update={"backup_clp_conf": before.clp_conf.text})
             self.backup_scripts[sent.node] = dict(before.script_hashes)
+            self.backup_managed[sent.node] = before.managed_scripts
 
     def _RestoreClusterConfig(self, sent: Sent, kind: str) -> None:
         """clp.conf from stdin and the scripts from the backup, on every node."""
         assert sent.input is not None
         backup = self.backup_scripts.get(sent.node, {})
+        managed = self.backup_managed.get(sent.node, frozenset())
         for name, f in self.facts.items():
             self.facts[name] = f.model_copy(update={"clp_conf": read_clp_conf_bytes(base64.b64decode(sent.input)),
-                                                    "script_hashes": dict(backup)})
+                                                    "script_hashes": dict(backup), "managed_scripts": managed})
 
     def _StartGroup(self, sent: Sent, kind: str) -> None:
         """Online on this node, this node's marker removed (the start script's own clean-up)."""

@@ -22,7 +22,7 @@ from jobcenter_operator.facts.processes import (
     Process,
     ProcessTable,
 )
-from jobcenter_operator.paths import CJCPW
+from jobcenter_operator.paths import CJCPW, MANAGED_BY
 from jobcenter_operator.plan.model import Action
 
 NODES = ("clu1", "clu2")
@@ -199,8 +199,9 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
             files = pushed_files(a)
             conf = files.pop("clp.conf")
             hashes = {p.removeprefix("scripts/"): hashlib.sha256(c.encode()).hexdigest() for p, c in files.items()}
+            managed = frozenset(p.removeprefix("scripts/") for p, c in files.items() if MANAGED_BY in c.splitlines())
             for n in out:
-                update(n, clp_conf=read_clp_conf(conf), script_hashes=hashes)
+                update(n, clp_conf=read_clp_conf(conf), script_hashes=hashes, managed_scripts=managed)
         elif a.kind == "StartGroup" and spec.mode != "StandardAgent":
             update(a.node, processes=ProcessTable(processes=f.processes.processes + tuple(site_tree(spec))))
         elif a.kind == "StartGroup":

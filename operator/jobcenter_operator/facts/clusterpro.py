@@ -12,11 +12,21 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import shlex
 
 from pydantic import Field
 
 from ..frozen import Frozen
-from ..paths import BACKUP_ROOT, CLP_CONF, CLPGRP, CLPSTAT, SCRIPTS_ROOT, STOP_MARKER_DIR, SUSPEND_MARKER_DIR
+from ..paths import (
+    BACKUP_ROOT,
+    CLP_CONF,
+    CLPGRP,
+    CLPSTAT,
+    MANAGED_BY,
+    SCRIPTS_ROOT,
+    STOP_MARKER_DIR,
+    SUSPEND_MARKER_DIR,
+)
 from ..xml_spans import XmlError, decode_document
 from .cluster_config import ClpConfInvalid, ClusterConfig, parse_cluster_config
 from .sections import Section, SectionOutput
@@ -46,7 +56,8 @@ SUSPEND_MARKER = Section(
     case "$group" in ""|*/*) return 3 ;; esac
     cat "{SUSPEND_MARKER_DIR}/$group\"""",
 )
-# sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file.
+# sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file,
+# and "managed  <path>" for each that is the operator's (of any version: it carries MANAGED_BY).
 SCRIPT_HASHES = Section(
     "script_hashes",
     f"""\
@@ -54,7 +65,9 @@ SCRIPT_HASHES = Section(
     for f in "{SCRIPTS_ROOT}/$group/$exec_rsc/start.sh" \\
              "{SCRIPTS_ROOT}/$group/$exec_rsc/stop.sh" \\
              "{SCRIPTS_ROOT}/monitor.s/$monitor/genw.sh"; do
-        [ -f "$f" ] && sha256sum "$f"
+        [ -f "$f" ] || continue
+        sha256sum "$f"
+        if grep -qxF {shlex.quote(MANAGED_BY)} "$f"; then echo "managed  $f"; fi
     done
     return 0""",
 )
@@ -212,6 +225,15 @@ def parse_script_hashes(out: SectionOutput) -> dict[str, str]:
         if len(digest) == 64 and path.startswith(prefix):
             hashes[path[len(prefix):]] = digest
     return hashes
+
+
+def parse_managed_scripts(out: SectionOutput) -> frozenset[str]:
+    """Installed scripts (relative to the scripts root) that are the operator's: see SCRIPT_HASHES."""
+    if out.exit_status != 0:
+        return frozenset()
+    prefix = SCRIPTS_ROOT + "/"
+    return frozenset(path[len(prefix):] for tag, _, path in (line.partition("  ") for line in out.stdout.splitlines())
+                     if tag == "managed" and path.startswith(prefix))
 
 
 def parse_stop_marker(out: SectionOutput) -> str | None:

@@ -97,6 +97,7 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         suspended_by_operator=clusterpro.parse_suspend_marker(out["suspend_marker"]),
         clp_conf=clusterpro.parse_clp_conf(out["clp_conf"]),
         script_hashes=clusterpro.parse_script_hashes(out["script_hashes"]),
+        managed_scripts=clusterpro.parse_managed_scripts(out["script_hashes"]),
         backup_clp_conf=clusterpro.parse_backup_conf(out["backup_conf"]),
         addresses=network.parse_ip_addr(out["ip_addr"]),
         mounts=network.parse_mounts(out["mounts"]),

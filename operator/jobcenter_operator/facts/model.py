@@ -29,6 +29,7 @@ class NodeFacts(Frozen):
     suspended_by_operator: str | None = None  # node named by the operator's suspend marker (interrupted run)
     clp_conf: ClpConf
     script_hashes: dict[str, str]
+    managed_scripts: frozenset[str] = frozenset()  # installed scripts that are the operator's (any version)
     backup_clp_conf: str | None = None  # clp.conf before the operator's first push (only when asked)
     addresses: frozenset[str]
     mounts: frozenset[str]

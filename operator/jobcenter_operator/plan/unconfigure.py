@@ -6,7 +6,9 @@ The plan stops the group where it is online (stop.sh stops the cluster site), pu
 configuration with the site's exec settings, monitor and scripts taken from that backup, and
 starts the group again on the node that held it, with the original scripts (so the cluster site
 stays stopped). A failed push starts the group again all the same (the stop's restore). It never
-touches ``<databasePath>/nqs``: the job data is not the operator's to remove.
+touches ``<databasePath>/nqs``: the job data is not the operator's to remove. A deletion retried
+after an unconfigure that ran to its end (the configuration restored, none of the operator's scripts
+left on any node) has nothing to do: it never restarts the group a second time.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from ..facts import NodeFacts
 from ..render.clp_conf import ClpConfError
 from ..render.clp_restore import restore_site
 from . import commands
-from .apply_sequence import clear_markers, mark_stopped, monitor_changes, resume_actions, stop_group, suspend_actions
+from .apply_sequence import (
+    clear_markers,
+    mark_stopped,
+    monitor_changes,
+    resume_actions,
+    stop_group,
+    suspend_actions,
+)
 from .model import Action, Plan, failure
 from .preflight import active_node, claimed_by
 from .steps import resume_start
@@ -41,13 +50,31 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
                                       "node; nothing was changed", permanent=False),))
     active = active_node(spec, nodes, facts)
     current = facts[backup_node].clp_conf.text
-    # Removing or changing the monitor needs the cluster suspended (apply_sequence), on the node
-    # that pushes.
-    suspend = monitor_changes(spec, current, restored)
     # Offline with the operator's stop marker: a run (or an earlier delete) stopped it and died.
     # The group is started again after the restore, on the node the marker names.
     resume = next((f.stopped_by_operator for f in facts.values() if f.stopped_by_operator in nodes), None) \
         if active is None else None
+    actions: list[Action] = []
+    # A deletion retried after its unconfigure ran (the operator exited before the finalizer went, or
+    # that patch failed) finds the configuration restored and none of the operator's scripts (of any
+    # version) on any node: a second stop of the group would interrupt production for nothing.
+    if current != restored or any(facts[n].managed_scripts for n in nodes):
+        actions += _restore(spec, nodes, facts, backup_node, active, current, restored)
+    if active is None and resume is not None:
+        actions.append(resume_start(group, resume))
+        actions += clear_markers([n for n in nodes if n != resume and facts[n].stopped_by_operator], group,
+                                 "ResumeAfterInterruption")
+    return Plan(actions=tuple(actions), active_node=active)
+
+
+def _restore(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts], backup_node: str,
+             active: str | None, current: str, restored: str) -> list[Action]:
+    """Stop the group where it is online, push ``restored`` (suspended when the monitor changes) and
+    start the group again where it was, with the original scripts: the site itself stays stopped."""
+    group = spec.failover_group
+    # Removing or changing the monitor needs the cluster suspended (apply_sequence), on the node
+    # that pushes.
+    suspend = monitor_changes(spec, current, restored)
     actions: list[Action] = []
     if active is not None:
         actions += [*mark_stopped(nodes, group, active, "Unconfigure"), stop_group(group, active, "Unconfigure")]
@@ -62,13 +89,8 @@ def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mappi
     if suspend:
         actions += resume_actions(group, backup_node, nodes, "Unconfigure")
     if active is not None:
-        # Back online where it was, with the original scripts: the site itself stays stopped.
         actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",
                               message=f"start {group} on {active} with the original scripts",
                               command=commands.start_group(group)))
         actions += clear_markers([n for n in nodes if n != active], group, "Unconfigure")
-    elif resume is not None:
-        actions.append(resume_start(group, resume))
-        actions += clear_markers([n for n in nodes if n != resume and facts[n].stopped_by_operator], group,
-                                 "ResumeAfterInterruption")
-    return Plan(actions=tuple(actions), active_node=active)
+    return actions

@@ -27,9 +27,7 @@ from __future__ import annotations
 import shlex
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
-from jobcenter_operator.paths import CJCPW, agent_unit
-
-MANAGED_BY = "# Managed by jobcenter-operator. Local changes are overwritten on the next reconcile."
+from jobcenter_operator.paths import CJCPW, MANAGED_BY, agent_unit
 
 
 def site_start_script(*, virtual_host: str, database_path: str, monitored: bool) -> str:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
+from pathlib import Path
+
+from plan_factory import AGENT, CLASSIC, MANAGER
 
 from jobcenter_operator.facts import agent, clusterpro, jobcenter, network, processes
 from jobcenter_operator.facts.sections import SectionOutput
+from jobcenter_operator.paths import MANAGED_BY, SCRIPTS_ROOT
+from jobcenter_operator.render.scripts import scripts_for
 
 
 def ok(text: str) -> SectionOutput:
@@ -266,3 +272,30 @@ def test_jcagctrl_blocks_layout_is_unreadable_not_a_table() -> None:
                           "1            clusterinstance  jcagcluster  true    true\n", 0)
     installed, rows = parse_jcagctrl(table)
     assert installed and jcagctrl_readable(table) and rows[0].instance_id == "1" and rows[0].active
+
+
+def test_the_operators_scripts_of_any_version_are_told_from_the_administrators(tmp_path: Path) -> None:
+    """The section run by a real shell: a script carrying MANAGED_BY is the operator's, whatever its
+    version (another body, the same first comment line); the administrator's own is not."""
+    root = tmp_path / "scripts"
+    exec_dir, monitor_dir = root / "failover-jc" / "exec-jc", root / "monitor.s" / "genw-jc"
+    exec_dir.mkdir(parents=True)
+    monitor_dir.mkdir(parents=True)
+    (exec_dir / "start.sh").write_text(f"#! /bin/sh\n# start.sh of an exec resource.\n{MANAGED_BY}\necho v0\n")
+    (exec_dir / "stop.sh").write_text("#! /bin/sh\n# my own stop, mentioning jobcenter-operator\nexit 0\n")
+    (monitor_dir / "genw.sh").write_text(f"#! /bin/sh\n  {MANAGED_BY}\n")  # not the whole line: not ours
+    body = clusterpro.SCRIPT_HASHES.body.replace(SCRIPTS_ROOT, str(root))
+    script = f"f() {{\n{body}\n}}\ngroup=failover-jc exec_rsc=exec-jc monitor=genw-jc\nf"
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    out = SectionOutput(done.stdout.replace(str(root), SCRIPTS_ROOT), done.returncode)
+    assert clusterpro.parse_managed_scripts(out) == {"failover-jc/exec-jc/start.sh"}
+    assert set(clusterpro.parse_script_hashes(out)) == {
+        "failover-jc/exec-jc/start.sh", "failover-jc/exec-jc/stop.sh", "monitor.s/genw-jc/genw.sh"}
+    assert clusterpro.parse_managed_scripts(SectionOutput("managed  /elsewhere/x.sh\n", 0)) == frozenset()
+    assert clusterpro.parse_managed_scripts(SectionOutput(done.stdout, 3)) == frozenset()
+
+
+def test_every_rendered_script_carries_the_managed_line() -> None:
+    for spec in (CLASSIC, MANAGER, AGENT):
+        for path, content in scripts_for(spec).items():
+            assert MANAGED_BY in content.splitlines(), path

@@ -94,3 +94,29 @@ async def test_a_group_offline_is_restored_without_a_stop_or_start() -> None:
     assert result.error is None
     assert [s.step for s in runner.actions()] == ["marksuspend", "suspendcluster", "restore", "resumecluster",
                                                   "clearsuspend"]
+
+
+async def test_a_repeated_unconfigure_sends_nothing() -> None:
+    """A deletion retried after its unconfigure ran to the end (the operator exited before it removed
+    the finalizer, or that patch failed) must not stop the group a second time."""
+    runner, nodes = await _converged()
+    assert (await unconfigure_site(runner, ACCESS, CLASSIC)).error is None
+    runner.sent.clear()
+    again = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert again.error is None and again.plan is not None and again.plan.actions == ()
+    assert runner.actions() == []
+    assert nodes.facts["clu1"].group_node == "clu1"
+
+
+async def test_a_repeated_unconfigure_still_starts_a_group_its_first_run_left_stopped() -> None:
+    """Killed between the restore and the start: the retry only starts the group (its marker says where)."""
+    runner, nodes = await _converged()
+    runner.on(step_is("startgroup"), lambda s: Unreachable("clu1", "connection lost"))
+    assert (await unconfigure_site(runner, ACCESS, CLASSIC)).error is not None
+    runner.rules.clear()
+    assert nodes.facts["clu1"].group_node is None and nodes.facts["clu2"].stopped_by_operator == "clu1"
+    runner.sent.clear()
+    again = await unconfigure_site(runner, ACCESS, CLASSIC)
+    assert again.error is None
+    assert [(s.node, s.step) for s in runner.actions()] == [("clu1", "startgroup"), ("clu2", "clearmark")]
+    assert nodes.facts["clu1"].group_node == "clu1"
