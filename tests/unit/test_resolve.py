@@ -83,6 +83,14 @@ def test_deletion_without_the_cluster_is_permanent_without_the_secret_transient(
     assert isinstance(decide_deletion(CLASSIC, CLUSTER, SECRET), ClusterAccess)
 
 
+def test_2_only_the_owner_of_the_group_unconfigures_a_twin_touches_nothing() -> None:
+    """Issue 12, hole 2: deleting a twin (a site that got GroupClaimed) with Unconfigure would stop
+    the owner's group and revert its scripts; its deletion resolves to no access at all."""
+    claims = [("2026-01-02", "twin"), ("2026-01-01", "cluv")]
+    assert decide_deletion(CLASSIC, CLUSTER, SECRET, name="twin", claims=claims) is None
+    assert isinstance(decide_deletion(CLASSIC, CLUSTER, SECRET, name="cluv", claims=claims), ClusterAccess)
+
+
 def test_each_object_has_one_memory_and_a_new_uid_starts_afresh() -> None:
     objects = OperatorMemory()
     memory = objects.of("jobcentersites", "ns", "cluv", "uid-1")
