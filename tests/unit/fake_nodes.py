@@ -220,6 +220,12 @@ class FakeCluster:
                 sent.argv[5] != sha256_text(self.facts[sent.node].clp_conf.text):
             # The push script's guard: the pulled clp.conf is not the one the plan was made from.
             return result(sent, GUARD_CONCURRENT_EDIT, stderr="ConcurrentEdit: clp.conf changed since the plan")
+        if any(f.cluster.suspended for f in self.facts.values()):
+            # As CLUSTERPRO (and the test bed) answer while the cluster is suspended.
+            if kind == "SuspendCluster":
+                return result(sent, 1, stderr="The cluster is already suspended.")
+            if kind in ("StartGroup", "StopGroup"):
+                return result(sent, 1, stderr="The cluster is suspended. Resume the cluster (clpcl --resume) first.")
         getattr(self, f"_{kind}", self._apply)(sent, kind)
         return result(sent)
 

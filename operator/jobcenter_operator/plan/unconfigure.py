@@ -24,17 +24,28 @@ from .apply_sequence import (
     clear_markers,
     mark_stopped,
     monitor_changes,
+    recover_suspend,
     resume_actions,
     stop_group,
     suspend_actions,
 )
-from .model import Action, Plan, failure
+from .model import Action, Finding, Plan, failure
 from .preflight import active_node, claimed_by
 from .steps import resume_start
 
+RESUME_FIRST = "ResumeAfterInterruption"
+
 
 def plan_unconfigure(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, NodeFacts]) -> Plan:
+    """The deletion's actions; or, when an interrupted run left the cluster suspended by the
+    operator, only its resume (finding ``RESUME_FIRST``): the deletion is planned from the nodes as
+    they are after it (unconfigure_site plans again)."""
     group = spec.failover_group
+    recovery = recover_suspend(group, nodes, facts, active_node(spec, nodes, facts))
+    if recovery:
+        return Plan(findings=(Finding(condition="ClusterResourcesConfigured", status="False", reason=RESUME_FIRST,
+                                      message="an interrupted run left the operator's suspend marker"),),
+                    actions=tuple(recovery), active_node=active_node(spec, nodes, facts))
     backup_node = next((n for n in nodes if facts[n].backup_clp_conf), None)
     if backup_node is None:
         return Plan(findings=(failure("NoBackup", f"no node has a backup of the configuration of {group}; "

@@ -63,6 +63,27 @@ async def test_1_unconfigure_after_an_interrupted_run_restarts_the_group_it_stop
     assert _markers(nodes) == {"clu1": None, "clu2": None}
 
 
+async def test_1_unconfigure_after_a_run_killed_with_the_cluster_suspended_resumes_it_then_unconfigures() -> None:
+    """Found by the fault matrix (deletion-during-reconcile): the operator died after suspending the
+    cluster for a push; the deletion resumes the cluster first, then restores and starts the group."""
+    runner, nodes = await _converged()
+    nodes.spec = CHANGED
+    kill_at(runner, "apply")  # the group stopped, the cluster suspended, nothing pushed
+    with pytest.raises(OperatorKilled):
+        await reconcile_site(runner, ACCESS, CHANGED, enforce=True, settle_interval=0)
+    assert any(f.cluster.suspended for f in nodes.facts.values()), "the cluster was left suspended"
+    runner.rules.clear()
+    deleted = await unconfigure_site(runner, ACCESS, CHANGED)
+    assert deleted.error is None, deleted.error
+    kinds = [(s.action.kind, s.ok) for s in deleted.steps]
+    assert kinds[0] == ("ResumeCluster", True), kinds
+    assert ("RestoreClusterConfig", True) in kinds and kinds.index(("RestoreClusterConfig", True)) > 0
+    assert not any(f.cluster.suspended for f in nodes.facts.values()), "the cluster is resumed"
+    assert nodes.facts["clu1"].group_node == "clu1", "the group is online again"
+    assert _markers(nodes) == {"clu1": None, "clu2": None}
+    assert all(f.suspended_by_operator is None for f in nodes.facts.values()), "no suspend marker left"
+
+
 # ---------------------------------------------------------------------------------------- hole 3
 
 
