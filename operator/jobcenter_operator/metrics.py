@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from .errors import OperatorError
 from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from .outcome import SiteResult
+from .plan.commands import unbounded
 from .reconcile import Runner
 
 PREFIX = "jobcenter_operator"
@@ -60,8 +61,9 @@ def result_of(error: OperatorError | None) -> str:
 def step_of(argv: Sequence[str]) -> str:
     """The command's name: our ``sh -c SCRIPT NAME ...`` wrappers carry it as $0, plain commands
     are their program's base name. A fixed set (the plan's commands), so labels stay bounded."""
-    if len(argv) > 8 and tuple(argv[:2]) == ("sh", "-c") and argv[3] == "jcop-bounded":
-        return step_of(argv[8:])  # the node-lock wrapper: $1-$4 are its settings, then the action's argv
+    own = unbounded(tuple(argv))  # inside the node-lock wrapper: the action's own argv
+    if own != tuple(argv):
+        return step_of(own)
     if len(argv) > 3 and tuple(argv[:2]) == ("sh", "-c"):
         return str(argv[3])
     return os.path.basename(str(argv[0])) if argv else "unknown"

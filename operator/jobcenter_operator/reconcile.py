@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets as _secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -289,6 +291,14 @@ class _Shielded:
                     return task.result()
 
 
+def holder_identity() -> str:
+    """This operator process as the node lock records it: the replica (JCOP_REPLICA_ID, the pod's
+    name, else the host's) and the process id, so a second process at a node's lock is told apart
+    even from a restarted replica of the same name."""
+    replica = os.environ.get("JCOP_REPLICA_ID") or os.environ.get("POD_NAME") or socket.gethostname()
+    return commands.holder_identity(replica, os.getpid())
+
+
 async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,
                          on_step: OnStep | None) -> StepReport:
     if on_step is not None:
@@ -304,7 +314,8 @@ async def _run_step(runner: Runner, access: ClusterAccess, action: Action) -> St
     limit = access.timeouts.command if cmd.timeout is None else cmd.timeout
     started = time.monotonic()
     try:
-        await runner.run(access.node(action.node), access.creds, access.timeouts, commands.bounded(cmd.argv, limit),
+        await runner.run(access.node(action.node), access.creds, access.timeouts,
+                         commands.bounded(cmd.argv, limit, holder_identity()),
                          input=cmd.input, timeout=commands.bounded_budget(limit))
     except OperatorError as exc:
         exc = refusal(action, exc, limit)

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 
 from hack.standin.pytest_fixtures import StandInProcess
-from jobcenter_operator.plan.commands import unbounded
+from hack.testbed import api
+from jobcenter_operator.plan.commands import LOCK_HOLDER, LOCK_LOG, Contention, lock_contention, unbounded
 
 REPO = Path(__file__).resolve().parents[2]
 TIMER = 3.0  # seconds between drift checks in these tests
@@ -138,3 +139,31 @@ def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         return {}
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+@dataclass(frozen=True)
+class NodeLock:
+    """What a bed node's operator lock recorded (plan/commands.py's wrapper): the last holder and
+    every time an action found the lock taken."""
+
+    bed: str
+    node: str
+    holder: str | None
+    contention: tuple[Contention, ...]
+
+    @property
+    def second_holders(self) -> list[Contention]:
+        """Another operator process came for the lock while one held it (never allowed: issue 16)."""
+        return [c for c in self.contention if c.second_process]
+
+
+def node_locks(bed: dict[str, Any]) -> list[NodeLock]:
+    """The lock records of every node of ``bed``, read inside the nodes (no SSH)."""
+    found = []
+    for node in (n["name"] for n in bed["nodes"]):
+        holder = api.exec_on(bed["name"], node, ["cat", LOCK_HOLDER], timeout=30)
+        log = api.exec_on(bed["name"], node, ["cat", LOCK_LOG], timeout=30)
+        found.append(NodeLock(bed=bed["name"], node=node,
+                              holder=holder["stdout"].strip() or None if holder["exitStatus"] == 0 else None,
+                              contention=tuple(lock_contention(log["stdout"])) if log["exitStatus"] == 0 else ()))
+    return found

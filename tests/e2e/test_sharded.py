@@ -3,7 +3,9 @@
 Each process has its own identity and audit log; the audit lines name the cluster each command was
 for. Shown: every site Ready; each cluster's commands sent by exactly one process; SIGKILL of a
 process moves its clusters to the others, and restarting it moves them back, without a cluster's
-commands from two processes ever interleaving. Waits are bounded polls, never sleeps.
+commands from two processes ever interleaving, and without any node's lock (the wrapper around every
+action, which records each action that finds the lock held and by whom) seeing a second process.
+Waits are bounded polls, never sleeps.
 
 Bed count: JCOP_E2E_HA_BEDS (default 6, the issue's number; each bed is two network-namespace
 nodes). The rolling restart uses at most 3 of them: each restart waits for the in-flight runs."""
@@ -23,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import LOG_SOURCE, REPO, is_probe, step_name, wait_for
+from e2e_support import LOG_SOURCE, REPO, is_probe, node_locks, step_name, wait_for
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess
@@ -142,6 +144,18 @@ class Fleet:
     sites: list[str]
     clusters: list[str]
     expected: dict[str, str]  # cluster -> the replica its pinned shard is assigned to
+    beds: list[dict[str, Any]]
+
+
+def assert_no_second_holder(fleet: Fleet) -> None:
+    """The node-side lock (every action's wrapper) never saw a second operator process: no action
+    of one process found a node's lock held by another (a restarted replica is another process).
+    Non-vacuous: every node of every bed was last held by one of the replicas."""
+    locks = [lock for bed in fleet.beds for lock in node_locks(bed)]
+    second = [(lock.bed, lock.node, c) for lock in locks for c in lock.second_holders]
+    assert second == [], f"a node's lock saw a second operator process: {second}"
+    holders = {(lock.bed, lock.node): lock.holder for lock in locks}
+    assert all(h is not None and h.split(":")[0] in REPLICAS for h in holders.values()), holders
 
 
 def bring_up(r: Replicas, testbed_cluster: Callable[..., dict[str, Any]], count: int) -> Fleet:
@@ -160,7 +174,7 @@ def bring_up(r: Replicas, testbed_cluster: Callable[..., dict[str, Any]], count:
         apply_bed(r, bed, i, pins[i])
     clusters = [f"default/jc-{i}" for i in range(count)]
     return Fleet(sites=[f"cluv-{i}" for i in range(count)], clusters=clusters,
-                 expected={clusters[i]: owners[pins[i] % SHARDS] for i in range(count)})
+                 expected={clusters[i]: owners[pins[i] % SHARDS] for i in range(count)}, beds=beds)
 
 
 def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[..., dict[str, Any]],
@@ -207,6 +221,8 @@ def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[...,
         assert runs[0] == victim and runs[-1] == victim and len(runs) == 3, (cluster, runs)
     for cluster in set(clusters) - set(lost):
         assert interleaved(commands, cluster) == [expected[cluster]], cluster
+    # The takeover and the rebalance: no node's lock ever saw two processes (issue 16).
+    assert_no_second_holder(fleet)
 
 
 def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str, Any]], replicas: Replicas) -> None:
@@ -232,3 +248,4 @@ def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str
         runs = interleaved(commands, cluster)
         # the owner; while it restarts, at most one other; the owner again
         assert runs[0] == fleet.expected[cluster] and len(runs) <= 3, (cluster, runs)
+    assert_no_second_holder(fleet)

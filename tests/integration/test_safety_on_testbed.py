@@ -20,7 +20,7 @@ from jobcenter_operator import errors
 from jobcenter_operator.node import NodePool
 from jobcenter_operator.plan import commands
 from jobcenter_operator.plan.model import Action, Command
-from jobcenter_operator.reconcile import ClusterAccess, execute, reconcile_site
+from jobcenter_operator.reconcile import ClusterAccess, execute, holder_identity, reconcile_site
 from tests.integration.test_site_on_testbed import access, describe, site_spec
 
 pytestmark = pytest.mark.root
@@ -109,7 +109,17 @@ async def test_9_an_action_holds_the_node_lock_and_a_second_one_is_node_busy(
         await asyncio.sleep(0.1)
     second = await run_one(pool, acc, action("StartLocalSite", node, Command(argv=("true",))))
     assert second is not None and second.reason == "NodeBusy", second
+    # Another operator process (an injected second holder, on the node itself) comes for the lock too.
+    intruder = on_node(bed, node, list(commands.bounded(("true",), 5, "intruder:1")))
+    assert intruder["exitStatus"] == commands.EXIT_NODE_BUSY, intruder
     assert await holder is None
+    # The node's lock log names every waiter and the holder: this process waiting for itself is
+    # not a second process; the intruder is (what the sharded e2e test asserts never happens).
+    log = on_node(bed, node, ["cat", commands.LOCK_LOG])
+    seen = [(c.waiter, c.holder, c.busy, c.second_process) for c in commands.lock_contention(log["stdout"])]
+    me = holder_identity()
+    assert seen == [(me, me, False, False), (me, me, True, False), ("intruder:1", me, False, True),
+                    ("intruder:1", me, True, True)], seen
 
 
 async def test_9_an_action_past_its_limit_is_ended_on_the_node(testbed_cluster: Bed, pool: NodePool) -> None:  # noqa: F811

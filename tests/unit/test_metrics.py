@@ -34,7 +34,7 @@ def test_labels_are_the_commands_names_and_the_runs_results() -> None:
     assert step_of(("sh", "-c", "script", "stopgroup", "failover-jc")) == "stopgroup"
     assert step_of(("/usr/lib/nqs/nqsstop",)) == "nqsstop"
     assert step_of(("sh", "-c", "s", "jcop-bounded", "/var/lib/x", "30", "5", "120",
-                    "sh", "-c", "s2", "stopgroup", "failover-jc")) == "stopgroup"
+                    "op-0:42", "sh", "-c", "s2", "stopgroup", "failover-jc")) == "stopgroup"
     assert result_of(None) == "success"
     assert result_of(TransientError("x")) == "retry"
     assert result_of(Unreachable("clu1", "x")) == "retry"

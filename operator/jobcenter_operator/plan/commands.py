@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import tarfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..paths import (
     BACKUP_ROOT,
@@ -141,26 +143,54 @@ if [ ! -e "$1/scripts/monitor.s/$5" ]; then rm -rf "$d/scripts/monitor.s/$5"; fi
 # restore and the next run; ``timeout -k`` ends it on the node. ``flock`` on one lock file per node
 # keeps two operator processes, or two ClusterproClusters naming the same servers, from acting on
 # one node at once; a lock not had within LOCK_WAIT_SECONDS is NodeBusy.
-# $1 = lock dir, $2 = lock wait, $3 = kill grace, $4 = limit, then the action's argv.
+# Each action names its operator process (``holder_identity``: replica and pid). The holder writes
+# itself into LOCK_HOLDER once it has the lock; an action that finds the lock taken appends a line
+# to LOCK_LOG naming itself and the holder, before it waits ("wait") and again if it gives up
+# ("busy"). Two processes never both act (the lock), and a second one coming at all is on record:
+# the node-side lock seeing a second holder is what the sharded replicas must never cause (issue 16).
+# timeout(1) runs as a child (not exec'd): past the grace it SIGKILLs its own process group, itself
+# included, and the shell then exits 137 (EXIT_KILLED) rather than dying of the signal.
+# $1 = lock dir, $2 = lock wait, $3 = kill grace, $4 = limit, $5 = holder identity, then the action's argv.
 BOUNDED = "jcop-bounded"
 LOCK_FILE = f"{OPERATOR_STATE}/lock"
+LOCK_HOLDER = f"{OPERATOR_STATE}/lock.holder"
+LOCK_LOG = f"{OPERATOR_STATE}/lock.log"
 LOCK_WAIT_SECONDS = 30
 KILL_GRACE_SECONDS = 5
 EXIT_NODE_BUSY = 75
 EXIT_TIMED_OUT = 124  # timeout(1): the command ran out of time and was sent SIGTERM
 EXIT_KILLED = 137  # timeout(1) -k: it ignored SIGTERM and was killed
+_BOUNDED_SETTINGS = 5  # $1-$5 above
 _BOUNDED = f"""\
 mkdir -p "$1" || exit 1
-lock=$1/lock wait=$2 grace=$3 limit=$4
-shift 4
-exec flock -w "$wait" -E {EXIT_NODE_BUSY} "$lock" timeout -k "$grace" "$limit" "$@"
+lock=$1/lock wait=$2 grace=$3 limit=$4 me=$5
+shift 5
+exec 9>>"$lock" || exit 1
+if ! flock -n 9; then
+    printf '%s wait %s held-by %s\\n' "$(date +%s.%N)" "$me" "$(cat "$lock.holder" 2>/dev/null || echo -)" \
+        >>"$lock.log"
+    flock -w "$wait" 9 || {{
+        printf '%s busy %s held-by %s\\n' "$(date +%s.%N)" "$me" "$(cat "$lock.holder" 2>/dev/null || echo -)" \
+            >>"$lock.log"
+        exit {EXIT_NODE_BUSY}
+    }}
+fi
+printf '%s\\n' "$me" >"$lock.holder"
+timeout -k "$grace" "$limit" "$@"
 """
+_IDENTITY_UNSAFE = re.compile(r"[^A-Za-z0-9._:@-]")
 
 
-def bounded(argv: tuple[str, ...], limit: float) -> tuple[str, ...]:
-    """``argv`` run under the node lock and killed on the node after ``limit`` seconds."""
+def holder_identity(replica: str, pid: int) -> str:
+    """How an operator process names itself to the node lock: ``replica:pid`` (one token: the lock
+    log is split on blanks)."""
+    return _IDENTITY_UNSAFE.sub("_", f"{replica or '-'}:{pid}")
+
+
+def bounded(argv: tuple[str, ...], limit: float, holder: str = "-") -> tuple[str, ...]:
+    """``argv`` run under the node lock held by ``holder`` and killed on the node after ``limit`` seconds."""
     return ("sh", "-c", _BOUNDED, BOUNDED, OPERATOR_STATE, str(LOCK_WAIT_SECONDS), str(KILL_GRACE_SECONDS),
-            f"{limit:g}", *argv)
+            f"{limit:g}", holder, *argv)
 
 
 def bounded_budget(limit: float) -> float:
@@ -170,7 +200,38 @@ def bounded_budget(limit: float) -> float:
 
 def unbounded(argv: tuple[str, ...]) -> tuple[str, ...]:
     """The action's own argv inside ``bounded`` (the argv itself when it is not bounded)."""
-    return argv[8:] if argv[:2] == ("sh", "-c") and argv[3:4] == (BOUNDED,) else argv
+    return argv[4 + _BOUNDED_SETTINGS:] if argv[:2] == ("sh", "-c") and argv[3:4] == (BOUNDED,) else argv
+
+
+def bounded_holder(argv: tuple[str, ...]) -> str | None:
+    """The holder identity a bounded argv carries (None when it is not bounded)."""
+    return argv[8] if argv[:2] == ("sh", "-c") and argv[3:4] == (BOUNDED,) and len(argv) > 8 else None
+
+
+@dataclass(frozen=True)
+class Contention:
+    """One line of a node's LOCK_LOG: ``waiter`` found the lock held by ``holder`` (``busy``: it
+    gave up after LOCK_WAIT_SECONDS)."""
+
+    at: str
+    waiter: str
+    holder: str
+    busy: bool
+
+    @property
+    def second_process(self) -> bool:
+        """Another operator process than the holder came for the lock (a holder of "-": unknown)."""
+        return self.waiter != self.holder
+
+
+def lock_contention(log: str) -> list[Contention]:
+    """The contention a node's LOCK_LOG records, oldest first (lines not in its format skipped)."""
+    found = []
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[1] in ("wait", "busy") and parts[3] == "held-by":
+            found.append(Contention(at=parts[0], waiter=parts[2], holder=parts[4], busy=parts[1] == "busy"))
+    return found
 
 
 def backup_dir(group: str) -> str:

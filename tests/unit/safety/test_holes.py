@@ -13,7 +13,7 @@ from plan_factory import CLASSIC, NODES, apply, cluster
 
 from jobcenter_operator.plan import commands, plan_site
 from jobcenter_operator.plan.disruption import split
-from jobcenter_operator.reconcile import reconcile_site
+from jobcenter_operator.reconcile import holder_identity, reconcile_site
 from jobcenter_operator.status import site_conditions, site_status, transitions
 from jobcenter_operator.unconfigure import unconfigure_site
 
@@ -204,7 +204,8 @@ async def test_9_every_action_is_bounded_on_the_node_and_holds_the_node_lock() -
     for s in sent:
         assert s.raw[:4] == ("sh", "-c", s.raw[2], commands.BOUNDED), s.raw[:4]
         assert "flock -w" in s.raw[2] and "timeout -k" in s.raw[2]
-        assert s.raw[4] == "/var/lib/jobcenter-operator" and s.raw[8:] == s.argv
+        assert s.raw[4] == "/var/lib/jobcenter-operator" and s.raw[9:] == s.argv
+        assert s.raw[8] == holder_identity() and commands.bounded_holder(s.raw) == s.raw[8]
     assert all(s.raw == s.argv for s in runner.sent if s.is_probe), "the read-only probe takes no lock"
 
 
