@@ -9,7 +9,9 @@ the operator's SSH pool or parsers), after every step of a fault test:
 - the site runs on at most one node;
 - once a step is meant to have settled: the failover group online on exactly one node, no stop
   marker of the operator left, the cluster not suspended;
-- no secret (the private key, a password, a passphrase) in the logs, the errors or the status.
+- no secret (the private key, a password, a passphrase) in the logs, the errors or the status;
+- no node's operator lock saw a second operator process (its lock log, plan/commands.py): a
+  killed operator's successor never finds the dead one's action still holding a node.
 
 A violation is a line of text; a test asserts the list is empty.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from hack.testbed import api
 from jobcenter_operator.paths import STOP_MARKER_DIR
+from jobcenter_operator.plan.commands import LOCK_LOG, lock_contention
 
 AGENT_PROCESS = "jcexecutor_agent"
 
@@ -97,6 +100,11 @@ class Checker:
             creates = [n for n, argv in later if "cjcmksite" in argv]  # the wrapper's $0, an exact element
             if creates:
                 bad.append(f"cjcmksite sent over an existing site on {creates}")
+        for node in alive(self.bed):
+            log = _on(self.bed, node, ["cat", LOCK_LOG])
+            second = [c for c in lock_contention(log["stdout"]) if c.second_process] if log["exitStatus"] == 0 else []
+            if second:
+                bad.append(f"the node lock on {node} saw a second operator process: {second}")
         running = running_site_on(self.bed, self.site)
         if len(running) > 1:
             bad.append(f"the site runs on {running} at once")
