@@ -167,3 +167,14 @@ def node_locks(bed: dict[str, Any]) -> list[NodeLock]:
                               holder=holder["stdout"].strip() or None if holder["exitStatus"] == 0 else None,
                               contention=tuple(lock_contention(log["stdout"])) if log["exitStatus"] == 0 else ()))
     return found
+
+
+def assert_no_second_holder(beds: list[dict[str, Any]], replicas: list[str]) -> None:
+    """The node-side lock (every action's wrapper) never saw a second operator process: no action
+    of one process found a node's lock held by another (a restarted replica is another process).
+    Not vacuous: every node of every bed was last held by one of ``replicas``."""
+    locks = [lock for bed in beds for lock in node_locks(bed)]
+    second = [(lock.bed, lock.node, c) for lock in locks for c in lock.second_holders]
+    assert second == [], f"a node's lock saw a second operator process: {second}"
+    holders = {(lock.bed, lock.node): lock.holder for lock in locks}
+    assert all(h is not None and h.split(":")[0] in replicas for h in holders.values()), holders

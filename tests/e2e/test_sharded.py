@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import LOG_SOURCE, REPO, is_probe, node_locks, step_name, wait_for
+from e2e_support import LOG_SOURCE, REPO, assert_no_second_holder, is_probe, step_name, wait_for
 
 from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess
@@ -147,17 +147,6 @@ class Fleet:
     beds: list[dict[str, Any]]
 
 
-def assert_no_second_holder(fleet: Fleet) -> None:
-    """The node-side lock (every action's wrapper) never saw a second operator process: no action
-    of one process found a node's lock held by another (a restarted replica is another process).
-    Non-vacuous: every node of every bed was last held by one of the replicas."""
-    locks = [lock for bed in fleet.beds for lock in node_locks(bed)]
-    second = [(lock.bed, lock.node, c) for lock in locks for c in lock.second_holders]
-    assert second == [], f"a node's lock saw a second operator process: {second}"
-    holders = {(lock.bed, lock.node): lock.holder for lock in locks}
-    assert all(h is not None and h.split(":")[0] in REPLICAS for h in holders.values()), holders
-
-
 def bring_up(r: Replicas, testbed_cluster: Callable[..., dict[str, Any]], count: int) -> Fleet:
     owners = assign(SHARDS, REPLICAS)
     # Pin bed i's cluster to a shard of replica i % 3, so every replica owns a cluster (the pin label;
@@ -222,7 +211,7 @@ def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[...,
     for cluster in set(clusters) - set(lost):
         assert interleaved(commands, cluster) == [expected[cluster]], cluster
     # The takeover and the rebalance: no node's lock ever saw two processes (issue 16).
-    assert_no_second_holder(fleet)
+    assert_no_second_holder(fleet.beds, REPLICAS)
 
 
 def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str, Any]], replicas: Replicas) -> None:
@@ -248,4 +237,4 @@ def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str
         runs = interleaved(commands, cluster)
         # the owner; while it restarts, at most one other; the owner again
         assert runs[0] == fleet.expected[cluster] and len(runs) <= 3, (cluster, runs)
-    assert_no_second_holder(fleet)
+    assert_no_second_holder(fleet.beds, REPLICAS)
