@@ -64,6 +64,9 @@ AFTER = {
                        ("clearmark", "clu2")],
     "startgroup": [("clearmark", "clu2")],
 }
+# cjcmksite is short on the bed: the next step's marker (before the group stop) may already be sent
+# when the signal lands; the safe point then removes it and the group is never stopped.
+ALSO = {"cjcmksite": [[("markstop", "clu2"), ("clearmark", "clu2")]]}
 
 
 @pytest.mark.parametrize("step", list(AFTER))
@@ -82,7 +85,7 @@ def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
     # by the next command before the signal is sent, and either way the same commands must follow.
     sent = _sent(op)
     at = next(i for i, (s, _) in enumerate(sent) if s == step)
-    assert sent[at + 1:] == AFTER[step], sent
+    assert sent[at + 1:] in [AFTER[step], *ALSO.get(step, [])], sent
     online = testbed.exec_on(name, "clu1", ["/usr/sbin/clpgrp", "-n", group])
     assert online["stdout"].strip() in {n["name"] for n in bed["nodes"]}, (online, sent)
     for node in bed["nodes"]:
