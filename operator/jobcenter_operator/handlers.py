@@ -60,6 +60,7 @@ from .resolve import (
     is_credentials_secret,
     observation_access,
 )
+from .shared_facts import SharedFacts
 from .unconfigure import unconfigure_site
 
 FINALIZER = f"{GROUP}/finalizer"
@@ -76,6 +77,9 @@ SITES = "jobcentersites"
 CLUSTERS = "clusterproclusters"
 # Drift checks: how often the nodes are re-read (seconds). Tests and the demo shorten it.
 TIMER_INTERVAL = float(os.environ.get("JCOP_TIMER_INTERVAL", "300"))
+# A drift check takes a node's facts read by another run (the cluster's, a site's) when they are
+# younger than this fraction of the interval: one read per node per interval, whatever the timers' jitter.
+SHARED_FACTS_AGE = 0.9
 SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
 # With shards (JCOP_SHARDS): how often each object checks whether this replica just gained its shard.
@@ -117,6 +121,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if memo.get("metrics_port"):
         memo.metrics.serve(memo.metrics_port, memo.get("metrics_address") or "0.0.0.0")  # noqa: S104
     memo.objects = OperatorMemory()
+    # One facts read per node per drift interval for the cluster and its sites (shared_facts.py).
+    memo.facts = SharedFacts(max_age=SHARED_FACTS_AGE * TIMER_INTERVAL)
     if "stopping" not in memo:  # run_operator brings the one its signal handler sets
         memo.stopping = asyncio.Event()
 
@@ -387,6 +393,12 @@ def _kind(kw: Mapping[str, Any]) -> str:
     return KINDS.get(plural, plural)
 
 
+def _shared_facts(kw: Mapping[str, Any]) -> SharedFacts | None:
+    """The facts kept for drift checks (configure() made them; a test's memo may have none)."""
+    shared: SharedFacts | None = getattr(kw["memo"], "facts", None)
+    return shared
+
+
 def _runner(kw: Mapping[str, Any]) -> Runner:
     """The metered pool configure() made (a test's memo may bring only its pool)."""
     runner: Runner = getattr(kw["memo"], "runner", None) or kw["memo"].pool
@@ -447,7 +459,7 @@ def _decide(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory
 
 
 async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDecision,
-               memory: ObjectMemory, generation: int | None) -> SiteResult:
+               memory: ObjectMemory, generation: int | None, *, drift_check: bool = False) -> SiteResult:
     pool, objects, namespace = kw["memo"].pool, kw["memo"].objects, kw["meta"]["namespace"]
     assert decision.access is not None
     _pin_recorded_host_keys(pool, decision.access, decision.host_keys)
@@ -461,7 +473,8 @@ async def _run(kw: Mapping[str, Any], site: JobCenterSiteSpec, decision: SiteDec
         result = await reconcile_site(_runner(kw), decision.access, site, enforce=decision.enforce,
                                       settle_timeout=SETTLE_TIMEOUT, gate=gate,
                                       progress=_progress_reporter(kw, site, memory, generation),
-                                      stopping=getattr(kw["memo"], "stopping", None))  # set on SIGTERM
+                                      stopping=getattr(kw["memo"], "stopping", None),  # set on SIGTERM
+                                      shared=_shared_facts(kw), drift_check=drift_check)
     _disruption_annotations(kw, result, annotations)
     return result
 
@@ -515,7 +528,8 @@ async def _reconcile_site(kw: Mapping[str, Any], *, drift_check: bool = False, r
     decision = _decide(kw, site, memory, drift_check)
     if decision.skip:
         return "skipped"
-    result = await _run(kw, site, decision, memory, generation) if decision.access is not None else None
+    result = (await _run(kw, site, decision, memory, generation, drift_check=drift_check)
+              if decision.access is not None else None)
     if drift_check and result is not None:
         _metrics(kw).record_drift(_kind(kw), result)
     error = decision.error or (run_error(result) if result is not None else None)
@@ -590,7 +604,7 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
     pool, objects = kw["memo"].pool, kw["memo"].objects
     _pin_recorded_host_keys(pool, access, entry.host_keys if entry else {})
     async with objects.cluster_lock(kw["meta"]["namespace"], site.cluster_ref.name):
-        return (await unconfigure_site(_runner(kw), access, site)).error
+        return (await unconfigure_site(_runner(kw), access, site, shared=_shared_facts(kw))).error
 
 
 # --------------------------------------------------------------------------- ClusterproCluster
@@ -599,13 +613,18 @@ async def _unconfigure(kw: Mapping[str, Any], site: JobCenterSiteSpec, access: C
 @kopf.on.create(GROUP, VERSION, CLUSTERS)
 @kopf.on.update(GROUP, VERSION, CLUSTERS, field="spec")
 @kopf.on.resume(GROUP, VERSION, CLUSTERS)
-@kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
 @_sharded(CLUSTERS)
 async def cluster_observed(**kwargs: Any) -> None:
     await _measured(kwargs, _observe_cluster(kwargs))
 
 
-async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
+@kopf.timer(GROUP, VERSION, CLUSTERS, interval=TIMER_INTERVAL, initial_delay=random.uniform(0, TIMER_INTERVAL / 4))  # noqa: S311
+@_sharded(CLUSTERS)
+async def cluster_drift(**kwargs: Any) -> None:
+    await _measured(kwargs, _observe_cluster(kwargs, drift_check=True))
+
+
+async def _observe_cluster(kwargs: Mapping[str, Any], *, drift_check: bool = False) -> str:
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before the run (the body is a live view)
     try:
@@ -615,7 +634,7 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
     access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
     recorded = _recorded_host_keys(memory.known_status(kwargs["status"]))
-    result = (await _observe(pool, _runner(kwargs), access, recorded)
+    result = (await _observe(pool, _runner(kwargs), access, recorded, _shared_facts(kwargs), drift_check)
               if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     old = memory.known_status(kwargs["status"])  # after the run: the latest write counts
@@ -628,9 +647,10 @@ async def _observe_cluster(kwargs: Mapping[str, Any]) -> str:
     return result_of(error)
 
 
-async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str]) -> ClusterResult:
+async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str],
+                   shared: SharedFacts | None, drift_check: bool) -> ClusterResult:
     _pin_recorded_host_keys(pool, access, recorded)
-    result = await observe_cluster(runner, access)
+    result = await observe_cluster(runner, access, shared=shared, drift_check=drift_check)
     # A node refused (or not reached) at a new address keeps the fingerprint recorded before.
     result.fingerprints.update({n.name: pool.host_key_fingerprint(n) or recorded.get(n.name) for n in access.nodes})
     return result

@@ -22,7 +22,7 @@ import os
 import secrets as _secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -36,6 +36,7 @@ from .plan import Action, Plan, assess_processes, commands, plan_site
 from .plan.disruption import Gate
 from .plan.resume import resume_with_nodes_down
 from .progress import StepProgress
+from .shared_facts import SharedFacts
 
 log = logging.getLogger("jobcenter_operator.reconcile")
 
@@ -143,16 +144,47 @@ def probe_target(spec: JobCenterSiteSpec, *, backup: bool = False) -> ProbeTarge
     )
 
 
-async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget) -> Gathered:
-    """One facts round trip per node, all nodes at once."""
+def node_key(access: ClusterAccess, node: NodeAddress) -> Hashable:
+    """What a node's facts are shared under (shared_facts): its endpoint, its name and the
+    credentials they were read with."""
+    return (node.endpoint, node.name, access.creds)
+
+
+async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget, *,
+                 shared: SharedFacts | None = None, reuse: bool = False) -> Gathered:
+    """One facts round trip per node, all nodes at once.
+
+    With ``shared``: what was read is kept there for the drift checks of the cluster and the
+    other sites of these nodes, and with ``reuse`` (a drift check) a node read recently enough for
+    ``target`` is not read again (shared_facts decides)."""
+    return (await _gather(runner, access, target, shared=shared, reuse=reuse))[0]
+
+
+async def _gather(runner: Runner, access: ClusterAccess, target: ProbeTarget | None, *,
+                  shared: SharedFacts | None, reuse: bool) -> tuple[Gathered, bool]:
+    """``gather``; ``target`` None: the cluster's observation (any node's facts serve it; a node
+    not read recently is probed for what its site asks). Also returns whether any node's facts
+    came from ``shared``."""
+    reused = False
 
     async def one(node: NodeAddress) -> NodeFacts:
+        nonlocal reused
+        key = node_key(access, node)
+        if shared is not None and reuse:
+            kept = shared.fresh(key, target, time.monotonic())
+            if kept is not None:
+                reused = True
+                return kept
+        asked = target if target is not None else shared.target_for(key) if shared is not None else ProbeTarget()
         nonce = _secrets.token_hex(8)
-        result = await runner.run(node, access.creds, access.timeouts, probe_argv(target, nonce), check=False)
+        result = await runner.run(node, access.creds, access.timeouts, probe_argv(asked, nonce), check=False)
         try:
-            return parse_probe(node.name, result.stdout, nonce)
+            facts = parse_probe(node.name, result.stdout, nonce)
         except ProbeOutputError as exc:
             raise CommandFailed(node.name, "facts probe", result.exit_status, str(exc)) from exc
+        if shared is not None:
+            shared.record(key, asked, facts, time.monotonic(), site=target is not None)
+        return facts
 
     results = await asyncio.gather(*(one(n) for n in access.nodes), return_exceptions=True)
     facts: dict[str, NodeFacts] = {}
@@ -164,7 +196,7 @@ async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget) -> 
             raise res
         else:
             facts[node.name] = res
-    return Gathered(facts=facts, errors=errors)
+    return Gathered(facts=facts, errors=errors), reused
 
 
 class NotConverged(TransientError):
@@ -183,7 +215,7 @@ class Stopping(Protocol):
 
 async def execute(
     runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None,
-    *, stopping: Stopping | None = None,
+    *, stopping: Stopping | None = None, shared: SharedFacts | None = None,
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
     every action that still needs it (a stopped group is started again on its node).
@@ -199,6 +231,8 @@ async def execute(
     no other action starts.
     The restores still owed run, and the stop markers this run set are removed once they have;
     then the run ends as cancelled (asyncio.CancelledError) at that safe point.
+
+    ``shared``: the facts kept of a node a step ran on are forgotten (they are the node as it was).
     """
     reports: list[StepReport] = []
     pending: list[Action] = []  # restores owed, in the order their actions ran
@@ -215,7 +249,7 @@ async def execute(
         ran = number
         log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
         step = StepProgress(number, len(actions), action, disruptive)
-        report = await shielded.run(_reported_step(runner, access, step, on_step))
+        report = await shielded.run(_reported_step(runner, access, step, on_step, shared))
         reports.append(report)
         if not report.ok:
             failure = report.failure
@@ -231,7 +265,7 @@ async def execute(
         restored = True
         for restore in reversed(pending):
             report = await shielded.run(
-                _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step))
+                _reported_step(runner, access, StepProgress(0, len(actions), restore, True), on_step, shared))
             if not report.ok:
                 log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
                 restored = False
@@ -240,7 +274,7 @@ async def execute(
             # The group runs again: this run's stop markers would only mislead a later run.
             for clear in (a for a in rest if a.kind == "ClearStopMarker" and a.node in marked):
                 reports.append(await shielded.run(
-                    _reported_step(runner, access, StepProgress(0, len(actions), clear, False), on_step)))
+                    _reported_step(runner, access, StepProgress(0, len(actions), clear, False), on_step, shared)))
     if shielded.stopping():
         log.warning("operator exiting: the run stopped at a safe point (%d of %d actions run)", ran, len(actions))
         raise asyncio.CancelledError("the operator is exiting")
@@ -300,10 +334,14 @@ def holder_identity() -> str:
 
 
 async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,
-                         on_step: OnStep | None) -> StepReport:
+                         on_step: OnStep | None, shared: SharedFacts | None = None) -> StepReport:
     if on_step is not None:
         await on_step(progress)
-    report = await _run_step(runner, access, progress.action)
+    try:
+        report = await _run_step(runner, access, progress.action)
+    finally:
+        if shared is not None:
+            shared.forget(node_key(access, access.node(progress.action.node)))
     if on_step is not None:
         await on_step(replace(progress, report=report))
     return report
@@ -354,12 +392,17 @@ async def reconcile_site(
     gate: Callable[[Sequence[Action]], Gate] | None = None,
     progress: OnProgress | None = None,
     stopping: Stopping | None = None,
+    shared: SharedFacts | None = None,
+    drift_check: bool = False,
 ) -> SiteResult:
     """One level-based pass over a site. ``enforce=False`` (Observe, or drift Report) only plans.
     ``gate`` (plan/disruption.py) says which actions may run now; what it holds back waits for a
     maintenance window or an approval and is not an error (the result carries the gate's verdict).
     ``progress`` is told before and after each step, with what the run found so far.
-    ``stopping``: the operator is exiting (see ``execute``: the run ends at a safe point)."""
+    ``stopping``: the operator is exiting (see ``execute``: the run ends at a safe point).
+    ``shared``: the facts of the nodes are kept there for the cluster and the other sites; a
+    ``drift_check`` takes them from there when recent enough (shared_facts), and reads the nodes
+    again before acting on them: kept facts only ever confirm that nothing is to be done."""
 
     def runnable(current: Plan) -> tuple[Action, ...]:
         if gate is None:
@@ -370,15 +413,21 @@ async def reconcile_site(
     if stopping is not None and stopping.is_set():
         raise asyncio.CancelledError("the operator is exiting")  # a run that waited for the cluster's lock
     target = probe_target(spec)
-    gathered = await gather(runner, access, target)
+    gathered, reused = await _gather(runner, access, target, shared=shared, reuse=drift_check)
     result = SiteResult(gathered=gathered, enforced=enforce)
+    if reused and not _confirmed(spec, access.names, result, runnable):
+        # Kept facts only confirm; anything to do (or to report) is decided on the nodes as they are now.
+        gathered = await gather(runner, access, target, shared=shared)
+        result = SiteResult(gathered=gathered, enforced=enforce)
+    elif reused:
+        return result
     if gathered.errors:
         _report_reachable(result, spec, access.names)
         # Except one thing: a group an interrupted run left stopped is started again (issue 12).
         reachable = tuple(n for n in access.names if n in gathered.facts)
         resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
         if resume:
-            result.steps, _ = await execute(runner, access, resume, stopping=stopping)
+            result.steps, _ = await execute(runner, access, resume, stopping=stopping, shared=shared)
         return result
     plan = plan_site(spec, access.names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
@@ -395,12 +444,12 @@ async def reconcile_site(
             await progress(step, result)
 
     for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, actions, on_step, stopping=stopping)
+        steps, failure = await execute(runner, access, actions, on_step, stopping=stopping, shared=shared)
         result.steps += steps
         if failure is not None:
             result.error = failure
             return result
-        actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable)
+        actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable, shared)
         if not actions:
             return result
     pending = "; ".join(a.describe() for a in actions)
@@ -422,7 +471,8 @@ def _report_reachable(result: SiteResult, spec: JobCenterSiteSpec, names: Sequen
 
 async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, target: ProbeTarget,
                   result: SiteResult, deadline: float, interval: float,
-                  runnable: Callable[[Plan], tuple[Action, ...]]) -> tuple[Action, ...]:
+                  runnable: Callable[[Plan], tuple[Action, ...]],
+                  shared: SharedFacts | None = None) -> tuple[Action, ...]:
     """Gather and plan again after a round, into ``result``; wait (bounded) for the processes.
 
     Returns the actions of the next round when work is left that may run now, () when the run is
@@ -430,7 +480,7 @@ async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec
     answering or the processes did not come up in time.
     """
     while True:
-        again = await gather(runner, access, target)
+        again = await gather(runner, access, target, shared=shared)
         if again.errors:
             result.gathered, result.error = again, again.first_error()
             return ()
@@ -450,11 +500,31 @@ async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec
         await asyncio.sleep(interval)  # the site's daemons start asynchronously
 
 
-async def observe_cluster(runner: Runner, access: ClusterAccess) -> ClusterResult:
+async def observe_cluster(runner: Runner, access: ClusterAccess, *, shared: SharedFacts | None = None,
+                          drift_check: bool = False) -> ClusterResult:
     """Reachability, versions, groups: the ClusterproCluster's status (read-only). The caller adds
-    the host key fingerprints its pool saw."""
-    gathered = await gather(runner, access, ProbeTarget())
+    the host key fingerprints its pool saw. With ``shared``, a node is probed for what its site
+    asks (so the site's drift check finds it there), and a ``drift_check`` takes any node's facts
+    read recently enough (shared_facts)."""
+    gathered, _ = await _gather(runner, access, None if shared is not None else ProbeTarget(), shared=shared,
+                                reuse=drift_check)
     return ClusterResult(gathered=gathered, fingerprints={})
+
+
+def _confirmed(spec: JobCenterSiteSpec, names: Sequence[str], result: SiteResult,
+               runnable: Callable[[Plan], tuple[Action, ...]]) -> bool:
+    """Facts kept from an earlier read say there is nothing to do: every node answered, no check
+    failed, the plan holds nothing that may run and the processes are healthy. Fills ``result``
+    (plan, active node, health) from them."""
+    gathered = result.gathered
+    if gathered.errors:
+        return False
+    plan = plan_site(spec, names, gathered.facts)
+    result.plan, result.active_node = plan, plan.active_node
+    if plan.preflight or plan.actions or runnable(plan):
+        return False
+    result.health = assess_processes(spec, names, gathered.facts, plan.active_node)
+    return result.health.healthy
 
 
 __all__ = [

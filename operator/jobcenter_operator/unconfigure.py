@@ -13,16 +13,18 @@ from .errors import TransientError
 from .outcome import SiteResult, StepReport, blocking_error
 from .plan.unconfigure import RESUME_FIRST, plan_unconfigure
 from .reconcile import ClusterAccess, Runner, execute, gather, probe_target
+from .shared_facts import SharedFacts
 
 
 async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, *,
-                           enforce: bool = True) -> SiteResult:
-    """Put the site's exec resource and monitor back as they were; ``result.error`` says why not."""
+                           enforce: bool = True, shared: SharedFacts | None = None) -> SiteResult:
+    """Put the site's exec resource and monitor back as they were; ``result.error`` says why not.
+    ``shared``: what is read and changed here is told to the drift checks' kept facts."""
     steps: list[StepReport] = []
     # At most two rounds: the resume of a cluster an interrupted run left suspended (its own plan,
     # as in a reconcile), then the deletion planned from the nodes as they are after it.
     for _ in range(2):
-        gathered = await gather(runner, access, probe_target(spec, backup=True))
+        gathered = await gather(runner, access, probe_target(spec, backup=True), shared=shared)
         result = SiteResult(gathered=gathered, enforced=enforce, steps=steps)
         result.error = gathered.first_error()
         if result.error is not None:
@@ -32,7 +34,7 @@ async def unconfigure_site(runner: Runner, access: ClusterAccess, spec: JobCente
         result.error = blocking_error(plan)
         if result.error is not None or not enforce:
             return result
-        done, result.error = await execute(runner, access, plan.actions)
+        done, result.error = await execute(runner, access, plan.actions, shared=shared)
         steps += done
         result.steps = steps
         if result.error is not None or RESUME_FIRST not in {f.reason for f in plan.findings}:

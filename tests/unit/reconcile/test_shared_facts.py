@@ -1,0 +1,132 @@
+"""One facts read per node per drift interval for the cluster and its sites (shared_facts.py,
+reconcile's use of it), against the fake nodes."""
+
+from __future__ import annotations
+
+from fake_nodes import access, fake_runner
+from plan_factory import CLASSIC, NODES, apply, cluster, node
+
+from jobcenter_operator.facts import ProbeTarget
+from jobcenter_operator.facts.gather import PARAMETERS
+from jobcenter_operator.facts.jobcenter import DaemonConf
+from jobcenter_operator.plan import plan_site
+from jobcenter_operator.reconcile import node_key, observe_cluster, probe_target, reconcile_site
+from jobcenter_operator.shared_facts import SharedFacts, covers
+
+ACCESS = access(NODES)
+TARGET = probe_target(CLASSIC)
+LONG = 3600.0  # an interval no test outlives: what is kept is fresh
+
+
+def converged() -> dict:  # type: ignore[type-arg]
+    facts = cluster()
+    return apply(CLASSIC, facts, plan_site(CLASSIC, NODES, facts).actions)
+
+
+# ----------------------------------------------------------------------------- the pure decision
+
+
+def test_facts_serve_the_same_target_and_the_cluster_within_their_age() -> None:
+    shared, facts = SharedFacts(max_age=10), node("clu1")
+    shared.record("k", TARGET, facts, now=100.0, site=True)
+    assert shared.fresh("k", TARGET, now=109.9) is facts
+    assert shared.fresh("k", None, now=109.9) is facts, "the cluster reads no target-specific section"
+    assert shared.fresh("k", TARGET, now=110.0) is None, "as old as max_age: read again"
+    assert shared.fresh("k", ProbeTarget(failover_group="other"), now=101.0) is None, "another site's target"
+    assert shared.fresh("other", TARGET, now=101.0) is None
+
+
+def test_a_command_on_the_node_forgets_its_facts_but_not_the_target_its_site_asks() -> None:
+    shared = SharedFacts(max_age=10)
+    shared.record("k", TARGET, node("clu1"), now=0.0, site=True)
+    shared.forget("k")
+    assert shared.fresh("k", None, now=0.0) is None
+    assert shared.target_for("k") == TARGET
+
+
+def test_the_cluster_probes_with_the_target_a_site_asked_never_a_deletions_backup_read() -> None:
+    shared = SharedFacts(max_age=10)
+    assert shared.target_for("k") == ProbeTarget()
+    shared.record("k", TARGET, node("clu1"), now=0.0, site=True)
+    shared.record("k", probe_target(CLASSIC, backup=True), node("clu1"), now=1.0, site=True)
+    shared.record("k", ProbeTarget(), node("clu1"), now=2.0, site=False)
+    assert shared.target_for("k") == TARGET
+    assert covers(TARGET, None) and covers(TARGET, TARGET) and not covers(ProbeTarget(), TARGET)
+
+
+def test_nodes_nobody_read_for_long_are_let_go() -> None:
+    shared = SharedFacts(max_age=1)
+    shared.record("gone", TARGET, node("clu1"), now=0.0, site=True)
+    shared.record("kept", TARGET, node("clu1"), now=100.0, site=True)
+    assert len(shared) == 1 and shared.target_for("gone") == ProbeTarget()
+
+
+# ----------------------------------------------------------------------------- reconcile
+
+
+async def test_drift_checks_of_the_cluster_and_the_site_share_one_read_per_node() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+    first = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared)
+    assert first.plan is not None and first.plan.converged
+    assert sorted(s.node for s in runner.sent) == sorted(NODES)
+
+    runner.sent.clear()
+    observed = await observe_cluster(runner, ACCESS, shared=shared, drift_check=True)
+    site = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared, drift_check=True)
+    assert runner.sent == [], "both drift checks answered from the site's read"
+    assert set(observed.gathered.facts) == set(NODES) and observed.gathered.errors == {}
+    assert site.plan is not None and site.plan.converged and site.health is not None and site.health.healthy
+
+
+async def test_a_create_or_update_reads_the_nodes_even_with_recent_facts() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared)
+    runner.sent.clear()
+    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared)
+    await observe_cluster(runner, ACCESS, shared=shared)
+    assert sorted(s.node for s in runner.sent if s.is_probe) == sorted(NODES * 2)
+
+
+async def test_the_clusters_read_is_made_for_its_site_so_the_sites_drift_check_reuses_it() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared)
+    for n in ACCESS.nodes:
+        shared.forget(node_key(ACCESS, n))  # as after a command on the nodes
+    runner.sent.clear()
+    await observe_cluster(runner, ACCESS, shared=shared, drift_check=True)
+    probes = [s for s in runner.sent if s.is_probe]
+    assert len(probes) == len(NODES)
+    assert all(dict(zip(PARAMETERS, p.argv[5:], strict=True))["dbpath"] == CLASSIC.database_path for p in probes)
+    runner.sent.clear()
+    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared, drift_check=True)
+    assert runner.sent == []
+
+
+async def test_kept_facts_that_show_drift_are_read_again_before_anything_is_done() -> None:
+    """Facts kept from earlier say daemon.conf is wrong; the nodes are fine now: nothing is sent
+    but the new read."""
+    runner, _ = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+    stale = {name: f.model_copy(update={"daemon_conf": DaemonConf(present=True, text="", local_daemon=None)})
+             for name, f in converged().items()}
+    for n in ACCESS.nodes:
+        shared.record(node_key(ACCESS, n), TARGET, stale[n.name], now=0.0, site=True)
+    shared.max_age = float("inf")
+    result = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared, drift_check=True)
+    assert runner.actions() == [] and result.steps == []
+    assert sorted(s.node for s in runner.sent if s.is_probe) == sorted(NODES)
+    assert result.plan is not None and result.plan.converged
+
+
+async def test_a_step_on_a_node_forgets_what_was_kept_of_it() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    shared = SharedFacts(max_age=LONG)
+    result = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared, settle_interval=0)
+    assert result.steps and result.plan is not None and result.plan.converged
+    # The verification's read after the last step is what is kept: the nodes as they are now.
+    for n in ACCESS.nodes:
+        kept = shared.fresh(node_key(ACCESS, n), TARGET, now=0.0)
+        assert kept is not None and kept.daemon_conf.local_daemon == "SITE"
