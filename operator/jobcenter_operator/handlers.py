@@ -45,7 +45,7 @@ from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
 from .memory import ObjectMemory, OperatorMemory
 from .metrics import Metrics, result_of
-from .node import NodePool
+from .node import CommandLimit, Limited, NodePool
 from .outcome import ClusterResult, SiteResult, run_error
 from .plan import Action
 from .plan.disruption import Gate, decide
@@ -82,6 +82,8 @@ TIMER_INTERVAL = float(os.environ.get("JCOP_TIMER_INTERVAL", "300"))
 SHARED_FACTS_AGE = 0.9
 SETTLE_TIMEOUT = float(os.environ.get("JCOP_SETTLE_TIMEOUT", "120"))
 BACKOFF_CAP = float(os.environ.get("JCOP_BACKOFF_CAP", "300"))
+# Commands in flight on all nodes at once (connects included); new and changed objects' go first.
+MAX_COMMANDS = int(os.environ.get("JCOP_MAX_COMMANDS", "32"))
 # With shards (JCOP_SHARDS): how often each object checks whether this replica just gained its shard.
 SHARD_CHECK_INTERVAL = float(os.environ.get("JCOP_SHARD_CHECK_INTERVAL", "5"))
 SECRET_KEYS = ("ssh-privatekey", "known_hosts", "password", "passphrase")
@@ -117,7 +119,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None)
     memo.metrics = Metrics()
     memo.metrics.watch_connections(memo.pool.stats)
-    memo.runner = memo.metrics.metered(memo.pool)  # every command sent to a node is timed and counted
+    # every command sent to a node waits for one of MAX_COMMANDS slots, then is timed and counted
+    memo.runner = memo.metrics.metered(Limited(memo.pool, CommandLimit(MAX_COMMANDS)))
     if memo.get("metrics_port"):
         memo.metrics.serve(memo.metrics_port, memo.get("metrics_address") or "0.0.0.0")  # noqa: S104
     memo.objects = OperatorMemory()

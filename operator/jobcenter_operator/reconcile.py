@@ -17,6 +17,7 @@ Rules enforced here (DESIGN.md "Reconcile"):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets as _secrets
@@ -30,7 +31,7 @@ from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
 from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, Timeout, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
-from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts
+from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts, drift_checking
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
 from .plan import Action, Plan, assess_processes, commands, plan_site
 from .plan.disruption import Gate
@@ -402,7 +403,29 @@ async def reconcile_site(
     ``stopping``: the operator is exiting (see ``execute``: the run ends at a safe point).
     ``shared``: the facts of the nodes are kept there for the cluster and the other sites; a
     ``drift_check`` takes them from there when recent enough (shared_facts), and reads the nodes
-    again before acting on them: kept facts only ever confirm that nothing is to be done."""
+    again before acting on them: kept facts only ever confirm that nothing is to be done.
+    A drift check's commands wait behind every other run's (node.limit)."""
+    with drift_checking() if drift_check else contextlib.nullcontext():
+        return await _reconcile_site(runner, access, spec, enforce=enforce, settle_timeout=settle_timeout,
+                                     settle_interval=settle_interval, gate=gate, progress=progress,
+                                     stopping=stopping, shared=shared, drift_check=drift_check)
+
+
+async def _reconcile_site(
+    runner: Runner,
+    access: ClusterAccess,
+    spec: JobCenterSiteSpec,
+    *,
+    enforce: bool,
+    settle_timeout: float = 60.0,
+    settle_interval: float = 1.0,
+    gate: Callable[[Sequence[Action]], Gate] | None = None,
+    progress: OnProgress | None = None,
+    stopping: Stopping | None = None,
+    shared: SharedFacts | None = None,
+    drift_check: bool = False,
+) -> SiteResult:
+    """``reconcile_site``."""
 
     def runnable(current: Plan) -> tuple[Action, ...]:
         if gate is None:
@@ -506,8 +529,9 @@ async def observe_cluster(runner: Runner, access: ClusterAccess, *, shared: Shar
     the host key fingerprints its pool saw. With ``shared``, a node is probed for what its site
     asks (so the site's drift check finds it there), and a ``drift_check`` takes any node's facts
     read recently enough (shared_facts)."""
-    gathered, _ = await _gather(runner, access, None if shared is not None else ProbeTarget(), shared=shared,
-                                reuse=drift_check)
+    with drift_checking() if drift_check else contextlib.nullcontext():
+        gathered, _ = await _gather(runner, access, None if shared is not None else ProbeTarget(), shared=shared,
+                                    reuse=drift_check)
     return ClusterResult(gathered=gathered, fingerprints={})
 
 

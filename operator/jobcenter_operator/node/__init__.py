@@ -7,20 +7,25 @@ CommandFailed).
 """
 
 from .command import check_argv, effective_argv, remote_command, sudo_refusal
+from .limit import CommandLimit, Limited, Priority, drift_checking
 from .pool import NodePool, Observer
 from .redact import redact, trim
 from .types import Become, CommandResult, HostKeyPolicy, NodeAddress, SSHCredentials, Timeouts
 
 __all__ = [
     "Become",
+    "CommandLimit",
     "CommandResult",
     "HostKeyPolicy",
+    "Limited",
     "NodeAddress",
     "NodePool",
     "Observer",
+    "Priority",
     "SSHCredentials",
     "Timeouts",
     "check_argv",
+    "drift_checking",
     "effective_argv",
     "redact",
     "remote_command",

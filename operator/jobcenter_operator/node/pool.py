@@ -8,6 +8,7 @@ HostKeyMismatch, CommandFailed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -110,16 +111,17 @@ class NodePool:
     def __init__(
         self,
         *,
-        global_limit: int = 20,
+        global_limit: int | None = None,
         per_node_connects: int = 2,
         observer: Observer | None = None,
         sessions_per_connection: int = DEFAULT_SESSIONS_PER_CONNECTION,
         connect_retries: int = DEFAULT_CONNECT_RETRIES,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
-        if global_limit < 1 or per_node_connects < 1 or sessions_per_connection < 1:
+        if (global_limit is not None and global_limit < 1) or per_node_connects < 1 or sessions_per_connection < 1:
             raise ValueError("limits must be >= 1")
-        self._global = asyncio.Semaphore(global_limit)
+        # None: the caller bounds the commands in flight (the operator: node.limit, JCOP_MAX_COMMANDS).
+        self._global = asyncio.Semaphore(global_limit) if global_limit is not None else contextlib.nullcontext()
         self._per_node_connects = per_node_connects
         self._sessions_per_connection = sessions_per_connection
         self._connect_retries = max(0, connect_retries)
