@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import shlex
+from collections import OrderedDict
 
 from pydantic import Field
 
@@ -195,8 +196,28 @@ def parse_clp_conf(out: SectionOutput) -> ClpConf:
     return clp_conf_bytes(data)
 
 
+# clp.conf as read before, by the sha256 of its bytes, most recent last: a node whose clp.conf did not
+# change is not parsed again (a drift check's largest parse). The models are frozen, so sharing one is
+# safe; the nodes of one cluster share theirs. Bounded (about one entry per cluster in use).
+_READ: OrderedDict[bytes, ClpConf] = OrderedDict()
+READ_CACHE_SIZE = 256
+
+
 def clp_conf_bytes(data: bytes) -> ClpConf:
     """A present clp.conf from its bytes, decoded in the charset its declaration names."""
+    key = hashlib.sha256(data).digest()
+    known = _READ.get(key)
+    if known is not None:
+        _READ.move_to_end(key)
+        return known
+    read = _clp_conf_bytes(data)
+    _READ[key] = read
+    if len(_READ) > READ_CACHE_SIZE:
+        _READ.popitem(last=False)
+    return read
+
+
+def _clp_conf_bytes(data: bytes) -> ClpConf:
     try:
         text, encoding = decode_document(data)
     except XmlError as exc:

@@ -71,18 +71,46 @@ def build_script(sections: tuple[Section, ...], parameters: tuple[str, ...] = ("
 
 
 def split_output(stdout: str, nonce: str, names: tuple[str, ...]) -> dict[str, SectionOutput]:
-    """Cut the script's stdout into sections; every expected section must be there exactly once."""
+    """Cut the script's stdout into sections; every expected section must be there exactly once.
+
+    Plain string search for the exact marker lines (a regex built per nonce would be compiled
+    anew for every probe: most of the parse's time)."""
     out: dict[str, SectionOutput] = {}
-    pattern = re.compile(
-        rf"@@JCOP {re.escape(nonce)} BEGIN ([a-z0-9_]+)@@\n(.*?)\n@@JCOP {re.escape(nonce)} END \1 (\d+)@@\n?",
-        re.DOTALL,
-    )
-    for match in pattern.finditer(stdout):
-        name, body, status = match.group(1), match.group(2), int(match.group(3))
+    begin = f"@@JCOP {nonce} BEGIN "
+    pos = 0
+    while (start := stdout.find(begin, pos)) >= 0:
+        pos = start + len(begin)
+        close = stdout.find("@@\n", pos)
+        name = stdout[pos:close] if close >= 0 else ""
+        if not _SECTION_NAME.fullmatch(name):
+            continue
+        body = close + 3
+        end_marker = f"\n@@JCOP {nonce} END {name} "
+        found = _find_end(stdout, end_marker, body)
+        if found is None:
+            continue
+        end, status, pos = found
         if name in out:
             raise ProbeOutputError(f"section {name} appears twice")
-        out[name] = SectionOutput(stdout=body, exit_status=status)
+        out[name] = SectionOutput(stdout=stdout[body:end], exit_status=status)
     missing = [n for n in names if n not in out]
     if missing:
         raise ProbeOutputError(f"facts output is missing sections: {', '.join(missing)}")
     return out
+
+
+_SECTION_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def _find_end(stdout: str, marker: str, body: int) -> tuple[int, int, int] | None:
+    """The first ``marker`` after ``body`` followed by an exit status and ``@@``: where the body
+    ends, the status, and where the search goes on (past an optional newline)."""
+    at = body
+    while (end := stdout.find(marker, at)) >= 0:
+        digits = end + len(marker)
+        close = stdout.find("@@", digits)
+        if close > digits and stdout[digits:close].isdigit() and stdout[digits:close].isascii():
+            after = close + 2
+            return end, int(stdout[digits:close]), after + 1 if stdout.startswith("\n", after) else after
+        at = end + 1
+    return None

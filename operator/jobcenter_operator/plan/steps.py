@@ -59,7 +59,7 @@ def config_changes(
     is): ``<trekking>`` and the object counter a Cluster WebUI save rewrites are never drift.
     """
     current = facts[active].clp_conf
-    desired_conf = clp_conf.configure_site(current.text, spec)
+    desired_conf = clp_conf.configured(current.text, spec, current.sha256 if current.config is not None else None)
     desired_scripts = scripts.scripts_for(spec)
     stale = apply_sequence.stale_scripts(spec, nodes, facts, desired_scripts)
     differs = (["clp.conf"] if desired_conf != current.text else []) + [
