@@ -6,8 +6,11 @@ lives in facts/, plan/, render/: the plan's actions carry their commands, ``exec
 them (deletion, unconfigure.py, uses the same ``execute``).
 
 Rules enforced here (DESIGN.md "Reconcile"):
-- one facts round trip per node, all nodes in parallel;
-- actions run one at a time in plan order (standby nodes first), stopping at the first failure;
+- one facts round trip per node, all nodes in parallel; a drift check takes facts read for the
+  cluster or another drift check of the node within the interval (shared_facts.py);
+- actions run in plan order (standby nodes first), stopping at the first failure; consecutive
+  actions on one node go in one round trip (``round_trip``, node/batch.py), each with its own
+  node-side bound, lock, exit status and step report;
 - an action's ``restore`` (a stopped failover group started again on the same node) runs when a
   later step fails, so a failure never leaves the site down;
 - after changes, facts are gathered again and the plan must be empty (verification); the
@@ -25,13 +28,13 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from .api.cluster import ClusterproClusterSpec
 from .api.site import JobCenterSiteSpec
 from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, Timeout, TransientError
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
-from .node import CommandResult, NodeAddress, SSHCredentials, Timeouts, drift_checking
+from .node import BatchItem, CommandResult, NodeAddress, SSHCredentials, Timeouts, drift_checking, run_batch
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
 from .plan import Action, Plan, assess_processes, commands, plan_site
 from .plan.disruption import Gate
@@ -226,7 +229,8 @@ async def execute(
 
     The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
     SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
-    The step in flight runs to its end; while a stopped group is owed its start, the plan goes on
+    The round trip in flight runs to its end (its actions, at most MAX_TRIP_SECONDS of node-side
+    bounds); from then on actions go one at a time; while a stopped group is owed its start, the plan goes on
     up to that start (the push between stop and start, suspended around when a monitor changes:
     finishing it gives the site one restart, where restoring now would cost a second one next run);
     no other action starts.
@@ -243,24 +247,28 @@ async def execute(
     shielded = _Shielded(stopping)
     rest: Sequence[Action] = ()
     ran = 0
-    for number, action in enumerate(actions, 1):
+    while ran < len(actions) and failure is None:
+        action = actions[ran]
         if shielded.stopping() and not _completes_restart(action, pending):
-            rest = actions[number - 1:]
+            rest = actions[ran:]
             break
-        ran = number
-        log.info("node=%s action=%s reason=%s", action.node, action.kind, action.reason)
-        step = StepProgress(number, len(actions), action, disruptive)
-        report = await shielded.run(_reported_step(runner, access, step, on_step, shared))
-        reports.append(report)
-        if not report.ok:
-            failure = report.failure
-            break
-        if action.kind == "MarkGroupStopped":
-            marked.add(action.node)
-        # Running a restore's own command (the plan's StartGroup after its StopGroup) settles it.
-        pending = [r for r in pending if (r.node, r.command) != (action.node, action.command)]
-        if action.restore is not None:
-            pending.append(action.restore)
+        # Once the operator is exiting, one action at a time: each is checked before it starts.
+        trip = (action,) if shielded.stopping() else round_trip(actions, ran, access.timeouts.command)
+        steps = [StepProgress(ran + k + 1, len(actions), a, disruptive) for k, a in enumerate(trip)]
+        for a in trip:
+            log.info("node=%s action=%s reason=%s", a.node, a.kind, a.reason)
+        for done in await shielded.run(_reported_trip(runner, access, steps, on_step, shared)):
+            ran += 1
+            reports.append(done)
+            if not done.ok:
+                failure = done.failure
+                break
+            if done.action.kind == "MarkGroupStopped":
+                marked.add(done.action.node)
+            # Running a restore's own command (the plan's StartGroup after its StopGroup) settles it.
+            pending = [r for r in pending if (r.node, r.command) != (done.action.node, done.action.command)]
+            if done.action.restore is not None:
+                pending.append(done.action.restore)
     if failure is not None or rest:
         # Never leave the failover group stopped because a step after its stop failed.
         restored = True
@@ -299,6 +307,9 @@ def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
     return not action.disruptive or any((r.node, r.command) == (action.node, action.command) for r in pending)
 
 
+_T = TypeVar("_T")
+
+
 class _Shielded:
     """Runs steps so that cancelling the task awaiting them does not cancel them: the cancellation
     is remembered (``stopping``) and the step awaited to its end."""
@@ -310,7 +321,7 @@ class _Shielded:
     def stopping(self) -> bool:
         return self.cancelled or (self._flag is not None and self._flag.is_set())
 
-    async def run(self, step: Awaitable[StepReport]) -> StepReport:
+    async def run(self, step: Awaitable[_T]) -> _T:
         task = asyncio.ensure_future(step)
         while True:
             try:
@@ -332,6 +343,87 @@ def holder_identity() -> str:
     even from a restarted replica of the same name."""
     replica = os.environ.get("JCOP_REPLICA_ID") or os.environ.get("POD_NAME") or socket.gethostname()
     return commands.holder_identity(replica, os.getpid())
+
+
+# A round trip of several actions takes at most this long (the sum of their node-side bounds): the
+# operator exiting waits for the round trip in flight, within the pod's grace period (660 s).
+MAX_TRIP_SECONDS = 600.0
+# A payload up to this size can go first in a round trip (read by sh line by line); a larger one only last.
+SMALL_INPUT = 64 * 1024
+
+
+def round_trip(actions: Sequence[Action], start: int, command_timeout: float) -> tuple[Action, ...]:
+    """The actions sent in one round trip from ``actions[start]``: it and the actions right after it
+    on the same node. The executor only decides between them whether to go on (the first failure
+    ends the run), which the node does as well (node/batch.py stops at the first failure); every
+    action keeps its own node-side bound, lock and exit status. Bounded by MAX_TRIP_SECONDS, and a
+    large payload (the configuration archive) is the round trip's last one."""
+    first = actions[start]
+    trip = [first]
+    budget = commands.bounded_budget(_limit(first, command_timeout))
+    large = len(first.command.input or "") > SMALL_INPUT
+    for action in actions[start + 1:]:
+        cost = commands.bounded_budget(_limit(action, command_timeout))
+        if (action.node != first.node or budget + cost > MAX_TRIP_SECONDS
+                or (large and action.command.input is not None)):
+            break
+        trip.append(action)
+        budget += cost
+        large = large or len(action.command.input or "") > SMALL_INPUT
+    return tuple(trip)
+
+
+def _limit(action: Action, command_timeout: float) -> float:
+    return command_timeout if action.command.timeout is None else action.command.timeout
+
+
+async def _reported_trip(runner: Runner, access: ClusterAccess, steps: Sequence[StepProgress],
+                         on_step: OnStep | None, shared: SharedFacts | None) -> list[StepReport]:
+    """One round trip of ``steps`` (all on one node), each told before and after as if run alone:
+    the first before the round trip, the others' once it is back."""
+    if len(steps) == 1:
+        return [await _reported_step(runner, access, steps[0], on_step, shared)]
+    if on_step is not None:
+        await on_step(steps[0])
+    node = access.node(steps[0].action.node)
+    try:
+        reports = await _run_trip(runner, access, node, [s.action for s in steps])
+    finally:
+        if shared is not None:
+            shared.forget(node_key(access, node))
+    if on_step is not None:
+        for k, (step, report) in enumerate(zip(steps, reports, strict=False)):
+            if k:
+                await on_step(step)
+            await on_step(replace(step, report=report))
+    return reports
+
+
+async def _run_trip(runner: Runner, access: ClusterAccess, node: NodeAddress,
+                    actions: Sequence[Action]) -> list[StepReport]:
+    """A report per action that ran: all, or up to the failed one. An error of the round trip
+    itself (which actions ran is unknown) is the first action's."""
+    limits = [_limit(a, access.timeouts.command) for a in actions]
+    holder = holder_identity()
+    items = [BatchItem(commands.bounded(a.command.argv, limit, holder), a.command.input)
+             for a, limit in zip(actions, limits, strict=True)]
+    started = time.monotonic()
+    try:
+        results = await run_batch(runner, node, access.creds, access.timeouts, items,
+                                  timeout=sum(commands.bounded_budget(limit) for limit in limits))
+    except OperatorError as exc:
+        error = refusal(actions[0], exc, limits[0])
+        return [StepReport(actions[0], ok=False, duration=time.monotonic() - started, error=error.message,
+                           failure=error)]
+    took = time.monotonic() - started  # the round trip's: the node does not time each command
+    reports = []
+    for action, limit, got in zip(actions, limits, results, strict=False):
+        if isinstance(got, OperatorError):
+            error = refusal(action, got, limit)
+            reports.append(StepReport(action, ok=False, duration=took, error=error.message, failure=error))
+        else:
+            reports.append(StepReport(action, ok=True, duration=took))
+    return reports
 
 
 async def _reported_step(runner: Runner, access: ClusterAccess, progress: StepProgress,

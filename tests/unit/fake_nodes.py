@@ -11,7 +11,7 @@ between stop and start).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from plan_factory import apply
@@ -22,7 +22,7 @@ from jobcenter_operator.facts import NodeFacts
 from jobcenter_operator.facts.clusterpro import clp_conf_bytes as read_clp_conf_bytes
 from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
 from jobcenter_operator.facts.jobcenter import ClusterSite
-from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
+from jobcenter_operator.node import BatchItem, CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
 from jobcenter_operator.plan.commands import GUARD_CONCURRENT_EDIT, sha256_text, unbounded
 from jobcenter_operator.plan.model import Action, Command
@@ -115,6 +115,7 @@ class Sent:
     argv: tuple[str, ...]  # the action's own argv (an executor's ``commands.bounded`` wrapper taken off)
     input: str | None
     raw: tuple[str, ...] = ()  # what was really sent
+    trip: int = 0  # the round trip it went in (several commands of one batch share theirs)
 
     @property
     def is_probe(self) -> bool:
@@ -151,6 +152,7 @@ class FakeRunner:
     default: Responder
     rules: list[tuple[Pattern, Responder]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
+    trips: int = 0  # round trips: a batch of commands is one
 
     def on(self, pattern: Pattern, answer: Responder) -> None:
         self.rules.insert(0, (pattern, answer))
@@ -160,15 +162,35 @@ class FakeRunner:
 
     async def run(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, argv: tuple[str, ...] | list[str],
                   *, input: str | None = None, check: bool = True, timeout: float | None = None) -> CommandResult:  # noqa: ASYNC109
-        sent = Sent(node.name, unbounded(tuple(argv)), input, raw=tuple(argv))
-        self.sent.append(sent)
-        respond = next((r for p, r in self.rules if p(sent)), self.default)
-        answer = respond(sent)
+        self.trips += 1
+        answer = self._answer(node, tuple(argv), input)
         if isinstance(answer, OperatorError):
             raise answer
         if check and answer.exit_status != 0:
-            raise CommandFailed(node.name, sent.argv[0], answer.exit_status, answer.stderr)
+            raise CommandFailed(node.name, unbounded(tuple(argv))[0], answer.exit_status, answer.stderr)
         return answer
+
+    async def run_batch(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, items: Sequence[BatchItem],
+                        *, timeout: float | None = None) -> list[CommandResult | OperatorError]:  # noqa: ASYNC109
+        """As the node's batch script: each in turn, up to the first that exits non-zero. An error
+        answer (the node unreachable...) is the round trip's."""
+        self.trips += 1
+        results: list[CommandResult | OperatorError] = []
+        for item in items:
+            answer = self._answer(node, item.argv, item.input)
+            if isinstance(answer, OperatorError):
+                raise answer
+            if answer.exit_status != 0:
+                results.append(CommandFailed(node.name, unbounded(item.argv)[0], answer.exit_status, answer.stderr))
+                break
+            results.append(answer)
+        return results
+
+    def _answer(self, node: NodeAddress, argv: tuple[str, ...], input: str | None) -> Answer:
+        sent = Sent(node.name, unbounded(argv), input, raw=argv, trip=self.trips)
+        self.sent.append(sent)
+        respond = next((r for p, r in self.rules if p(sent)), self.default)
+        return respond(sent)
 
     def actions(self) -> list[Sent]:
         """Everything sent that is not the facts probe."""

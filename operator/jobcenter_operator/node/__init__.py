@@ -6,6 +6,7 @@ connections, bounded concurrency and timeouts; failures surface as the domain er
 CommandFailed).
 """
 
+from .batch import BatchItem, BatchRunner, run_batch
 from .command import check_argv, effective_argv, remote_command, sudo_refusal
 from .limit import CommandLimit, Limited, Priority, drift_checking
 from .pool import NodePool, Observer
@@ -13,6 +14,8 @@ from .redact import redact, trim
 from .types import Become, CommandResult, HostKeyPolicy, NodeAddress, SSHCredentials, Timeouts
 
 __all__ = [
+    "BatchItem",
+    "BatchRunner",
     "Become",
     "CommandLimit",
     "CommandResult",
@@ -29,6 +32,7 @@ __all__ = [
     "effective_argv",
     "redact",
     "remote_command",
+    "run_batch",
     "sudo_refusal",
     "trim",
 ]

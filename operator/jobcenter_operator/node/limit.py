@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from enum import IntEnum
 from typing import Protocol
 
+from ..errors import OperatorError
+from .batch import BatchItem, run_batch
 from .types import CommandResult, NodeAddress, SSHCredentials, Timeouts
 
 
@@ -117,3 +119,10 @@ class Limited:
     ) -> CommandResult:
         async with self.limit.slot():
             return await self._runner.run(node, creds, timeouts, argv, input=input, check=check, timeout=timeout)
+
+    async def run_batch(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts,
+                        items: Sequence[BatchItem], *,
+                        timeout: float | None = None) -> list[CommandResult | OperatorError]:  # noqa: ASYNC109
+        """One slot for the round trip (the inner runner sends it as one, if it can)."""
+        async with self.limit.slot():
+            return await run_batch(self._runner, node, creds, timeouts, items, timeout=timeout)

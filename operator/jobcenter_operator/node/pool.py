@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from typing import Any
 
 import asyncssh
 
-from ..errors import AuthenticationFailed, CommandFailed, HostKeyMismatch, NodeError, Timeout
+from ..errors import AuthenticationFailed, CommandFailed, HostKeyMismatch, NodeError, OperatorError, Timeout
+from .batch import BATCH, BatchItem, BatchOutputError, StartWatcher, batch_command, parse_batch
 from .classify import classify, is_handshake_reset, is_timeout
 from .command import check_argv, remote_command, sudo_refusal
 from .hostkeys import Endpoint, HostKeyStore, fingerprint, parse_known_hosts
@@ -156,6 +158,62 @@ class NodePool:
         ``timeouts.command``) bounds the whole exec; on expiry the channel is closed and
         ``Timeout`` raised. With ``check`` a non-zero exit raises ``CommandFailed``.
         """
+        return await self._run(node, creds, timeouts, argv, input=input, check=check, timeout=timeout)
+
+    async def run_batch(
+        self,
+        node: NodeAddress,
+        creds: SSHCredentials,
+        timeouts: Timeouts,
+        items: Sequence[BatchItem],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[CommandResult | OperatorError]:
+        """Run ``items`` on ``node`` in order in ONE round trip (node/batch.py), up to the first that
+        exits non-zero: a result per command that ran, the failed one as its ``CommandFailed``
+        (stderr redacted). The observer is told each command as it starts on the node, as if sent
+        alone (one after a failed one is never told). ``timeout`` bounds the whole round trip."""
+        nonce = secrets.token_hex(8)
+        argv, stdin = batch_command(items, nonce)
+        for item in items:
+            check_argv(item.argv)
+        observer = self._observer
+
+        def started(i: int) -> None:
+            if observer is not None:
+                observer(node.name, items[i].argv)
+
+        sent = await self._run(node, creds, timeouts, argv, input=stdin, check=False, timeout=timeout,
+                               watch=StartWatcher(nonce, started))
+        try:
+            parsed = parse_batch(sent.stdout, nonce, len(items))
+        except BatchOutputError as exc:
+            self._stats.commands_failed += 1
+            raise CommandFailed(node.name, BATCH, sent.exit_status,
+                                trim(redact(sent.stderr or str(exc), creds.secrets()))) from None
+        results: list[CommandResult | OperatorError] = []
+        for item, got in zip(items, parsed, strict=False):
+            if got.exit_status != 0:
+                self._stats.commands_failed += 1
+                results.append(CommandFailed(node.name, item.argv[0], got.exit_status,
+                                             trim(redact(got.stderr, creds.secrets() + _input_secret(item.input)))))
+                break
+            results.append(CommandResult(node=node.name, argv=item.argv, exit_status=0, stdout=got.stdout,
+                                         stderr=got.stderr, duration=sent.duration))
+        return results
+
+    async def _run(
+        self,
+        node: NodeAddress,
+        creds: SSHCredentials,
+        timeouts: Timeouts,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109
+        watch: Callable[[str], None] | None = None,
+    ) -> CommandResult:
         if self._closed:
             raise RuntimeError("NodePool is closed")
         argv_t = check_argv(argv)
@@ -170,7 +228,7 @@ class NodePool:
                 conn, client, fresh = await self._connection(entry, node, creds, timeouts)
                 try:
                     exit_status, stdout, stderr = await self._exec(
-                        conn, client, entry, node, argv_t, command, input, limit
+                        conn, client, entry, node, argv_t, command, input, limit, watch
                     )
                 except _DeadConnection as dead:
                     await self._drop(entry, conn)
@@ -493,13 +551,16 @@ class NodePool:
         command: str,
         input: str | None,
         limit: float,
+        watch: Callable[[str], None] | None = None,
     ) -> tuple[int, str, str]:
+        """``watch``: fed the stdout as it arrives (a batch tells the observer as each of its
+        commands starts); without it the observer is told ``argv`` before it is sent."""
         async with entry.sessions, self._global:
             if conn.is_closed():
                 raise _DeadConnection(client.lost or asyncssh.ConnectionLost("connection closed"))
             self._stats.commands_in_flight += 1
             self._stats.commands_total += 1
-            if self._observer is not None:
+            if self._observer is not None and watch is None:
                 self._observer(node.name, argv)
             proc: asyncssh.SSHClientProcess[Any] | None = None
             try:
@@ -515,7 +576,10 @@ class NodePool:
                         proc.stdin.write_eof()
                     except (BrokenPipeError, ConnectionResetError):
                         pass  # the command exited without reading all of its stdin
-                    stdout, stderr = await proc.communicate()
+                    if watch is None:
+                        stdout, stderr = await proc.communicate()
+                    else:
+                        stdout, stderr = await _read_watched(proc, watch)
             except TimeoutError:
                 if proc is not None:
                     _kill(proc)
@@ -548,6 +612,21 @@ class NodePool:
                     raise classify(node.name, lost, what=f"running {argv[0]}")
                 status = -1  # channel closed without exit status or signal
             return status, _as_str(stdout), _as_str(stderr)
+
+
+async def _read_watched(proc: asyncssh.SSHClientProcess[Any], watch: Callable[[str], None]) -> tuple[str, str]:
+    """stdout and stderr to their end, stdout fed to ``watch`` as it arrives; then the exit."""
+    errors = asyncio.ensure_future(proc.stderr.read())
+    try:
+        chunks: list[str] = []
+        while chunk := await proc.stdout.read(65536):
+            chunks.append(chunk)
+            watch(chunk)
+        stderr = await errors
+    finally:
+        errors.cancel()
+    await proc.wait()
+    return "".join(chunks), stderr
 
 
 def _kill(proc: asyncssh.SSHClientProcess[Any]) -> None:

@@ -24,6 +24,7 @@ from jobcenter_operator.errors import (
     Unreachable,
 )
 from jobcenter_operator.node import (
+    BatchItem,
     CommandResult,
     NodeAddress,
     NodePool,
@@ -89,6 +90,27 @@ async def test_command_runs_and_argv_arrives_intact(
     assert result.argv == ("printf", "%s\\0", *HOSTILE)
     assert result.duration > 0
     assert seen == [("sv1", ("printf", "%s\\0", *HOSTILE))]
+
+
+async def test_a_batch_is_one_round_trip_each_command_told_and_reported_alone(
+    sshd: Sshd, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    pool = NodePool(observer=lambda n, a: seen.append((n, a)))
+    data = "line 1\n'quoted' $(not run)\n\tno trailing newline ジ"
+    items = [BatchItem(("printf", "%s\\0", *HOSTILE)), BatchItem(("cat",), input=data),
+             BatchItem(("sh", "-c", "echo nope >&2; exit 7")), BatchItem(("true",))]
+    try:
+        results = await pool.run_batch(node, creds, timeouts, items)
+        assert pool.stats()["commands_total"] == 1, "one session for the four commands"
+    finally:
+        await pool.close()
+    first, second, third = results
+    assert isinstance(first, CommandResult) and first.stdout.split("\0")[:-1] == HOSTILE
+    assert isinstance(second, CommandResult) and second.stdout == data
+    assert isinstance(third, CommandFailed) and third.exit_status == 7 and "nope" in third.stderr
+    # the audit shows each command as it started, as if sent alone; the one after the failure never started
+    assert seen == [("sv1", item.argv) for item in items[:3]]
 
 
 async def test_stdin_is_delivered_exactly_and_closed(

@@ -9,12 +9,14 @@ from plan_factory import CLASSIC, NODES, cluster
 from jobcenter_operator.outcome import SiteResult
 from jobcenter_operator.plan import plan_site
 from jobcenter_operator.progress import StepProgress
-from jobcenter_operator.reconcile import reconcile_site
+from jobcenter_operator.reconcile import reconcile_site, round_trip
 
 ACCESS = access(NODES)
 
 
-async def test_each_step_is_reported_before_it_is_sent_and_after_it_ended() -> None:
+async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_ended() -> None:
+    """The consecutive steps on one node go in one round trip (reconcile.round_trip): the first is
+    reported before it is sent, every step (the first included) before and after once it is back."""
     runner, _ = fake_runner(CLASSIC, cluster())
     seen: list[tuple[int, int, str, str, bool | None, int]] = []
 
@@ -26,10 +28,18 @@ async def test_each_step_is_reported_before_it_is_sent_and_after_it_ended() -> N
     done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
     assert done.error is None
     actions = plan_site(CLASSIC, NODES, cluster()).actions
-    expected = []
-    for k, a in enumerate(actions, 1):
-        expected += [(k, len(actions), a.kind, a.node, None, k - 1), (k, len(actions), a.kind, a.node, True, k)]
+    expected, start, trips = [], 0, []
+    while start < len(actions):
+        trip = round_trip(actions, start, ACCESS.timeouts.command)
+        trips.append([a.kind for a in trip])
+        for k, a in enumerate(trip, start + 1):
+            before = start if k == start + 1 else start + len(trip)
+            expected += [(k, len(actions), a.kind, a.node, None, before),
+                         (k, len(actions), a.kind, a.node, True, start + len(trip))]
+        start += len(trip)
     assert seen == expected
+    assert runner.trips == len(trips) + 2 * len(NODES), "a round trip per batch, the probes before and after"
+    assert trips[:2] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite", "CreateSite"]]
 
 
 async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() -> None:

@@ -1,0 +1,72 @@
+"""The consecutive actions of a plan on one node go in one round trip (reconcile.round_trip), each
+with its own step report and exit status; the run stops at the first failure as before."""
+
+from __future__ import annotations
+
+from fake_nodes import access, fake_runner, result, step_is
+from plan_factory import CLASSIC, NODES, cluster
+
+from jobcenter_operator.errors import CommandFailed
+from jobcenter_operator.plan import plan_site
+from jobcenter_operator.plan.commands import GUARD_SITE_EXISTS
+from jobcenter_operator.reconcile import MAX_TRIP_SECONDS, execute, reconcile_site, round_trip
+
+ACCESS = access(NODES)
+
+
+def trips(actions: tuple) -> list[list[str]]:  # type: ignore[type-arg]
+    out, start = [], 0
+    while start < len(actions):
+        trip = round_trip(actions, start, ACCESS.timeouts.command)
+        out.append([f"{a.kind}@{a.node}" for a in trip])
+        start += len(trip)
+    return out
+
+
+def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> None:
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    grouped = trips(actions)
+    assert sum(len(t) for t in grouped) == len(actions) and len(grouped) < len(actions)
+    assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
+    assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
+                           ["SetLocalDaemon@clu1", "StopLocalSite@clu1", "CreateSite@clu1"]]
+    assert ["SuspendCluster@clu1", "ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
+
+
+def test_a_round_trip_stays_within_its_time_bound() -> None:
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    slow = tuple(a.model_copy(update={"command": a.command.model_copy(update={"timeout": MAX_TRIP_SECONDS / 2})})
+                 for a in actions)
+    assert all(len(t) == 1 for t in trips(slow))
+
+
+async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_report() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    runner.on(step_is("cjcmksite"), lambda s: result(s, GUARD_SITE_EXISTS, stderr="cjcmksite refused: exists"))
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    reports, failure = await execute(runner, ACCESS, actions)
+    assert [(r.action.kind, r.action.node, r.ok) for r in reports] == [
+        ("SetLocalDaemon", "clu2", True), ("StopLocalSite", "clu2", True),
+        ("SetLocalDaemon", "clu1", True), ("StopLocalSite", "clu1", True), ("CreateSite", "clu1", False)]
+    assert failure is not None and failure.reason == "SiteExists"  # the command's own refusal
+    assert runner.trips == 2 and [s.step for s in runner.actions()][-1] == "cjcmksite"
+
+
+async def test_a_plain_failure_carries_its_own_exit_status() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    runner.on(step_is("/usr/lib/nqs/nqsstop", "clu2"), lambda s: result(s, 5, stderr="nqsstop: busy"))
+    reports, failure = await execute(runner, ACCESS, plan_site(CLASSIC, NODES, cluster()).actions)
+    assert [r.ok for r in reports] == [True, False]
+    assert isinstance(failure, CommandFailed) and failure.exit_status == 5 and "busy" in failure.stderr
+
+
+async def test_a_round_trip_that_fails_after_a_group_stop_still_restores_the_group() -> None:
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
+    done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
+    kinds = [(r.action.kind, r.ok) for r in done.steps]
+    # the push failed inside the round trip [suspend, push, resume]: the resume it did not reach, the
+    # suspend marker's removal and the group's start run as restores
+    assert kinds[-5:] == [("SuspendCluster", True), ("ApplyClusterConfig", False), ("ResumeCluster", True),
+                          ("ClearSuspendMarker", True), ("StartGroup", True)]
+    assert nodes.facts["clu1"].group_node == "clu1", "the group runs again"
