@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import functools
 import logging
@@ -50,7 +51,7 @@ from .outcome import ClusterResult, SiteResult, run_error
 from .plan import Action
 from .plan.disruption import Gate, decide
 from .progress import StepProgress
-from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, reconcile_site
+from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, probe_target, reconcile_site
 from .resolve import (
     ClusterEntry,
     SecretEntry,
@@ -396,6 +397,13 @@ def _kind(kw: Mapping[str, Any]) -> str:
     return KINDS.get(plural, plural)
 
 
+def _withdraw_probe_target(kw: Mapping[str, Any], site: JobCenterSiteSpec) -> None:
+    """A site that stops being checked (suspended, deleted): the cluster's probe no longer reads its paths."""
+    shared = _shared_facts(kw)
+    if shared is not None:
+        shared.withdraw(probe_target(site))
+
+
 def _shared_facts(kw: Mapping[str, Any]) -> SharedFacts | None:
     """The facts kept for drift checks (configure() made them; a test's memo may have none)."""
     shared: SharedFacts | None = getattr(kw["memo"], "facts", None)
@@ -436,6 +444,7 @@ def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpe
 def _suspended(kw: Mapping[str, Any], memory: ObjectMemory, site: JobCenterSiteSpec) -> bool:
     """A suspended site is acknowledged once: observedGeneration follows, Reconciling says Suspended."""
     if site.suspend:
+        _withdraw_probe_target(kw, site)
         old = memory.known_status(kw["status"])
         _write_status(kw, memory, old, st.suspended_status(old, kw["meta"].get("generation")))
         if not memory.suspended:
@@ -575,6 +584,8 @@ async def site_drift(**kwargs: Any) -> None:
 @_sharded(SITES, defer=True)
 async def site_deleted(**kwargs: Any) -> None:
     meta, memory = kwargs["meta"], _memory(kwargs, SITES)
+    with contextlib.suppress(ValidationError):
+        _withdraw_probe_target(kwargs, JobCenterSiteSpec.model_validate(dict(kwargs["spec"])))
     site = _site_to_unconfigure(kwargs["spec"])
     if site is not None:
         entry = _cluster_entry(kwargs, site)

@@ -78,6 +78,11 @@ class SharedFacts:
         """What the cluster's probe of the node asks: the target a site last asked for there."""
         return self._targets.get(key, ProbeTarget())
 
+    def withdraw(self, target: ProbeTarget) -> None:
+        """No site asks for ``target`` any more (suspended, deleted): the cluster probes without it."""
+        for key in [k for k, t in self._targets.items() if t == target]:
+            del self._targets[key]
+
     def forget(self, key: NodeKey) -> None:
         """A command changed (or may have changed) the node: its facts are old."""
         self._probed.pop(key, None)

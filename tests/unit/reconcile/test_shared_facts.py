@@ -130,3 +130,13 @@ async def test_a_step_on_a_node_forgets_what_was_kept_of_it() -> None:
     for n in ACCESS.nodes:
         kept = shared.fresh(node_key(ACCESS, n), TARGET, now=0.0)
         assert kept is not None and kept.daemon_conf.local_daemon == "SITE"
+
+
+def test_a_site_no_longer_checked_is_withdrawn_from_the_clusters_probe() -> None:
+    shared = SharedFacts(max_age=10)
+    shared.record("k", TARGET, node("clu1"), now=0.0, site=True)
+    shared.withdraw(probe_target(CLASSIC.model_copy(update={"failover_group": "other"})))
+    assert shared.target_for("k") == TARGET, "another site's target: kept"
+    shared.withdraw(TARGET)
+    assert shared.target_for("k") == ProbeTarget()
+    assert shared.fresh("k", None, now=1.0) is not None, "what was read stays for the cluster's own use"
