@@ -66,7 +66,12 @@ def build_script(sections: tuple[Section, ...], parameters: tuple[str, ...] = ("
             raise ValueError(f"bad section name {s.name!r}")
         # s_ prefix: a function named like the command it runs (ps, clpstat) would call itself.
         parts.append(f"s_{s.name}() {{\n{s.body.rstrip()}\n}}\n")
+    # All sections' output in one write: the node's sshd then sends it in a few large packets, where
+    # a write per section line costs the operator a packet (decrypted, dispatched) each. Command
+    # substitution drops the trailing newline only, which the splitter does not need.
+    parts.append("out=$(\n")
     parts.extend(f"section {s.name}\n" for s in sections)
+    parts.append(")\nprintf '%s\\n' \"$out\"\n")
     return "".join(parts)
 
 
