@@ -229,8 +229,8 @@ async def execute(
 
     The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
     SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
-    The round trip in flight runs to its end (its actions, at most MAX_TRIP_SECONDS of node-side
-    bounds); from then on actions go one at a time; while a stopped group is owed its start, the plan goes on
+    The round trip in flight runs to its end (at most MAX_TRIP_ACTIONS actions, each bounded on
+    the node); from then on actions go one at a time; while a stopped group is owed its start, the plan goes on
     up to that start (the push between stop and start, suspended around when a monitor changes:
     finishing it gives the site one restart, where restoring now would cost a second one next run);
     no other action starts.
@@ -253,7 +253,7 @@ async def execute(
             rest = actions[ran:]
             break
         # Once the operator is exiting, one action at a time: each is checked before it starts.
-        trip = (action,) if shielded.stopping() else round_trip(actions, ran, access.timeouts.command)
+        trip = (action,) if shielded.stopping() else round_trip(actions, ran)
         steps = [StepProgress(ran + k + 1, len(actions), a, disruptive) for k, a in enumerate(trip)]
         for a in trip:
             log.info("node=%s action=%s reason=%s", a.node, a.kind, a.reason)
@@ -345,30 +345,29 @@ def holder_identity() -> str:
     return commands.holder_identity(replica, os.getpid())
 
 
-# A round trip of several actions takes at most this long (the sum of their node-side bounds): the
-# operator exiting waits for the round trip in flight, within the pod's grace period (660 s).
-MAX_TRIP_SECONDS = 600.0
+# At most this many actions in one round trip. The operator exiting waits for the round trip in
+# flight (each of its actions bounded on the node); should that outlast the pod's grace period, the
+# operator is killed mid-trip and the node-side markers let the next run finish or undo what it
+# interrupted, as after a crash in the middle of one step (issue 12).
+MAX_TRIP_ACTIONS = 4
 # A payload up to this size can go first in a round trip (read by sh line by line); a larger one only last.
 SMALL_INPUT = 64 * 1024
 
 
-def round_trip(actions: Sequence[Action], start: int, command_timeout: float) -> tuple[Action, ...]:
+def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     """The actions sent in one round trip from ``actions[start]``: it and the actions right after it
     on the same node. The executor only decides between them whether to go on (the first failure
     ends the run), which the node does as well (node/batch.py stops at the first failure); every
-    action keeps its own node-side bound, lock and exit status. Bounded by MAX_TRIP_SECONDS, and a
+    action keeps its own node-side bound, lock and exit status. At most MAX_TRIP_ACTIONS, and a
     large payload (the configuration archive) is the round trip's last one."""
     first = actions[start]
     trip = [first]
-    budget = commands.bounded_budget(_limit(first, command_timeout))
     large = len(first.command.input or "") > SMALL_INPUT
     for action in actions[start + 1:]:
-        cost = commands.bounded_budget(_limit(action, command_timeout))
-        if (action.node != first.node or budget + cost > MAX_TRIP_SECONDS
+        if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS
                 or (large and action.command.input is not None)):
             break
         trip.append(action)
-        budget += cost
         large = large or len(action.command.input or "") > SMALL_INPUT
     return tuple(trip)
 

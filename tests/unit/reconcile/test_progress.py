@@ -30,7 +30,7 @@ async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_
     actions = plan_site(CLASSIC, NODES, cluster()).actions
     expected, start, trips = [], 0, []
     while start < len(actions):
-        trip = round_trip(actions, start, ACCESS.timeouts.command)
+        trip = round_trip(actions, start)
         trips.append([a.kind for a in trip])
         for k, a in enumerate(trip, start + 1):
             before = start if k == start + 1 else start + len(trip)

@@ -9,7 +9,7 @@ from plan_factory import CLASSIC, NODES, cluster
 from jobcenter_operator.errors import CommandFailed
 from jobcenter_operator.plan import plan_site
 from jobcenter_operator.plan.commands import GUARD_SITE_EXISTS
-from jobcenter_operator.reconcile import MAX_TRIP_SECONDS, execute, reconcile_site, round_trip
+from jobcenter_operator.reconcile import MAX_TRIP_ACTIONS, execute, reconcile_site, round_trip
 
 ACCESS = access(NODES)
 
@@ -17,7 +17,7 @@ ACCESS = access(NODES)
 def trips(actions: tuple) -> list[list[str]]:  # type: ignore[type-arg]
     out, start = [], 0
     while start < len(actions):
-        trip = round_trip(actions, start, ACCESS.timeouts.command)
+        trip = round_trip(actions, start)
         out.append([f"{a.kind}@{a.node}" for a in trip])
         start += len(trip)
     return out
@@ -33,11 +33,16 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     assert ["SuspendCluster@clu1", "ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
 
 
-def test_a_round_trip_stays_within_its_time_bound() -> None:
+def test_a_round_trip_holds_a_bounded_number_of_actions_and_a_large_payload_last() -> None:
     actions = plan_site(CLASSIC, NODES, cluster()).actions
-    slow = tuple(a.model_copy(update={"command": a.command.model_copy(update={"timeout": MAX_TRIP_SECONDS / 2})})
-                 for a in actions)
-    assert all(len(t) == 1 for t in trips(slow))
+    same_node = tuple(a.model_copy(update={"node": "clu1"}) for a in actions)
+    sizes = [len(t) for t in trips(same_node)]
+    assert sum(sizes) == len(actions) and sizes[:len(actions) // MAX_TRIP_ACTIONS] == [MAX_TRIP_ACTIONS] * (
+        len(actions) // MAX_TRIP_ACTIONS)
+    big = actions[0].model_copy(update={"command": actions[0].command.model_copy(update={"input": "x" * 70_000})})
+    small = actions[0]
+    assert [len(t) for t in trips((big, small, actions[1]))] == [1, 2], "nothing with a payload after a large one"
+    assert [len(t) for t in trips((small, big, actions[1]))] == [3]
 
 
 async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_report() -> None:
