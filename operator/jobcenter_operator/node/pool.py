@@ -226,6 +226,10 @@ class NodePool:
             await self._retire(entry)
             for attempt in (1, 2):
                 conn, client, fresh = await self._connection(entry, node, creds, timeouts)
+                # Keepalives only while commands run: a dead peer is noticed within the keepalive
+                # bound, and an idle connection costs nothing (at the default 5 s, an idle one sent
+                # 60 keepalives per 300 s drift interval, each costlier than the interval's probe).
+                conn.set_keepalive(timeouts.keepalive_interval, timeouts.keepalive_count_max)
                 try:
                     exit_status, stdout, stderr = await self._exec(
                         conn, client, entry, node, argv_t, command, input, limit, watch
@@ -258,6 +262,8 @@ class NodePool:
         finally:
             entry.busy -= 1
             entry.last_used = time.monotonic()
+            if not entry.busy and entry.conn is not None and not entry.conn.is_closed():
+                entry.conn.set_keepalive(0)  # idle: no keepalives until the next command
         duration = time.monotonic() - started
         log.debug("node=%s argv0=%s exit=%s duration=%.3f", node.name, argv_t[0], exit_status, duration)
         if exit_status != 0 and creds.become == "Sudo" and creds.user != "root":
