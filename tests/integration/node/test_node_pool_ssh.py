@@ -113,6 +113,27 @@ async def test_a_batch_is_one_round_trip_each_command_told_and_reported_alone(
     assert seen == [("sv1", item.argv) for item in items[:3]]
 
 
+async def test_keepalives_run_only_while_a_command_does(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    """An idle cached connection sends no keepalives (issue 15: they outnumbered the drift checks'
+    probes); a running command has them, so a dead peer is still noticed within the bound."""
+
+    def interval() -> float:
+        (entry,) = pool._entries.values()  # the connection the pool keeps
+        assert entry.conn is not None
+        return float(entry.conn._keepalive_interval)  # asyncssh has no public getter
+
+    await pool.run(node, creds, timeouts, ["true"])
+    assert interval() == 0
+    running = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "1.2347"]))
+    while not pool.stats()["commands_in_flight"]:
+        await asyncio.sleep(0.01)  # the command reaching the node: nothing else to wait on
+    assert interval() == timeouts.keepalive_interval
+    await running
+    assert interval() == 0
+
+
 async def test_stdin_is_delivered_exactly_and_closed(
     pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
 ) -> None:
