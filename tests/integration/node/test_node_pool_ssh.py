@@ -114,24 +114,29 @@ async def test_a_batch_is_one_round_trip_each_command_told_and_reported_alone(
 
 
 async def test_keepalives_run_only_while_a_command_does(
-    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+    node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
 ) -> None:
     """An idle cached connection sends no keepalives (issue 15: they outnumbered the drift checks'
     probes); a running command has them, so a dead peer is still noticed within the bound."""
+    sent = asyncio.Event()
+    pool = NodePool(observer=lambda n, a: sent.set())
 
     def interval() -> float:
         (entry,) = pool._entries.values()  # the connection the pool keeps
         assert entry.conn is not None
         return float(entry.conn._keepalive_interval)  # asyncssh has no public getter
 
-    await pool.run(node, creds, timeouts, ["true"])
-    assert interval() == 0
-    running = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "1.2347"]))
-    while not pool.stats()["commands_in_flight"]:
-        await asyncio.sleep(0.01)  # the command reaching the node: nothing else to wait on
-    assert interval() == timeouts.keepalive_interval
-    await running
-    assert interval() == 0
+    try:
+        await pool.run(node, creds, timeouts, ["true"])
+        assert interval() == 0
+        sent.clear()
+        running = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", "1.2347"]))
+        await sent.wait()  # the command is being sent
+        assert interval() == timeouts.keepalive_interval
+        await running
+        assert interval() == 0
+    finally:
+        await pool.close()
 
 
 async def test_stdin_is_delivered_exactly_and_closed(
