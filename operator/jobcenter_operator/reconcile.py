@@ -359,12 +359,16 @@ def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     on the same node. The executor only decides between them whether to go on (the first failure
     ends the run), which the node does as well (node/batch.py stops at the first failure); every
     action keeps its own node-side bound, lock and exit status. At most MAX_TRIP_ACTIONS, and a
-    large payload (the configuration archive) is the round trip's last one."""
+    large payload (the configuration archive) is the round trip's last one.
+
+    A disruptive action ends its round trip: one trip interrupts the site at most once, at its end.
+    So its status and Event are written before it runs (see _reported_trip), and an operator told
+    to exit while a trip's quick preparations run starts no disruptive step after the current one."""
     first = actions[start]
     trip = [first]
     large = len(first.command.input or "") > SMALL_INPUT
     for action in actions[start + 1:]:
-        if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS
+        if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS or trip[-1].disruptive
                 or (large and action.command.input is not None)):
             break
         trip.append(action)
@@ -382,8 +386,13 @@ async def _reported_trip(runner: Runner, access: ClusterAccess, steps: Sequence[
     the first before the round trip, the others' once it is back."""
     if len(steps) == 1:
         return [await _reported_step(runner, access, steps[0], on_step, shared)]
+    # The trip's disruptive step (only ever its last, see round_trip) is told before it is sent too:
+    # the status names the long step while it runs, and its Event comes before the interruption.
+    told_last = steps[-1].action.disruptive
     if on_step is not None:
         await on_step(steps[0])
+        if told_last:
+            await on_step(steps[-1])
     node = access.node(steps[0].action.node)
     try:
         reports = await _run_trip(runner, access, node, [s.action for s in steps])
@@ -392,9 +401,15 @@ async def _reported_trip(runner: Runner, access: ClusterAccess, steps: Sequence[
             shared.forget(node_key(access, node))
     if on_step is not None:
         for k, (step, report) in enumerate(zip(steps, reports, strict=False)):
-            if k:
+            if k and not (told_last and k == len(steps) - 1):
                 await on_step(step)
             await on_step(replace(step, report=report))
+        if told_last and len(reports) < len(steps):
+            # Told as starting, never sent: an earlier step of the trip failed. Say so, so that its
+            # Started Event is not left without an end.
+            failed = reports[-1].action.kind if reports else "the round trip"
+            await on_step(replace(steps[-1], report=StepReport(
+                action=steps[-1].action, ok=False, duration=0.0, error=f"not run: {failed} before it failed")))
     return reports
 
 

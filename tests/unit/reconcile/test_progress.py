@@ -16,7 +16,8 @@ ACCESS = access(NODES)
 
 async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_ended() -> None:
     """The consecutive steps on one node go in one round trip (reconcile.round_trip): the first is
-    reported before it is sent, every step (the first included) before and after once it is back."""
+    reported before it is sent, and the trip's disruptive step (its last) too, so that the status names
+    the long step while it runs; every step before (if not yet) and after once the trip is back."""
     runner, _ = fake_runner(CLASSIC, cluster())
     seen: list[tuple[int, int, str, str, bool | None, int]] = []
 
@@ -32,14 +33,19 @@ async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_
     while start < len(actions):
         trip = round_trip(actions, start)
         trips.append([a.kind for a in trip])
+        told_last = len(trip) > 1 and trip[-1].disruptive
+        last = start + len(trip)
+        expected.append((start + 1, len(actions), trip[0].kind, trip[0].node, None, start))
+        if told_last:
+            expected.append((last, len(actions), trip[-1].kind, trip[-1].node, None, start))
         for k, a in enumerate(trip, start + 1):
-            before = start if k == start + 1 else start + len(trip)
-            expected += [(k, len(actions), a.kind, a.node, None, before),
-                         (k, len(actions), a.kind, a.node, True, start + len(trip))]
+            if k != start + 1 and not (told_last and k == last):
+                expected.append((k, len(actions), a.kind, a.node, None, last))
+            expected.append((k, len(actions), a.kind, a.node, True, last))
         start += len(trip)
     assert seen == expected
     assert runner.trips == len(trips) + 2 * len(NODES), "a round trip per batch, the probes before and after"
-    assert trips[:2] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite", "CreateSite"]]
+    assert trips[:3] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite"], ["CreateSite"]]
 
 
 async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() -> None:
@@ -54,8 +60,11 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
     # The push runs with the group stopped and the cluster suspended (issue 11): the restores undo both,
     # the resume first, the group start last.
     i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
-    failed, restore_start, restore_end = seen[i:i + 3]
+    failed, not_run, restore_start, restore_end = seen[i:i + 4]
     assert failed.report is not None and not failed.report.ok
+    # The resume was the push's round trip's last step, told as starting: it ends as never sent.
+    assert not_run.action.kind == "ResumeCluster" and not_run.report is not None and not not_run.report.ok
+    assert not_run.report.error == "not run: ApplyClusterConfig before it failed"
     assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
     assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"
     assert restore_end.report is not None and restore_end.report.ok and restore_start.disruptive_run

@@ -28,14 +28,27 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     grouped = trips(actions)
     assert sum(len(t) for t in grouped) == len(actions) and len(grouped) < len(actions)
     assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
-    assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
-                           ["SetLocalDaemon@clu1", "StopLocalSite@clu1", "CreateSite@clu1"]]
-    assert ["SuspendCluster@clu1", "ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
+    assert grouped[:3] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
+                           ["SetLocalDaemon@clu1", "StopLocalSite@clu1"], ["CreateSite@clu1"]]
+    assert ["SuspendCluster@clu1"] in grouped and ["ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
+
+
+def test_a_disruptive_action_ends_its_round_trip() -> None:
+    """One interruption per round trip at most, at its end: its status and Event go out before it
+    runs, and an operator told to exit starts no disruptive step after the one in flight."""
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    assert any(a.disruptive for a in actions)
+    start = 0
+    while start < len(actions):
+        trip = round_trip(actions, start)
+        assert not any(a.disruptive for a in trip[:-1]), [a.kind for a in trip]
+        start += len(trip)
 
 
 def test_a_round_trip_holds_a_bounded_number_of_actions_and_a_large_payload_last() -> None:
     actions = plan_site(CLASSIC, NODES, cluster()).actions
-    same_node = tuple(a.model_copy(update={"node": "clu1"}) for a in actions)
+    same_node = tuple(a.model_copy(update={"node": "clu1", "command": a.command.model_copy(
+        update={"disruptive": False})}) for a in actions)
     sizes = [len(t) for t in trips(same_node)]
     assert sum(sizes) == len(actions) and sizes[:len(actions) // MAX_TRIP_ACTIONS] == [MAX_TRIP_ACTIONS] * (
         len(actions) // MAX_TRIP_ACTIONS)
@@ -54,7 +67,7 @@ async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_rep
         ("SetLocalDaemon", "clu2", True), ("StopLocalSite", "clu2", True),
         ("SetLocalDaemon", "clu1", True), ("StopLocalSite", "clu1", True), ("CreateSite", "clu1", False)]
     assert failure is not None and failure.reason == "SiteExists"  # the command's own refusal
-    assert runner.trips == 2 and [s.step for s in runner.actions()][-1] == "cjcmksite"
+    assert runner.trips == 3 and [s.step for s in runner.actions()][-1] == "cjcmksite"
 
 
 async def test_a_plain_failure_carries_its_own_exit_status() -> None:
