@@ -51,14 +51,15 @@ class ClpConfError(ValueError):
 
 # The (sha256 of clp.conf, spec) pairs configure_site left as they were, most recent last: a converged
 # site's drift check then reads no XML (two thirds of its CPU otherwise). Bounded; a pure function's
-# memo, so the answer is the same with or without it.
-_UNCHANGED: OrderedDict[tuple[str, JobCenterSiteSpec], None] = OrderedDict()
+# memo, so the answer is the same with or without it. The spec is keyed by its JSON: a spec holds
+# lists (maintenance windows, for one), which a frozen model cannot hash.
+_UNCHANGED: OrderedDict[tuple[str, str], None] = OrderedDict()
 UNCHANGED_CACHE_SIZE = 4096
 
 
 def configured(xml: str, spec: JobCenterSiteSpec, digest: str | None) -> str:
     """``configure_site(xml, spec)``; ``digest`` is the sha256 of ``xml`` (None: always computed)."""
-    key = (digest, spec) if digest is not None else None
+    key = (digest, spec.model_dump_json()) if digest is not None else None
     if key is not None and key in _UNCHANGED:
         _UNCHANGED.move_to_end(key)
         return xml

@@ -28,6 +28,16 @@ def test_a_converged_pair_is_answered_without_reading_the_xml_again(monkeypatch:
     assert clp_conf.configured(text, CLASSIC, read.sha256) == text
 
 
+def test_a_spec_with_lists_is_remembered_too() -> None:
+    """Maintenance windows are a list: the memo keys the spec by value, not by its hash."""
+    windowed = CLASSIC.model_validate({**CLASSIC.model_dump(by_alias=True), "disruption": {
+        "windows": [{"days": ["Sat"], "start": "01:00", "duration": "2h", "timeZone": "Asia/Tokyo"}]}})
+    text = converged_conf()
+    read = clp_conf_bytes(text.encode())
+    assert clp_conf.configured(text, windowed, read.sha256) == text
+    assert clp_conf.configured(text, windowed, read.sha256) == text
+
+
 def test_a_pair_that_needs_changes_is_computed_each_time() -> None:
     fresh = cluster()["clu1"].clp_conf
     first = clp_conf.configured(fresh.text, CLASSIC, fresh.sha256)
