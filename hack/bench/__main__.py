@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bedcost", help="the bed's CPU per simulated command, resident helper vs direct")
     b.add_argument("--commands", type=int, default=50)
     b.add_argument("--out", type=Path, default=WORK / "bedcost.json")
+    i = sub.add_parser("idle", help="CPU of an idle bed per cluster (converged, nothing talking to it)")
+    i.add_argument("--clusters", type=int, default=3)
+    i.add_argument("--seconds", type=float, default=20.0)
+    i.add_argument("--out", type=Path, default=WORK / "idle.json")
     st = sub.add_parser("standin", help="the API stand-in's start-up and request latencies")
     st.add_argument("--out", type=Path, default=WORK / "standin.json")
     a = sub.add_parser("all", help="what `make bench` runs (BENCH_QUICK=1: N in 1 and 5)")
@@ -155,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
         print(bedcost.table(result))
+        return 0
+    if args.cmd == "idle":
+        from . import idle
+
+        result = idle.run(args.clusters, args.seconds)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
+        print(idle.table(result))
         return 0
     if args.cmd == "standin":
         from . import standin

@@ -29,7 +29,8 @@ import asyncssh
 import yaml
 
 from hack.testbed.config import BedRecord
-from hack.testbed.node_fs import initial_clp_conf
+from hack.testbed.clp.conf import CODECS
+from hack.testbed.node_fs import clp_charset, initial_clp_conf
 from hack.testbed.ssh import connect
 
 from . import operator_run, procstat
@@ -56,7 +57,8 @@ WRITE_ACTIVE = f"""set -e; printf '%s' "$1" > {DAEMON_CONF}; /usr/lib/nqs/nqssto
 /usr/lib/nqs/cluster/cjcmksite "$2" "$3" "$4"
 /usr/sbin/clpgrp -t "$5" >/dev/null
 d=$(mktemp -d); /usr/sbin/clpcfctrl --pull -x "$d" >/dev/null; base64 -d | tar -x -C "$d" -f -
-/usr/sbin/clpcfctrl --push -x "$d" >/dev/null; rm -rf "$d"
+/usr/sbin/clpcl --suspend >/dev/null; /usr/sbin/clpcfctrl --push -x "$d" >/dev/null; rm -rf "$d"
+/usr/sbin/clpcl --resume >/dev/null
 /usr/sbin/clpgrp -s "$5" >/dev/null
 /usr/lib/nqs/nqsstart"""
 STEADY = f"""cat {DAEMON_CONF}; /usr/sbin/clpgrp -n "$1"; md5sum /opt/nec/clusterpro/etc/clp.conf \
@@ -76,7 +78,9 @@ def site_spec(doc: dict[str, Any]) -> JobCenterSiteSpec:
 def rendered(doc: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The clp.conf (from the bed's fresh one) and the exec scripts the operator renders for this bed."""
     spec = site_spec(doc)
-    return clp_conf.configure_site(initial_clp_conf(BedRecord.load(doc["name"])), spec), scripts.scripts_for(spec)
+    bed = BedRecord.load(doc["name"])
+    fresh = initial_clp_conf(bed).decode(CODECS[clp_charset(bed).lower()])  # the bytes on the nodes, as text
+    return clp_conf.configure_site(fresh, spec), scripts.scripts_for(spec)
 
 
 def archive(xml: str, files: dict[str, str]) -> str:
