@@ -28,8 +28,8 @@ from typing import Any
 import asyncssh
 import yaml
 
-from hack.testbed.config import BedRecord
 from hack.testbed.clp.conf import CODECS
+from hack.testbed.config import BedRecord
 from hack.testbed.node_fs import clp_charset, initial_clp_conf
 from hack.testbed.ssh import connect
 

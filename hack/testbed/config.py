@@ -43,7 +43,9 @@ class Timings:
     cjcpw_stop: float = 2.0  # real: 60-120 s (node-protocol 2.3)
     nqsstop: float = 0.2
     monitor_interval_cap: float = 1.0  # monitors poll at min(clp.conf interval, cap); 0 = no cap
-    node_watch: float = 0.25  # how often the cluster daemon checks that node inits are alive
+    # how often the cluster daemon checks that node inits are alive and links up, where it cannot
+    # wait for the kernel's events (pidfd, rtnetlink; with them it notices at once)
+    node_watch: float = 0.25
 
     @classmethod
     def realistic(cls) -> Timings:

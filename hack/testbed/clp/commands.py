@@ -355,6 +355,7 @@ async def clpmonctrl(e: Engine, node: str, argv: list[str]) -> Reply:
             ms.suspended = True
         elif "-r" in o:
             ms.suspended, ms.next_due = False, 0.0
+            e.poke()
         elif "-c" in o:
             ms.restarts, ms.fo_used, ms.fails = {}, 0, 0
         else:

@@ -23,6 +23,8 @@ from .engine import Engine
 
 log = logging.getLogger("clusterd")
 
+READ_ONLY = frozenset({"ping", "status", "clpstat"})  # requests that change nothing the loops wait on
+
 
 def load_files(bed: BedRecord) -> dict[str, tuple[bytes, int]]:
     """Initial master copy: what `up` installed on the first node."""
@@ -53,6 +55,9 @@ class Server:
             except Exception as ex:
                 log.exception("request %s failed", req.get("op"))
                 reply = {"rc": 1, "stdout": "", "stderr": f"internal error of the simulated cluster: {ex}\n"}
+            finally:
+                if req.get("op") not in READ_ONLY:
+                    self.engine.poke()  # what the request changed is looked at now, not at the next poll
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         finally:

@@ -12,6 +12,8 @@ import logging
 import os
 import shutil
 import signal
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,9 +85,19 @@ class Engine:
         self.servers = {n.name: ServerState(alive=is_alive(n.init_pid)) for n in bed.nodes}
         self.groups: dict[str, GroupState] = {}
         self.monitors: dict[str, MonState] = {}
+        # Set whenever something may have made a monitor due earlier or a node's state changed: the
+        # monitor loop sleeps until the next check is due or this is set, the node watch until the
+        # kernel reports an event (see node_watch_loop) or this is set. An idle bed sleeps.
+        self._monitor_wake = asyncio.Event()
+        self._node_wake = asyncio.Event()
         self._sync_state()
 
     # ------------------------------------------------------------------ state bookkeeping
+    def poke(self) -> None:
+        """Wake the monitor loop and the node watch to look again (a request changed something)."""
+        self._monitor_wake.set()
+        self._node_wake.set()
+
     def _sync_state(self) -> None:
         for g in self.conf.groups.values():
             gs = self.groups.setdefault(g.name, GroupState())
@@ -102,6 +114,7 @@ class Engine:
         for m in list(self.monitors):
             if m not in self.conf.monitors:
                 del self.monitors[m]
+        self._monitor_wake.set()  # new monitors are due at once
 
     def online_servers(self) -> list[str]:
         return [s for s in self.conf.servers if s in self.servers and self.servers[s].alive
@@ -392,6 +405,7 @@ class Engine:
         for ms in self.monitors.values():
             ms.fails, ms.next_due = 0, 0.0
         self.suspended = False
+        self._monitor_wake.set()
         lost, self.deferred_lost = self.deferred_lost, set()
         for node in sorted(lost):
             if not self.servers[node].alive:
@@ -587,8 +601,13 @@ class Engine:
 
     async def monitor_loop(self) -> None:
         """Run each monitor when due. A suspended cluster (or monitor) runs none: the check that
-        was due is counted as skipped (status ``skipped``), so tests can wait for intervals to pass."""
+        was due is counted as skipped (status ``skipped``), so tests can wait for intervals to pass.
+
+        Between passes the loop sleeps until the earliest monitor is due, or until ``poke`` (a
+        request that resumed the cluster or a monitor, or changed the monitors) wakes it: a check
+        runs when it is due, as a fixed-period poll would run it, without waking in between."""
         while True:
+            self._monitor_wake.clear()
             now = time.monotonic()
             for m in list(self.conf.monitors.values()):
                 ms = self.monitors.get(m.name)
@@ -603,16 +622,146 @@ class Engine:
                     await self.check_monitor(m)
                 except Exception:
                     log.exception("monitor %s failed", m.name)
-            await asyncio.sleep(0.05)
+            due = [ms.next_due for name, ms in self.monitors.items() if name in self.conf.monitors]
+            delay = max(0.0, min(due) - time.monotonic()) if due else None
+            try:
+                await asyncio.wait_for(self._monitor_wake.wait(), delay)
+            except TimeoutError:
+                pass
 
     async def node_watch_loop(self) -> None:
+        """Notice a node going down (its init died, its link was set down) or coming back.
+
+        Event-driven: a pidfd per node init (readable when it exits) and a netlink socket on the
+        host's link changes (``ip link set <veth> down|up`` of `fault cut-network` / `heal`) wake
+        the loop, and so does ``poke`` (`node-rebooted` brings a new init). Where the kernel offers
+        neither (no pidfd_open, no netlink), it polls every ``timings.node_watch`` seconds instead."""
+        watch = NodeEvents(self._node_wake, [n.veth for n in self.bed.nodes])
+        try:
+            while True:
+                self._node_wake.clear()
+                watch.arm({n.name: n.init_pid for n in self.bed.nodes})
+                for n in self.bed.nodes:
+                    running = is_alive(n.init_pid)
+                    alive = running and network.link_up(n.veth)
+                    st = self.servers[n.name]
+                    if st.alive and not alive:
+                        await self.node_lost(n.name, isolated=running)
+                    elif not st.alive and alive:
+                        await self.node_back(n.name)
+                try:
+                    await asyncio.wait_for(self._node_wake.wait(),
+                                           None if watch.complete else self.bed.timings.node_watch)
+                except TimeoutError:
+                    pass
+        finally:
+            watch.close()
+
+
+RTMGRP_LINK = 0x1  # linux/rtnetlink.h: the multicast group of link (RTM_NEWLINK/DELLINK) messages
+
+
+class NodeEvents:
+    """The kernel events the node watch waits on: each node init's exit (pidfd) and any change of
+    the host's links (rtnetlink). Every event sets ``wake``; the watch then reads the state itself,
+    so a lost or coalesced event costs nothing but the wake-up it would have caused."""
+
+    def __init__(self, wake: asyncio.Event, links: list[str]) -> None:
+        self.wake = wake
+        try:  # only this cluster's links wake it (the veths outlive node reboots)
+            self.links: set[int] | None = {socket.if_nametoindex(name) for name in links}
+        except OSError:
+            self.links = None  # a link is missing already: every link event wakes the watch
+        self.loop = asyncio.get_running_loop()
+        self.pidfds: dict[str, tuple[int, int | None]] = {}  # node -> (init pid, open pidfd or None)
+        self.link_ok = False
+        self.pidfd_ok = hasattr(os, "pidfd_open")
+        self.sock: socket.socket | None = None
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            sock.bind((0, RTMGRP_LINK))
+            sock.setblocking(False)
+            self.loop.add_reader(sock.fileno(), self._drain)
+            self.sock, self.link_ok = sock, True
+        except (OSError, AttributeError) as ex:
+            log.warning("no netlink link events (%s): the node watch polls links", ex)
+
+    @property
+    def complete(self) -> bool:
+        """Every change the watch looks for raises an event (else it must poll)."""
+        return self.link_ok and self.pidfd_ok
+
+    def _drain(self) -> None:
+        assert self.sock is not None
+        ours = False
         while True:
-            for n in self.bed.nodes:
-                running = is_alive(n.init_pid)
-                alive = running and network.link_up(n.veth)
-                st = self.servers[n.name]
-                if st.alive and not alive:
-                    await self.node_lost(n.name, isolated=running)
-                elif not st.alive and alive:
-                    await self.node_back(n.name)
-            await asyncio.sleep(self.bed.timings.node_watch)
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                break
+            except OSError:  # ENOBUFS: events were dropped; look at everything again
+                ours = True
+                break
+            if not data:
+                break
+            ours = ours or self._concerns_us(data)
+        if ours:
+            self.wake.set()
+
+    def _concerns_us(self, data: bytes) -> bool:
+        """Does a batch of rtnetlink messages (nlmsghdr + ifinfomsg each) name one of our links?"""
+        if self.links is None:
+            return True
+        offset = 0
+        while offset + 24 <= len(data):
+            length, = struct.unpack_from("=I", data, offset)
+            index, = struct.unpack_from("=i", data, offset + 20)  # ifinfomsg.ifi_index after the 16-byte header
+            if index in self.links:
+                return True
+            if length < 16:
+                break
+            offset += (length + 3) & ~3
+        return False
+
+    def _exited(self, node: str) -> None:
+        pid, fd = self.pidfds[node]
+        if fd is not None:  # a pidfd stays readable once the process is gone: stop watching it
+            self.loop.remove_reader(fd)
+            os.close(fd)
+            self.pidfds[node] = (pid, None)
+        self.wake.set()
+
+    def arm(self, inits: dict[str, int]) -> None:
+        """Watch each node's current init (again, after a reboot gave it a new one)."""
+        if not self.pidfd_ok:
+            return
+        for node, pid in inits.items():
+            old = self.pidfds.get(node)
+            if old is not None and old[0] == pid:
+                continue
+            if old is not None and old[1] is not None:
+                self.loop.remove_reader(old[1])
+                os.close(old[1])
+            fd: int | None = None
+            if pid > 0:
+                try:
+                    fd = os.pidfd_open(pid)
+                except ProcessLookupError:
+                    fd = None  # already gone: the watch's own check sees it dead
+                except OSError as ex:
+                    log.warning("no pidfd for %s's init (%s): the node watch polls", node, ex)
+                    self.pidfd_ok = False
+                    return
+            self.pidfds[node] = (pid, fd)
+            if fd is not None:
+                self.loop.add_reader(fd, self._exited, node)
+
+    def close(self) -> None:
+        for _pid, fd in self.pidfds.values():
+            if fd is not None:
+                self.loop.remove_reader(fd)
+                os.close(fd)
+        self.pidfds.clear()
+        if self.sock is not None:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
