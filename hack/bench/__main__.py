@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,87 +23,125 @@ REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / ".state" / "bench"
 
 
+BED_WORKERS = 4  # beds are built and taken down this many at a time (outside every timed window)
+
+
 class Beds:
-    """N fresh beds for one run of one runner; always taken down."""
+    """N fresh beds for one run of one runner; always taken down. Built and removed a few at a time:
+    bed set-up is outside the measured window, and N=50 would otherwise spend minutes on it."""
 
     def __init__(self, n: int, mode: str) -> None:
         self.tag = uuid.uuid4().hex[:6]
         self.n, self.mode = n, mode
-        self.docs: list[dict[str, Any]] = []
+        self.names = [f"b{self.tag}-{i}" for i in range(n)]
+        self.up: list[str] = []
 
     def __enter__(self) -> list[dict[str, Any]]:
-        for i in range(self.n):
-            self.docs.append(testbed.up(f"b{self.tag}-{i}", mode=self.mode))
-        return self.docs
+        def one(name: str) -> dict[str, Any]:
+            doc = testbed.up(name, mode=self.mode)
+            self.up.append(name)
+            return doc
+
+        try:
+            with ThreadPoolExecutor(BED_WORKERS) as pool:
+                return list(pool.map(one, self.names))  # in order: bed i is cluster c<i>
+        except BaseException:
+            self.__exit__()
+            raise
 
     def __exit__(self, *_: object) -> None:
-        for d in self.docs:
-            testbed.down(d["name"])
+        with ThreadPoolExecutor(BED_WORKERS) as pool:
+            list(pool.map(testbed.down, self.up))
+        self.up = []
 
 
-def _operator_converge(n: int, mode: str, steady: bool, timer: float) -> dict[str, Any]:
+Result = dict[str, Any]  # a runner's converge numbers; with steady, its drift-check numbers under "steady"
+Runner = Callable[[int, bool], Result]
+
+
+def _verify(docs: list[dict[str, Any]]) -> None:
+    from . import floor
+
+    asyncio.run(floor.verify(docs))  # the same end state as the floor's (not timed)
+
+
+def _operator(n: int, mode: str, timer: float, steady: bool, replicas: int = 0) -> Result:
     from .operator_run import OperatorRun
 
     with Beds(n, mode) as docs:
-        run = OperatorRun(WORK / f"op-{uuid.uuid4().hex[:6]}", docs, timer_interval=timer)
+        run = OperatorRun(WORK / f"op-{uuid.uuid4().hex[:6]}", docs, timer_interval=timer, replicas=replicas)
         try:
             run.start()
             result = run.converge(timeout=120 + 10 * n)
-            if not steady:
-                from . import floor
-
-                asyncio.run(floor.verify(docs))  # the same end state as the floor's (not timed)
+            _verify(docs)
             if steady:
-                result = run.steady()
+                result["steady"] = run.steady()
         finally:
             run.stop()
         return result
 
 
-def _floor(n: int, mode: str, steady: bool) -> dict[str, Any]:
+def _floor(n: int, mode: str, steady: bool) -> Result:
     from . import floor
 
     with Beds(n, mode) as docs:
         return floor.run(docs, steady=steady)
 
 
-def _ansible(n: int, mode: str, steady: bool, pipelining: bool) -> dict[str, Any]:
+def _ansible(n: int, mode: str, steady: bool, pipelining: bool) -> Result:
     from . import ansible_run
 
     with Beds(n, mode) as docs:
         return ansible_run.run(docs, WORK / f"ans-{uuid.uuid4().hex[:6]}", steady=steady, pipelining=pipelining)
 
 
-def runners(mode: str, steady: bool, timer: float, with_ansible: bool) -> dict[str, Callable[[int], dict[str, Any]]]:
-    found: dict[str, Callable[[int], dict[str, Any]]] = {
-        "floor": lambda n: _floor(n, mode, steady),
-        "operator": lambda n: _operator_converge(n, mode, steady, timer),
-    }
-    if with_ansible:
-        found["ansible"] = lambda n: _ansible(n, mode, steady, pipelining=False)
-        found["ansible+pipelining"] = lambda n: _ansible(n, mode, steady, pipelining=True)
-    return found
-
-
 ANSIBLE_RUNNERS = ("ansible", "ansible+pipelining")
 
 
-def scenario(name: str, n: int, runs: int, mode: str, timer: float, with_ansible: bool,
-             only: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Every runner (or those in ``only``) on fresh beds, `runs` times, interleaved (noise hits all
-    runners alike)."""
-    steady = name == "steady"
-    todo = {k: v for k, v in runners(mode, steady, timer, with_ansible).items() if not only or k in only}
-    raw: dict[str, list[dict[str, Any]]] = {r: [] for r in todo}
+def replicas_runner(r: int) -> str:
+    return f"operator, {r} replicas"
+
+
+def runners(mode: str, timer: float, with_ansible: bool, replicas: tuple[int, ...] = ()) -> dict[str, Runner]:
+    found: dict[str, Runner] = {
+        "floor": lambda n, steady: _floor(n, mode, steady),
+        "operator": lambda n, steady: _operator(n, mode, timer, steady),
+    }
+    for r in replicas:
+        found[replicas_runner(r)] = lambda n, steady, r=r: _operator(n, mode, timer, steady, replicas=r)
+    if with_ansible:
+        found["ansible"] = lambda n, steady: _ansible(n, mode, steady, pipelining=False)
+        found["ansible+pipelining"] = lambda n, steady: _ansible(n, mode, steady, pipelining=True)
+    return found
+
+
+def scenario(n: int, runs: int, mode: str, timer: float, with_ansible: bool, only: tuple[str, ...] = (),
+             steady_runs: int = 0, converge: bool = True, replicas: tuple[int, ...] = ()) -> list[dict[str, Any]]:
+    """Every runner (or those in ``only``) on fresh beds, ``runs`` times, interleaved (noise hits all
+    runners alike). The first ``steady_runs`` runs go on, once converged, to the steady state (a
+    drift check with warm connections) on the same beds: no second set of beds and convergence.
+    Rows: ``converge`` (unless ``converge`` is False: the steady command) and ``steady``."""
+    todo = {k: v for k, v in runners(mode, timer, with_ansible, replicas).items() if not only or k in only}
+    raw: dict[str, list[Result]] = {r: [] for r in todo}
     for attempt in range(runs):
         for runner, fn in todo.items():
-            print(f"[bench] {name} N={n} mode={mode} {runner} run {attempt + 1}/{runs}", file=sys.stderr, flush=True)
+            steady = attempt < steady_runs
+            print(f"[bench] N={n} mode={mode} {runner} run {attempt + 1}/{runs}{' +steady' if steady else ''} "
+                  f"({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
             try:
-                raw[runner].append(fn(n))
+                raw[runner].append(fn(n, steady))
             except Exception as ex:  # one runner failing must not lose the others' numbers
                 print(f"[bench]   {runner} failed: {ex}", file=sys.stderr, flush=True)
-    label = name if mode == "classic" else f"{name} ({mode})"
-    return [{**report.summarize(label, n, runner, rs), "raw": rs} for runner, rs in raw.items() if rs]
+    suffix = "" if mode == "classic" else f" ({mode})"
+    rows = []
+    if converge:
+        rows += [{**report.summarize("converge" + suffix, n, runner, rs), "raw": rs}
+                 for runner, rs in raw.items() if rs]
+    for runner, rs in raw.items():
+        steadies = [r["steady"] for r in rs if "steady" in r]
+        if steadies:
+            rows.append({**report.summarize("steady" + suffix, n, runner, steadies), "raw": steadies})
+    return rows
 
 
 def machine() -> dict[str, Any]:
@@ -123,16 +162,23 @@ def write_results(rows: list[dict[str, Any]], out: Path, extra: dict[str, Any] |
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hack.bench")
     sub = p.add_subparsers(dest="cmd", required=True)
-    for name in ("converge", "steady"):
+    for name in ("converge", "steady", "replicas"):
         s = sub.add_parser(name)
         s.add_argument("n", type=int, nargs="+", help="numbers of two-node clusters")
-        s.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+        runs = os.environ.get("BENCH_RUNS", "1" if name == "replicas" else "3")
+        s.add_argument("--runs", type=int, default=int(runs))
         s.add_argument("--mode", default="classic", choices=["classic", "standard-manager"])
         s.add_argument("--timer", type=float, default=10.0, help="the operator's drift interval (steady)")
-        s.add_argument("--no-ansible", action="store_true")
+        if name == "replicas":
+            s.add_argument("--replicas", type=int, default=3, help="sharded replicas beside the one operator")
+        else:
+            s.add_argument("--no-ansible", action="store_true")
+        if name == "converge":
+            s.add_argument("--steady", action="store_true", help="the first run goes on to the steady state")
         s.add_argument("--out", type=Path, default=None)
     b = sub.add_parser("bedcost", help="the bed's CPU per simulated command, resident helper vs direct")
     b.add_argument("--commands", type=int, default=50)
+    b.add_argument("--lifecycle-runs", type=int, default=3, help="timed `up`/`down` of one bed (CLI)")
     b.add_argument("--out", type=Path, default=WORK / "bedcost.json")
     i = sub.add_parser("idle", help="CPU of an idle bed per cluster (converged, nothing talking to it)")
     i.add_argument("--clusters", type=int, default=3)
@@ -146,16 +192,21 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("the bench needs root (the test bed's namespaces)", file=sys.stderr)
         return 1
-    if args.cmd in ("converge", "steady"):
+    if args.cmd in ("converge", "steady", "replicas"):
         rows = []
         for n in args.n:
-            rows += scenario(args.cmd, n, args.runs, args.mode, args.timer, not args.no_ansible)
+            if args.cmd == "replicas":
+                rows += scenario(n, args.runs, args.mode, args.timer, False, replicas=(args.replicas,))
+            else:
+                steady_runs = args.runs if args.cmd == "steady" else int(args.steady)
+                rows += scenario(n, args.runs, args.mode, args.timer, not args.no_ansible, steady_runs=steady_runs,
+                                 converge=args.cmd == "converge")
         write_results(rows, args.out or WORK / f"{args.cmd}.json")
         return 0
     if args.cmd == "bedcost":
         from . import bedcost
 
-        result = bedcost.run(args.commands)
+        result = bedcost.run(args.commands, args.lifecycle_runs)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
         print(bedcost.table(result))
@@ -180,10 +231,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(out: Path) -> int:
-    """`make bench`: sized to finish in under 20 minutes on a 2-core machine (see README.md)."""
+    """`make bench`: sized to finish in under 20 minutes on a 2-core machine (see README.md).
+
+    Medians over 3 runs for N = 1 and 5 (floor and operator), one run at N = 20 and 50 and for
+    Ansible; the steady state is measured on the beds of the first converge run (no second set of
+    beds); N = 50 also with 3 sharded operator replicas (issue 16). BENCH_QUICK=1: N in 1 and 5,
+    one run each, the replicas at N = 5. BENCH_RUNS overrides the 3."""
     quick = os.environ.get("BENCH_QUICK") == "1"
-    sizes = [1, 5] if quick else [1, 5, 20, 50]
     runs = int(os.environ.get("BENCH_RUNS", "1" if quick else "3"))
+    started = time.monotonic()
     rows: list[dict[str, Any]] = []
 
     def keep(new_rows: list[dict[str, Any]]) -> None:
@@ -193,21 +249,26 @@ def run_all(out: Path) -> int:
         out.with_suffix(".partial.json").write_text(json.dumps({"machine": machine(), "rows": rows},
                                                                indent=2, default=str))
 
-    for n in sizes:
-        # repeated runs of the floor and the operator where they are cheap; Ansible once, up to N=5
-        keep(scenario("converge", n, runs if n <= 5 else 1, "classic", 10.0, with_ansible=False))
-        if n <= 5:
-            keep(scenario("converge", n, 1, "classic", 10.0, with_ansible=True, only=ANSIBLE_RUNNERS))
-    keep(scenario("converge", 1, runs, "standard-manager", 10.0, with_ansible=False))
-    for n in sizes[:2] if quick else [1, 5, 20]:
-        keep(scenario("steady", n, 1, "classic", 10.0, with_ansible=n <= 5))
-    from . import bedcost, standin
+    for n in (1, 5):
+        keep(scenario(n, runs, "classic", 10.0, with_ansible=False, steady_runs=1))
+        keep(scenario(n, 1, "classic", 10.0, with_ansible=True, only=ANSIBLE_RUNNERS, steady_runs=1))
+    if quick:
+        keep(scenario(5, 1, "classic", 10.0, with_ansible=False, only=(replicas_runner(3),)))
+    else:
+        keep(scenario(20, 1, "classic", 10.0, with_ansible=False, steady_runs=1))
+        keep(scenario(50, 1, "classic", 10.0, with_ansible=False, replicas=(3,)))
+    keep(scenario(1, runs, "standard-manager", 10.0, with_ansible=False))
+    from . import bedcost, idle, standin
 
-    cost = bedcost.run(50)
+    quiet = idle.run(2 if quick else 3, 10.0 if quick else 20.0)
+    print(idle.table(quiet))
+    cost = bedcost.run(20 if quick else 50, 3)
     print(bedcost.table(cost))
     latencies = standin.run()
     print(json.dumps({"standin": latencies}, indent=2))
-    write_results(rows, out, {"bedcost": cost, "standin": latencies})
+    minutes = (time.monotonic() - started) / 60
+    print(f"\nmake bench: {minutes:.1f} minutes (load average now {os.getloadavg()[0]:.1f})")
+    write_results(rows, out, {"idle": quiet, "bedcost": cost, "standin": latencies, "minutes": round(minutes, 1)})
     return 0
 
 

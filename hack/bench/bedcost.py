@@ -9,7 +9,12 @@ exec, the bed's background polling), reported and subtracted.
 
 from __future__ import annotations
 
+import statistics
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from hack.testbed import api as testbed
@@ -18,6 +23,8 @@ from hack.testbed.nodetools import TOOL_PATHS
 from hack.testbed.toolshim import DIRECT_DIR
 
 from . import procstat
+
+REPO = Path(__file__).resolve().parents[2]
 
 COMMANDS = [("clpstat", "clpstat"), ("clpgrp", "clpgrp -n failover-jc"), ("cjcls", "cjcls -a"),
             ("systemctl", "systemctl is-active jcexecutor_agent_1.service"), ("clplogcmd", "clplogcmd -m bench")]
@@ -39,7 +46,28 @@ def _loop_cpu(name: str, bed: BedRecord, argv: str, k: int) -> float:
     return procstat.bed_cpu_seconds([bed]) - before + _times_seconds(r["stdout"])
 
 
-def run(k: int = 50) -> dict[str, Any]:
+def lifecycle(runs: int = 3) -> dict[str, Any]:
+    """Wall time of `python -m hack.testbed up` and `down` of one classic bed, as a user runs them
+    (was a budget asserted in tests/testbed/test_testbed_lifecycle.py: up < 3 s, down < 2 s)."""
+    ups, downs = [], []
+    for _ in range(runs):
+        name = f"lc{uuid.uuid4().hex[:6]}"
+        t0 = time.monotonic()
+        cp = subprocess.run([sys.executable, "-m", "hack.testbed", "up", "--name", name], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+        ups.append(time.monotonic() - t0)
+        t1 = time.monotonic()
+        down = subprocess.run([sys.executable, "-m", "hack.testbed", "down", "--name", name], cwd=REPO,
+                              capture_output=True, text=True, check=False)
+        downs.append(time.monotonic() - t1)
+        if cp.returncode != 0 or down.returncode != 0:
+            raise RuntimeError(f"bed up/down failed: {cp.stderr[-2000:]}{down.stderr[-2000:]}")
+    return {"runs": runs, "up_s": statistics.median(ups), "down_s": statistics.median(downs),
+            "up_all_s": ups, "down_all_s": downs}
+
+
+def run(k: int = 50, lifecycle_runs: int = 3) -> dict[str, Any]:
+    cycle = lifecycle(lifecycle_runs)
     name = f"bc{uuid.uuid4().hex[:6]}"
     testbed.up(name, mode="classic")
     try:
@@ -51,7 +79,7 @@ def run(k: int = 50) -> dict[str, Any]:
             resident = _loop_cpu(name, bed, f"{TOOL_PATHS[tool]} {args[0]}", k) / k
             direct = _loop_cpu(name, bed, f"{DIRECT_DIR}/{tool} {args[0]}", k) / k
             rows.append({"command": cmd, "resident_ms": (resident - base) * 1000, "direct_ms": (direct - base) * 1000})
-        return {"commands_each": k, "baseline_ms": base * 1000, "bedcost": rows}
+        return {"commands_each": k, "baseline_ms": base * 1000, "bedcost": rows, "lifecycle": cycle}
     finally:
         testbed.down(name)
 
@@ -64,4 +92,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"| `{r['command']}` | {r['resident_ms']:.1f} ms | {r['direct_ms']:.1f} ms | {ratio:.0f}x |")
     lines.append(f"\n(baseline subtracted: /bin/true in the same loop, {result['baseline_ms']:.1f} ms per run; "
                  f"{result['commands_each']} runs each)")
+    cycle = result.get("lifecycle")
+    if cycle:
+        lines.append(f"\nbed lifecycle (CLI, one classic bed, median of {cycle['runs']}): up {cycle['up_s']:.2f} s, "
+                     f"down {cycle['down_s']:.2f} s")
     return "\n".join(lines)

@@ -142,33 +142,48 @@ def _cpu_self() -> float:
     return r.ru_utime + r.ru_stime
 
 
+class Window:
+    """Counters at the start of a measured window; ``close`` gives what happened in it."""
+
+    def __init__(self, beds: list[BedRecord], counter: Counter) -> None:
+        self.beds, self.counter = beds, counter
+        counter.commands = 0
+        self.t0, self.cpu0, self.bed0 = time.monotonic(), _cpu_self(), procstat.bed_cpu_seconds(beds)
+        self.net0, self.logins0 = procstat.veth_bytes(beds), operator_run.sshd_logins(beds)
+
+    def close(self, sites: int) -> dict[str, Any]:
+        wall, cpu = time.monotonic() - self.t0, _cpu_self() - self.cpu0
+        bed, net = procstat.bed_cpu_seconds(self.beds) - self.bed0, procstat.veth_bytes(self.beds) - self.net0
+        logins = operator_run.sshd_logins(self.beds) - self.logins0
+        nodes = sum(len(b.nodes) for b in self.beds)
+        return {"wall_s": wall, "commands_per_node": self.counter.commands / nodes,
+                "handshakes_per_node": logins / nodes, "kbytes_per_node": net / 1024 / nodes,
+                "cpu_per_site_ms": cpu * 1000 / sites, "runner_cpu_s": cpu, "bed_cpu_s": bed,
+                "bed_share": bed / (bed + cpu) if bed + cpu > 0 else None}
+
+
 async def _converge(docs: list[dict[str, Any]], steady: bool) -> dict[str, Any]:
+    """Converge (timed from before the connections are made), verify (not timed) and, with
+    ``steady``, then one read-back per node over the same warm connections (timed on its own,
+    under the key "steady")."""
     beds = [BedRecord.load(d["name"]) for d in docs]
-    nodes = sum(len(b.nodes) for b in beds)
     counter = Counter()
-    t0, cpu0, bed0, net0 = time.monotonic(), _cpu_self(), procstat.bed_cpu_seconds(beds), procstat.veth_bytes(beds)
-    logins0 = operator_run.sshd_logins(beds)
+    window = Window(beds, counter)
     all_conns = await _connect_all(docs)
     try:
         await asyncio.gather(*(converge_cluster(d, c, counter) for d, c in zip(docs, all_conns, strict=True)))
-        if steady:  # the clock restarts: one read-back over the warm connections
-            counter.commands = 0
-            t0, cpu0, bed0 = time.monotonic(), _cpu_self(), procstat.bed_cpu_seconds(beds)
-            net0, logins0 = procstat.veth_bytes(beds), operator_run.sshd_logins(beds)
+        result = window.close(len(docs))
+        await verify(docs)
+        if steady:
+            window = Window(beds, counter)
             await asyncio.gather(*(_run(c[n["name"]], STEADY, [d["failoverGroup"]], counter)
                                    for d, c in zip(docs, all_conns, strict=True) for n in d["nodes"]))
-        wall, cpu = time.monotonic() - t0, _cpu_self() - cpu0
-        bed, net = procstat.bed_cpu_seconds(beds) - bed0, procstat.veth_bytes(beds) - net0
-        logins = operator_run.sshd_logins(beds) - logins0
+            result["steady"] = window.close(len(docs))
     finally:
         for conns in all_conns:
             for c in conns.values():
                 c.close()
-    if not steady:
-        await verify(docs)
-    return {"wall_s": wall, "commands_per_node": counter.commands / nodes, "handshakes_per_node": logins / nodes,
-            "kbytes_per_node": net / 1024 / nodes, "cpu_per_site_ms": cpu * 1000 / len(docs),
-            "runner_cpu_s": cpu, "bed_cpu_s": bed, "bed_share": bed / (bed + cpu) if bed + cpu > 0 else None}
+    return result
 
 
 def run(docs: list[dict[str, Any]], steady: bool = False) -> dict[str, Any]:

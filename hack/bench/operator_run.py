@@ -2,11 +2,18 @@
 
 As tests/e2e does it: one stand-in, one operator subprocess with JCOP_AUDIT_LOG, N ClusterproClusters
 (one per bed), their Secrets and one JobCenterSite each, applied in one `kubectl apply`.
+
+``replicas`` R > 0: R operator processes sharing the sites through shard Leases (issue 16, as
+tests/e2e/test_sharded.py starts them: JCOP_SHARDS, JCOP_REPLICA_ID, one audit log each; no shard
+pins, so every site's shard is the stable hash of its cluster). The objects are applied once every
+shard Lease is held as assigned, so the clock starts with the replicas settled, as in a cluster
+where the operator ran before the sites came.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import subprocess
 import sys
@@ -24,6 +31,9 @@ from hack.testbed.config import BedRecord, node_dir
 from . import procstat, report
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "operator") not in sys.path:
+    sys.path.insert(0, str(REPO / "operator"))
+SHARDS = 12  # as tests/e2e/test_sharded.py
 
 
 def _b64(data: bytes) -> str:
@@ -77,7 +87,7 @@ class Snapshot:
 
     @classmethod
     def take(cls, run: OperatorRun) -> Snapshot:
-        return cls(t=time.monotonic(), operator_cpu=procstat.cpu_seconds(run.proc.pid),
+        return cls(t=time.monotonic(), operator_cpu=sum(procstat.cpu_seconds(p.pid) for p in run.procs),
                    standin_cpu=procstat.cpu_seconds(run.api.process.pid),
                    bed_cpu=procstat.bed_cpu_seconds(run.beds), logins=sshd_logins(run.beds),
                    net_bytes=procstat.veth_bytes(run.beds), commands=len(run.audit_lines()))
@@ -90,7 +100,8 @@ class OperatorRun:
     timer_interval: float
     beds: list[BedRecord] = field(default_factory=list)
     standin: StandInProcess | None = None
-    operator: subprocess.Popen[bytes] | None = None
+    replicas: int = 0  # 0: one standalone operator (no Leases); R > 0: R sharded replicas
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def api(self) -> StandInProcess:
@@ -98,46 +109,79 @@ class OperatorRun:
         return self.standin
 
     @property
-    def proc(self) -> subprocess.Popen[bytes]:
-        assert self.operator is not None, "not started"
-        return self.operator
+    def identities(self) -> list[str]:
+        return [f"op-{i}" for i in range(self.replicas)] if self.replicas else [""]
 
-    @property
-    def audit(self) -> Path:
-        return self.workdir / "audit.jsonl"
+    def _log_path(self, identity: str) -> Path:
+        return self.workdir / (f"operator-{identity}.log" if identity else "operator.log")
+
+    def _audit_path(self, identity: str) -> Path:
+        return self.workdir / (f"audit-{identity}.jsonl" if identity else "audit.jsonl")
 
     def audit_lines(self) -> list[str]:
-        return self.audit.read_text().splitlines() if self.audit.exists() else []
+        lines: list[str] = []
+        for identity in self.identities:
+            path = self._audit_path(identity)
+            if path.exists():
+                lines += path.read_text().splitlines()
+        return lines
 
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.beds = [BedRecord.load(d["name"]) for d in self.bed_docs]
         self.standin = start_standin(self.workdir, REPO / "crds")
-        env = dict(self.api.env, JCOP_TIMER_INTERVAL=str(self.timer_interval), JCOP_AUDIT_LOG=str(self.audit),
-                   PYTHONPATH=str(REPO / "operator"))
-        log = (self.workdir / "operator.log").open("wb")
-        self.operator = subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace",
-                                          "default"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        self._wait_log("operator start-up", "Initial authentication has finished")
+        for identity in self.identities:
+            env = dict(self.api.env, JCOP_TIMER_INTERVAL=str(self.timer_interval),
+                       JCOP_AUDIT_LOG=str(self._audit_path(identity)), PYTHONPATH=str(REPO / "operator"))
+            if identity:
+                env.update(JCOP_SHARDS=str(SHARDS), JCOP_REPLICA_ID=identity)
+            log = self._log_path(identity).open("wb")
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace",
+                                                "default"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        for identity, proc in zip(self.identities, self.procs, strict=True):
+            self._wait_log(proc, identity, "operator start-up", "Initial authentication has finished")
+        if self.replicas:
+            self._wait_leases()
 
-    def _wait_log(self, what: str, text: str, timeout: float = 60) -> None:
+    def _wait_log(self, proc: subprocess.Popen[bytes], identity: str, what: str, text: str,
+                  timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        while text not in (self.workdir / "operator.log").read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+        while text not in self._log_path(identity).read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{what}: no {text!r} in the operator log:\n"
-                                   + (self.workdir / "operator.log").read_text(errors="replace")[-3000:])
+                                   + self._log_path(identity).read_text(errors="replace")[-3000:])
             time.sleep(0.05)
+
+    def _wait_leases(self, timeout: float = 120) -> None:
+        """Until every shard Lease is held by the replica the assignment gives it."""
+        from jobcenter_operator.coordination import ROLE_LABEL
+        from jobcenter_operator.shard import assign
+
+        want = assign(SHARDS, self.identities)
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.api.kubectl("get", "leases", "-l", f"{ROLE_LABEL}=shard", "-o", "json", timeout=60)
+            if got.returncode == 0:
+                held = {int(x["metadata"]["name"].rsplit("-", 1)[1]): x["spec"].get("holderIdentity") or ""
+                        for x in json.loads(got.stdout)["items"]}
+                if held == want:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"shard Leases not held as assigned after {timeout} s: {got.stdout[-2000:]}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         """Whatever start() got to start (also after a failed start)."""
-        if self.operator is not None and self.operator.poll() is None:
-            self.operator.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
             try:
-                self.operator.wait(30)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.operator.kill()
-                self.operator.wait()
+                proc.kill()
+                proc.wait()
         if self.standin is not None:
             stop_standin(self.standin)
 
@@ -152,7 +196,7 @@ class OperatorRun:
         after = Snapshot.take(self)
         if waited.returncode != 0:
             raise RuntimeError(f"sites not Ready in {timeout} s: {waited.stderr}\n"
-                               + (self.workdir / "operator.log").read_text(errors="replace")[-3000:])
+                               + self._log_path(self.identities[0]).read_text(errors="replace")[-3000:])
         return self._measure(before, after, sites=len(self.bed_docs))
 
     def steady(self) -> dict[str, Any]:
@@ -180,5 +224,7 @@ class OperatorRun:
             "cpu_per_site_ms": op * 1000 / sites / checks,
             "operator_cpu_s": op, "standin_cpu_s": standin, "bed_cpu_s": bed,
             "bed_share": bed / total if total > 0 else None,
-            "rss_mb": procstat.rss_mb(self.proc.pid),
+            "rss_mb": max(procstat.rss_mb(p.pid) for p in self.procs),  # per replica: the largest
+            "rss_total_mb": sum(procstat.rss_mb(p.pid) for p in self.procs),
+            "replicas": len(self.procs),
         }
