@@ -70,7 +70,9 @@ lock:
 	hack/lock
 
 # Benchmarks (issue 15; hack/bench/README.md): the operator, the asyncssh floor and Ansible on the same
-# test bed, as root. BENCH_QUICK=1: N in 1 and 5 only. Ansible lives in its own venv, not in .venv.
+# test bed, as root; N = 1, 5, 20, 50 (50 also with 3 sharded replicas, issue 16), the steady state,
+# the idle bed; under 20 minutes, prints the ratio table. BENCH_QUICK=1: N in 1 and 5, one run each.
+# Ansible lives in its own venv, not in .venv.
 .PHONY: bench
 bench: setup .bench-venv/.installed
 	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m hack.bench all
