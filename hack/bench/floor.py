@@ -173,7 +173,7 @@ async def _converge(docs: list[dict[str, Any]], steady: bool) -> dict[str, Any]:
     try:
         await asyncio.gather(*(converge_cluster(d, c, counter) for d, c in zip(docs, all_conns, strict=True)))
         result = window.close(len(docs))
-        await verify(docs)
+        result["end_state_wait_s"] = await verify(docs)  # the site's processes may still be starting
         if steady:
             window = Window(beds, counter)
             await asyncio.gather(*(_run(c[n["name"]], STEADY, [d["failoverGroup"]], counter)
@@ -197,40 +197,57 @@ def _digest(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - compared with md5sum's output
 
 
-async def verify(docs: list[dict[str, Any]]) -> None:
+async def verify(docs: list[dict[str, Any]], within: float = 30.0) -> float:
     """The end state the operator's site Ready stands for, checked on every node of every bed:
     daemon.conf and clp.conf as the operator renders them, the site's scripts, the group online
-    on the active node with the cluster site under cjcpw there, the local site running everywhere."""
+    on the active node with the cluster site under cjcpw there, the local site running everywhere.
+
+    Read again (bounded) until it holds: the floor's commands return once the group start returned,
+    while the cluster site's processes under cjcpw may still be coming up. Returns how long after
+    the call the last node was seen in the end state (not part of any timed window)."""
+    t0 = time.monotonic()
     for doc in docs:
         want_conf, want_scripts = rendered(doc)
         for n in doc["nodes"]:
             conn = await connect(doc, n["name"])
             try:
-                r = await conn.run("sh -c " + _q(STEADY) + " v " + _q(doc["failoverGroup"]), check=False)
+                while True:
+                    r = await conn.run("sh -c " + _q(STEADY) + " v " + _q(doc["failoverGroup"]), check=False)
+                    out = str(r.stdout)
+                    problems = _end_state_problems(doc, n["name"], out, want_conf, want_scripts)
+                    if not problems:
+                        break
+                    if time.monotonic() - t0 > within:
+                        raise AssertionError(f"{doc['name']}/{n['name']}: not in the end state: {problems}\n"
+                                             f"{out[:2000]}")
+                    await asyncio.sleep(0.1)  # the next read of a bounded wait for the end state
             finally:
                 conn.close()
-            out = str(r.stdout)
-            fresh = daemon_conf.set_local_daemon(_vendor_daemon_conf(), "SITE")
-            problems = []
-            if not out.startswith(fresh):
-                problems.append("daemon.conf")
-            if f"{_digest(want_conf)}  /opt/nec/clusterpro/etc/clp.conf" not in out:
-                problems.append("clp.conf")
-            for path, text in want_scripts.items():
-                if f"{_digest(text)}  /opt/nec/clusterpro/{path}" not in out:
-                    problems.append(path)
-            comms = [line.split(None, 3)[2] for line in out.splitlines() if len(line.split(None, 3)) >= 3
-                     and line.split(None, 3)[0].isdigit()]
-            if n["name"] == doc["activeNode"] and "cjcpw" not in comms:
-                problems.append("no cjcpw on the active node")
-            if n["name"] != doc["activeNode"] and "cjcpw" in comms:
-                problems.append("cjcpw on the standby")
-            # jnwengine runs in every site set (classic and standard): the local site's, plus the
-            # cluster site's on the active node
-            if comms.count("jnwengine") < (2 if n["name"] == doc["activeNode"] else 1):
-                problems.append("local site (or cluster site) not running")
-            if problems:
-                raise AssertionError(f"{doc['name']}/{n['name']}: not in the end state: {problems}\n{out[:2000]}")
+    return time.monotonic() - t0
+
+
+def _end_state_problems(doc: dict[str, Any], node: str, out: str, want_conf: str,
+                        want_scripts: dict[str, str]) -> list[str]:
+    fresh = daemon_conf.set_local_daemon(_vendor_daemon_conf(), "SITE")
+    problems = []
+    if not out.startswith(fresh):
+        problems.append("daemon.conf")
+    if f"{_digest(want_conf)}  /opt/nec/clusterpro/etc/clp.conf" not in out:
+        problems.append("clp.conf")
+    for path, text in want_scripts.items():
+        if f"{_digest(text)}  /opt/nec/clusterpro/{path}" not in out:
+            problems.append(path)
+    comms = [line.split(None, 3)[2] for line in out.splitlines() if len(line.split(None, 3)) >= 3
+             and line.split(None, 3)[0].isdigit()]
+    if node == doc["activeNode"] and "cjcpw" not in comms:
+        problems.append("no cjcpw on the active node")
+    if node != doc["activeNode"] and "cjcpw" in comms:
+        problems.append("cjcpw on the standby")
+    # jnwengine runs in every site set (classic and standard): the local site's, plus the
+    # cluster site's on the active node
+    if comms.count("jnwengine") < (2 if node == doc["activeNode"] else 1):
+        problems.append("local site (or cluster site) not running")
+    return problems
 
 
 def _vendor_daemon_conf() -> str:
