@@ -253,7 +253,7 @@ def run_all(out: Path) -> int:
         keep(scenario(n, runs, "classic", 10.0, with_ansible=False, steady_runs=1))
         keep(scenario(n, 1, "classic", 10.0, with_ansible=True, only=ANSIBLE_RUNNERS, steady_runs=1))
     if quick:
-        keep(scenario(5, 1, "classic", 10.0, with_ansible=False, only=(replicas_runner(3),)))
+        keep(scenario(5, 1, "classic", 10.0, with_ansible=False, only=("floor", replicas_runner(3)), replicas=(3,)))
     else:
         keep(scenario(20, 1, "classic", 10.0, with_ansible=False, steady_runs=1))
         keep(scenario(50, 1, "classic", 10.0, with_ansible=False, replicas=(3,)))
