@@ -227,4 +227,18 @@ class OperatorRun:
             "rss_mb": max(procstat.rss_mb(p.pid) for p in self.procs),  # per replica: the largest
             "rss_total_mb": sum(procstat.rss_mb(p.pid) for p in self.procs),
             "replicas": len(self.procs),
+            **self._spread(),
         }
+
+    def _spread(self) -> dict[str, Any]:
+        """With replicas: how many clusters the busiest replica acted on (from the audit logs; the
+        shard hash decides it, so R replicas need not split the work R ways)."""
+        if not self.replicas:
+            return {}
+        owners: dict[str, set[str]] = {}
+        for line in self.audit_lines():
+            if line.strip():
+                c = json.loads(line)
+                owners.setdefault(str(c.get("replica")), set()).add(str(c.get("cluster")))
+        sizes = sorted((len(v) for v in owners.values()), reverse=True)
+        return {"busiest_replica_clusters": sizes[0] if sizes else 0, "clusters_per_replica": sizes}
