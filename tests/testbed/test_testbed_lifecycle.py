@@ -90,10 +90,14 @@ def test_ten_clusters_at_once(testbed_required: None) -> None:
         for n in names:
             api.down(n)
     left = _netns()
-    # another user's bed may have taken a freed number meanwhile: its namespaces are not ours
-    reused = {c["nodes"][0]["address"].split(".")[2] for c in api.list_clusters() if c.get("nodes")}
+    # a bed of another checkout may have taken a freed number meanwhile (the machine-wide reservation
+    # names its folder): its namespaces are not ours
+    ours = {str((api.state_root() / n).resolve()) for n in names}
     for k in ks:
-        assert k in reused or not any(ns.startswith(f"jcb{k}-") for ns in left)
+        reservation = api.RESERVATIONS / k
+        taken = reservation.exists() and reservation.read_text().strip() not in ours \
+            and api._reservation_live(int(k))
+        assert taken or not any(ns.startswith(f"jcb{k}-") for ns in left), k
 
 
 async def test_rekey_and_network_cut_are_seen_by_ssh_clients(testbed_cluster: object) -> None:
