@@ -157,6 +157,7 @@ class Window:
         logins = operator_run.sshd_logins(self.beds) - self.logins0
         nodes = sum(len(b.nodes) for b in self.beds)
         return {"wall_s": wall, "commands_per_node": self.counter.commands / nodes,
+                "round_trips_per_node": self.counter.commands / nodes,  # one exec per command
                 "handshakes_per_node": logins / nodes, "kbytes_per_node": net / 1024 / nodes,
                 "cpu_per_site_ms": cpu * 1000 / sites, "runner_cpu_s": cpu, "bed_cpu_s": bed,
                 "bed_share": bed / (bed + cpu) if bed + cpu > 0 else None}

@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import socket
 import subprocess
+import urllib.request
 import sys
 import time
 from dataclasses import dataclass, field
@@ -84,13 +86,36 @@ class Snapshot:
     logins: int
     net_bytes: int
     commands: int
+    round_trips: int
 
     @classmethod
     def take(cls, run: OperatorRun) -> Snapshot:
         return cls(t=time.monotonic(), operator_cpu=sum(procstat.cpu_seconds(p.pid) for p in run.procs),
                    standin_cpu=procstat.cpu_seconds(run.api.process.pid),
                    bed_cpu=procstat.bed_cpu_seconds(run.beds), logins=sshd_logins(run.beds),
-                   net_bytes=procstat.veth_bytes(run.beds), commands=len(run.audit_lines()))
+                   net_bytes=procstat.veth_bytes(run.beds), commands=len(run.audit_lines()),
+                   round_trips=run.round_trips())
+
+
+# The operator's own count of what it sent: one observation per round trip to a node (a batch of
+# actions is one; the audit log has a line per action).
+ROUND_TRIPS_METRIC = "jobcenter_operator_ssh_command_duration_seconds_count"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape_total(port: int, metric: str) -> float:
+    """The sum of ``metric`` over its labels on the operator's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(s.value for family in text_string_to_metric_families(text) for s in family.samples
+               if s.name == metric)
 
 
 @dataclass
@@ -102,6 +127,7 @@ class OperatorRun:
     standin: StandInProcess | None = None
     replicas: int = 0  # 0: one standalone operator (no Leases); R > 0: R sharded replicas
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    metrics_ports: list[int] = field(default_factory=list)
 
     @property
     def api(self) -> StandInProcess:
@@ -126,12 +152,17 @@ class OperatorRun:
                 lines += path.read_text().splitlines()
         return lines
 
+    def round_trips(self) -> int:
+        return int(sum(scrape_total(port, ROUND_TRIPS_METRIC) for port in self.metrics_ports))
+
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.beds = [BedRecord.load(d["name"]) for d in self.bed_docs]
         self.standin = start_standin(self.workdir, REPO / "crds")
         for identity in self.identities:
-            env = dict(self.api.env, JCOP_TIMER_INTERVAL=str(self.timer_interval),
+            port = _free_port()
+            self.metrics_ports.append(port)
+            env = dict(self.api.env, JCOP_TIMER_INTERVAL=str(self.timer_interval), JCOP_METRICS_PORT=str(port),
                        JCOP_AUDIT_LOG=str(self._audit_path(identity)), PYTHONPATH=str(REPO / "operator"))
             if identity:
                 env.update(JCOP_SHARDS=str(SHARDS), JCOP_REPLICA_ID=identity)
@@ -219,6 +250,7 @@ class OperatorRun:
         return {
             "wall_s": wall,
             "commands_per_node": (after.commands - before.commands) / nodes / checks,
+            "round_trips_per_node": (after.round_trips - before.round_trips) / nodes / checks,
             "handshakes_per_node": (after.logins - before.logins) / nodes / checks,
             "kbytes_per_node": (after.net_bytes - before.net_bytes) / 1024 / nodes / checks,
             "cpu_per_site_ms": op * 1000 / sites / checks,

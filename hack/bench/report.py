@@ -54,6 +54,7 @@ COLUMNS = [
     ("wall (median)", "wall_s", " s"),
     ("x floor", "x_floor", ""),
     ("cmds/node", "commands_per_node", ""),
+    ("trips/node", "round_trips_per_node", ""),
     ("handshakes/node", "handshakes_per_node", ""),
     ("KB/node", "kbytes_per_node", ""),
     ("runner CPU/site", "cpu_per_site_ms", " ms"),
