@@ -17,9 +17,9 @@ import json
 import signal
 import socket
 import subprocess
-import urllib.request
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
