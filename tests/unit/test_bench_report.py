@@ -39,4 +39,4 @@ def test_table_renders_units_percentages_and_missing_values() -> None:
     lines = report.table(rows).splitlines()
     assert lines[0].startswith("| scenario | N | runner | wall (median) | x floor |")
     assert lines[2] == "| steady | 1 | floor | 0.5 s | 1.00x | - | - | - | - | - | - | 25% | 1 |"
-    assert lines[3] == "| steady | 1 | operator | - | - | - | - | - | 12 ms | - | - | 1 |"
+    assert lines[3] == "| steady | 1 | operator | - | - | - | - | - | - | 12 ms | - | - | 1 |"
