@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from e2e_support import LOG_SOURCE, Operator, apply_secret
+from e2e_support import BED_MODES, LOG_SOURCE, Operator, apply_secret, site_manifests
 
-from hack.demo import manifests
 from hack.standin.pytest_fixtures import StandInProcess, standin_crds_dir, standin_server  # noqa: F401
 from hack.testbed.pytest_fixtures import testbed_cluster, testbed_required  # noqa: F401
 
@@ -30,16 +29,18 @@ def operator_env(standin_server: StandInProcess, tmp_path: Path) -> Iterator[Ope
 
 @pytest.fixture
 def site_setup(testbed_cluster: Callable[..., dict[str, Any]], operator_env: Operator) -> Callable[..., dict[str, Any]]:  # noqa: F811
-    """Bring a bed up, create the Secret from its key, start the operator, apply the samples."""
+    """Bring a bed up for a site of ``site_mode`` (Classic, StandardManager, StandardAgent), create
+    the Secret from its key, start the operator, apply the samples (site named SITE_NAMES[site_mode])."""
 
     def setup(
-        start_operator: bool = True, site_spec: dict[str, Any] | None = None, **bed_kwargs: Any
+        start_operator: bool = True, site_spec: dict[str, Any] | None = None, site_mode: str = "Classic",
+        **bed_kwargs: Any
     ) -> dict[str, Any]:
-        bed = testbed_cluster(**bed_kwargs)
+        bed = testbed_cluster(**{"mode": BED_MODES[site_mode], **bed_kwargs})
         apply_secret(operator_env, bed)
         if start_operator:
             operator_env.start()
-        cluster, site = yaml.safe_load_all(manifests(bed))
+        cluster, site = site_manifests(bed, site_mode)
         site["spec"].update(site_spec or {})
         applied = operator_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([cluster, site]))
         assert applied.returncode == 0, applied.stderr

@@ -25,7 +25,12 @@ from hack.testbed import api
 from jobcenter_operator.plan.commands import LOCK_HOLDER, LOCK_LOG, Contention, lock_contention, unbounded
 
 REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "manifests" / "samples"
 TIMER = 3.0  # seconds between drift checks in these tests
+# A site mode -> the test-bed mode of a bed with one failover group for it.
+BED_MODES = {"Classic": "classic", "StandardManager": "standard-manager", "StandardAgent": "standard-agent"}
+# A site mode -> the name of its JobCenterSite in site_manifests.
+SITE_NAMES = {"Classic": "cluv", "StandardManager": "jcmgcluster", "StandardAgent": "jcagcluster"}
 
 
 # The running operator's log, appended to a timeout's message (set by the operator_env fixture).
@@ -120,6 +125,28 @@ def apply_secret(op: Operator, bed: dict[str, Any]) -> None:
                              "known_hosts": Path(bed["knownHostsFile"]).read_text()}}
     applied = op.kubectl("apply", "-f", "-", input=yaml.safe_dump(secret))
     assert applied.returncode == 0, applied.stderr
+
+
+def site_manifests(bed: dict[str, Any], mode: str = "Classic") -> list[dict[str, Any]]:
+    """The samples' ClusterproCluster and the ``mode`` site (named ``SITE_NAMES[mode]``), pointed at
+    the bed's first failover group (its nodes, group, exec resource, disk, FIP, virtual host, agent)."""
+    cluster = yaml.safe_load((SAMPLES / "clusterprocluster.yaml").read_text())
+    cluster["spec"]["nodes"] = [{"name": n["name"], "address": n["address"]} for n in bed["nodes"]]
+    sample = {"Classic": "jobcentersite-classic.yaml", "StandardManager": "jobcentersite-standard-manager.yaml",
+              "StandardAgent": "jobcentersite-standard-agent.yaml"}[mode]
+    site = yaml.safe_load((SAMPLES / sample).read_text())
+    site["metadata"]["name"] = SITE_NAMES[mode]
+    group = bed["groups"][0]
+    site["spec"].update(failoverGroup=group["name"], execResource=group["execResource"],
+                        databasePath=group["databasePath"], monitorIntervalSeconds=2)
+    if mode == "StandardAgent":
+        agent = group["agent"]
+        site["spec"]["agent"] = {"instanceId": agent["instanceId"], "instanceName": agent["instanceName"],
+                                 "agentName": agent["agentName"]}
+    else:
+        site["spec"].update(floatingIP=group["floatingIP"], virtualHost=group["virtualHost"],
+                            machineId=group["machineId"])
+    return [cluster, site]
 
 
 def free_port() -> int:

@@ -1,6 +1,9 @@
 """Issue 11 end to end: the operator applies configurations the way NEC documents it and reads what
 the real product prints, on the bed that enforces the product's apply rules (strict-apply, the
-default). Runs on the default bed and on the all-variants bed (``make test-variants``).
+default), for each mode: Classic, StandardManager and StandardAgent (each on a bed of that mode with
+one failover group). Runs on the default bed and on the all-variants bed (``make test-variants``).
+Where a mode differs it is asserted as that mode has it: the agent's monitor is a genw custom
+monitor (pidw for the other two), it has no cluster site (no cjcmksite, one process: the agent).
 Waits are bounded polls on conditions, never sleeps."""
 
 from __future__ import annotations
@@ -9,18 +12,25 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from e2e_support import TIMER, Operator, is_probe, step_name, wait_for
+import pytest
+from e2e_support import SITE_NAMES, TIMER, Operator, is_probe, step_name, wait_for
 
 from hack.testbed import api as testbed
 
-SITE = "cluv"
 CLP_CONF = "/opt/nec/clusterpro/etc/clp.conf"
 MARKERS = "/var/lib/jobcenter-operator/suspended"
 REQUEST = "jobcenter.clusterpro.io/requested-at"
+MODES = ("Classic", "StandardManager", "StandardAgent")
+# What the site of each mode runs (status.processes.summary) and its monitor's clp.conf element.
+PROCESSES = {"Classic": "8/8", "StandardManager": "11/11", "StandardAgent": "1/1"}
+MONITOR_KIND = {"Classic": "pidw", "StandardManager": "pidw", "StandardAgent": "genw"}
+# cjcmksite runs once for a site with a database; the agent has none.
+MKSITE = {"Classic": 1, "StandardManager": 1, "StandardAgent": 0}
+by_mode = pytest.mark.parametrize("mode", MODES)
 
 
-def _ready(op: Operator) -> bool:
-    cond = op.condition(SITE, "Ready")
+def _ready(op: Operator, site: str) -> bool:
+    cond = op.condition(site, "Ready")
     return cond is not None and cond["status"] == "True"
 
 
@@ -28,8 +38,8 @@ def _conf_bytes(bed: dict[str, Any], node: str) -> bytes:
     return testbed.node_path(bed["name"], node, CLP_CONF).read_bytes()
 
 
-def _suspended(bed: dict[str, Any]) -> bool:
-    out = testbed.exec_on(bed["name"], bed["nodes"][0]["name"], ["/usr/sbin/clpstat"])["stdout"]
+def _suspended(bed: dict[str, Any], node: str | None = None) -> bool:
+    out = testbed.exec_on(bed["name"], node or bed["nodes"][0]["name"], ["/usr/sbin/clpstat"])["stdout"]
     return ": Suspend" in out
 
 
@@ -42,125 +52,190 @@ def _steps(op: Operator, since: int = 0) -> list[str]:
     return [step_name(c) for c in op.commands()[since:] if not is_probe(c)]
 
 
-def _rerun_sends_only_probes(op: Operator, value: str) -> None:
+def _monitor_element(conf: bytes, kind: str, name: str) -> bytes:
+    """The monitor's element in clp.conf (its name in either quote)."""
+    starts = [conf.find(f"<{kind} name={q}{name}{q}>".encode()) for q in "\"'"]
+    assert max(starts) >= 0, f"no {kind} {name} in clp.conf"
+    start = max(starts)
+    return conf[start:conf.index(f"</{kind}>".encode(), start)]
+
+
+def _standby(bed: dict[str, Any]) -> str:
+    return next(n["name"] for n in bed["nodes"] if n["name"] != bed["activeNode"])
+
+
+def _generation_ready(op: Operator, site: str, generation: int) -> bool:
+    return op.get("jcs", site)["status"].get("observedGeneration") == generation and _ready(op, site)
+
+
+def _rerun_sends_only_probes(op: Operator, site: str, value: str) -> None:
     before = len(op.commands())
-    assert op.kubectl("annotate", "jcs", SITE, "--overwrite", f"{REQUEST}={value}").returncode == 0
+    assert op.kubectl("annotate", "jcs", site, "--overwrite", f"{REQUEST}={value}").returncode == 0
     wait_for(f"the site to handle {value}",
-             lambda: op.get("jcs", SITE).get("status", {}).get("lastHandledReconcileAt") == value, timeout=60)
+             lambda: op.get("jcs", site).get("status", {}).get("lastHandledReconcileAt") == value, timeout=60)
     assert _steps(op, before) == [], "a converged site was changed"
-    assert _ready(op) and op.condition(SITE, "InSync")["status"] == "True"  # type: ignore[index]
+    assert _ready(op, site) and op.condition(site, "InSync")["status"] == "True"  # type: ignore[index]
 
 
-def test_apply_sequence_and_a_refused_push(site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
-    op = operator_env
-    bed = site_setup()
-    wait_for("Ready", lambda: _ready(op), timeout=120)
-    active = bed["activeNode"]
-    standby = next(n["name"] for n in bed["nodes"] if n["name"] != active)
+@by_mode
+def test_apply_sequence_and_a_refused_push(mode: str, site_setup: Callable[..., dict[str, Any]],
+                                           operator_env: Operator) -> None:
+    op, site = operator_env, SITE_NAMES[mode]
+    bed = site_setup(site_mode=mode)
+    wait_for("Ready", lambda: _ready(op, site), timeout=120)
+    assert op.get("jcs", site)["status"]["processes"]["summary"] == PROCESSES[mode]
+    active, standby = bed["activeNode"], _standby(bed)
+    group, rsc = bed["failoverGroup"], bed["execResource"]
     # First apply: exec scripts and a new monitor -> group stop, suspend, push, resume, group start.
     steps = _steps(op)
     assert steps.index("stopgroup") < steps.index("suspendcluster") < steps.index("apply") \
         < steps.index("resumecluster") < steps.index("startgroup"), steps
+    assert steps.count("apply") == 1, steps
     assert not _suspended(bed) and _markers(bed) == []
 
     # A monitor-only change suspends the cluster around the push and leaves the group running.
     before = len(op.commands())
-    assert op.kubectl("patch", "jcs", SITE, "--type=merge", "-p",
+    assert op.kubectl("patch", "jcs", site, "--type=merge", "-p",
                       '{"spec":{"monitorIntervalSeconds":3}}').returncode == 0
-    wait_for("generation 2 Ready", lambda: op.get("jcs", SITE)["status"].get("observedGeneration") == 2
-             and _ready(op), timeout=90)
+    wait_for("generation 2 Ready", lambda: _generation_ready(op, site, 2), timeout=90)
     steps = _steps(op, before)
-    assert "stopgroup" not in steps and steps.count("suspendcluster") == steps.count("resumecluster") == 1, steps
+    assert "stopgroup" not in steps and "startgroup" not in steps, steps
+    assert steps.count("suspendcluster") == steps.count("resumecluster") == steps.count("apply") == 1, steps
+    assert steps.index("suspendcluster") < steps.index("apply") < steps.index("resumecluster"), steps
+    assert not _suspended(bed) and _markers(bed) == []
+    monitor_name = op.get("jcs", site)["spec"]["monitorResource"]
+    monitor = _monitor_element(_conf_bytes(bed, active), MONITOR_KIND[mode], monitor_name)
+    assert b"<interval>3</interval>" in monitor, monitor
+
+    # An exec-script-only change (start.sh edited by hand on the active node, found by the drift
+    # check): the group is stopped around the push, the cluster is not suspended.
+    before = len(op.commands())
+    start_sh = f"/opt/nec/clusterpro/scripts/{group}/{rsc}/start.sh"
+    edited = testbed.exec_on(bed["name"], active, ["sh", "-c", 'printf "%s\\n" "# edited by hand" >>"$0"', start_sh])
+    assert edited["exitStatus"] == 0, edited
+    wait_for("start.sh put back and the group started again", lambda: "# edited by hand" not in testbed.exec_on(
+        bed["name"], active, ["cat", start_sh])["stdout"] and "startgroup" in _steps(op, before)
+        and _ready(op, site), timeout=TIMER * 4 + 90)
+    steps = _steps(op, before)
+    assert steps.count("stopgroup") == steps.count("startgroup") == steps.count("apply") == 1, steps
+    assert steps.index("stopgroup") < steps.index("apply") < steps.index("startgroup"), steps
+    assert "suspendcluster" not in steps and "resumecluster" not in steps, steps
+    assert testbed.cluster_status(bed["name"])["groups"][group]["current"] == active
     assert not _suspended(bed) and _markers(bed) == []
 
     # A push the product refuses (delivery to the standby fails): reported with clpcfctrl's reason,
     # nothing half-applied, the cluster resumed, the group online where it was.
     conf_before = {n["name"]: _conf_bytes(bed, n["name"]) for n in bed["nodes"]}
     testbed.fault(bed["name"], "fail-delivery", standby)
-    assert op.kubectl("patch", "jcs", SITE, "--type=merge", "-p",
+    assert op.kubectl("patch", "jcs", site, "--type=merge", "-p",
                       '{"spec":{"monitorIntervalSeconds":4}}').returncode == 0
     refused = wait_for("ClusterResourcesConfigured=ApplyRefused", lambda: (
-        c := op.condition(SITE, "ClusterResourcesConfigured")) and c["reason"] == "ApplyRefused" and c, timeout=60)
+        c := op.condition(site, "ClusterResourcesConfigured")) and c["reason"] == "ApplyRefused" and c, timeout=60)
     assert "clpcfctrl --push exited" in refused["message"], refused
     assert {n: _conf_bytes(bed, n) for n in conf_before} == conf_before, "a refused push changed a node"
     wait_for("the cluster resumed", lambda: not _suspended(bed), timeout=30)
-    assert testbed.cluster_status(bed["name"])["groups"][bed["failoverGroup"]]["current"] == active
+    status = testbed.cluster_status(bed["name"])["groups"][group]
+    assert (status["current"], status["status"]) == (active, "Online"), status
     testbed.fault(bed["name"], "heal", standby)
-    wait_for("generation 3 Ready after heal", lambda: op.get("jcs", SITE)["status"].get("observedGeneration") == 3
-             and _ready(op), timeout=TIMER * 4 + 60)
+    wait_for("generation 3 Ready after heal", lambda: _generation_ready(op, site, 3), timeout=TIMER * 4 + 60)
     assert _markers(bed) == [] and not _suspended(bed)
+    assert all(b"<interval>4</interval>" in _monitor_element(_conf_bytes(bed, n["name"]), MONITOR_KIND[mode],
+                                                               monitor_name) for n in bed["nodes"])
 
 
-def test_a_run_killed_while_suspended_is_resumed(site_setup: Callable[..., dict[str, Any]],
+@by_mode
+def test_a_run_killed_while_suspended_is_resumed(mode: str, site_setup: Callable[..., dict[str, Any]],
                                                  operator_env: Operator) -> None:
-    op = operator_env
-    bed = site_setup()
+    op, site = operator_env, SITE_NAMES[mode]
+    bed = site_setup(site_mode=mode)
+    active, standby = bed["activeNode"], _standby(bed)
     first = op.procs[0]
-    wait_for("the first run suspending the cluster",
-             lambda: "suspendcluster" in _steps(op), timeout=90, interval=0.02)
+    # The first run marks the standby, then suspends on the active node: slow the active node's
+    # tools down from there, so the cluster stays suspended (before the push and the resume) long
+    # enough to be seen; the operator is killed only once clpstat shows it suspended.
+    wait_for("the first run marking the cluster suspended",
+             lambda: "marksuspend" in _steps(op), timeout=90, interval=0.02)
+    testbed.fault(bed["name"], "slow", active, "3")
+    wait_for("the cluster suspended", lambda: _suspended(bed, standby), timeout=30, interval=0.05)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
+    testbed.fault(bed["name"], "slow", active, "0")
+    assert _suspended(bed, standby) and sorted(_markers(bed)) == sorted(n["name"] for n in bed["nodes"])
+
+    restarted = len(op.commands())
     op.start()
-    wait_for("Ready after the restart", lambda: _ready(op), timeout=150)
+    wait_for("Ready after the restart", lambda: _ready(op, site), timeout=150)
     assert not _suspended(bed) and _markers(bed) == []
-    steps = _steps(op)
-    assert steps.count("cjcmksite") == 1, steps
+    after = _steps(op, restarted)
+    assert after and after[0] == "resumecluster", after  # the recovery comes before anything else
+    assert _steps(op).count("cjcmksite") == MKSITE[mode], _steps(op)
+    assert op.get("jcs", site)["status"]["processes"]["summary"] == PROCESSES[mode]
 
 
-def test_long_names_and_a_webui_save(site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
-    op = operator_env
-    group, rsc, monitor = "failover-jobcenter-cluster-site", "exec-jobcenter-site-resource1", \
-        "pidw-jobcenter-cluster-site-mon"
+@by_mode
+def test_long_names_and_a_webui_save(mode: str, site_setup: Callable[..., dict[str, Any]],
+                                     operator_env: Operator) -> None:
+    op, site = operator_env, SITE_NAMES[mode]
+    group, rsc = "failover-jobcenter-cluster-site", "exec-jobcenter-site-resource1"
+    monitor = f"{MONITOR_KIND[mode]}-jobcenter-cluster-site-mon"
     assert (len(group), len(rsc), len(monitor)) == (31, 29, 31)
-    bed = site_setup(group=group, exec_resource=rsc, site_spec={"monitorResource": monitor})
-    wait_for("Ready with 29-31 character names", lambda: _ready(op), timeout=120)
-    status = op.get("jcs", SITE)["status"]
-    assert status["activeNode"] == bed["activeNode"] and status["processes"]["summary"] == "8/8"
+    bed = site_setup(site_mode=mode, group=group, exec_resource=rsc, site_spec={"monitorResource": monitor})
+    wait_for("Ready with 29-31 character names", lambda: _ready(op, site), timeout=120)
+    status = op.get("jcs", site)["status"]
+    assert status["activeNode"] == bed["activeNode"] and status["processes"]["summary"] == PROCESSES[mode]
+    conf = _conf_bytes(bed, bed["activeNode"])
+    assert f"<target>{rsc}</target>".encode() in _monitor_element(conf, MONITOR_KIND[mode], monitor)
     # The default clpstat layout cuts these names; the monitor is found whole in clpstat --long.
     cut = testbed.exec_on(bed["name"], bed["activeNode"], ["/usr/sbin/clpstat"])["stdout"]
     assert group not in cut and monitor not in cut
-    assert monitor in testbed.exec_on(bed["name"], bed["activeNode"], ["/usr/sbin/clpstat", "--long"])["stdout"]
-    _rerun_sends_only_probes(op, "long-names")
+    whole = testbed.exec_on(bed["name"], bed["activeNode"], ["/usr/sbin/clpstat", "--long"])["stdout"]
+    assert group in whole and monitor in whole
+    _rerun_sends_only_probes(op, site, "long-names")
 
     # A Cluster WebUI save rewrites <trekking> and the object counter: never drift.
     testbed.fault(bed["name"], "webui-save", bed["activeNode"])
-    _rerun_sends_only_probes(op, "after-webui-save")
+    _rerun_sends_only_probes(op, site, "after-webui-save")
 
 
-def test_euc_jp_clp_conf_kept_byte_for_byte(site_setup: Callable[..., dict[str, Any]],
+@by_mode
+def test_euc_jp_clp_conf_kept_byte_for_byte(mode: str, site_setup: Callable[..., dict[str, Any]],
                                             operator_env: Operator) -> None:
-    op = operator_env
-    bed = site_setup(charset="euc-jp")
+    op, site = operator_env, SITE_NAMES[mode]
+    bed = site_setup(site_mode=mode, charset="euc-jp")
     original = _conf_bytes(bed, bed["activeNode"])
     assert original.startswith(b'<?xml version="1.0" encoding="EUC-JP"?>')
     japanese = [line for line in original.splitlines(keepends=True) if any(b > 0x7F for b in line)]
     assert japanese, "the bed's EUC-JP clp.conf has Japanese text"
-    wait_for("Ready", lambda: _ready(op), timeout=120)
+    wait_for("Ready", lambda: _ready(op, site), timeout=120)
+    monitor = op.get("jcs", site)["spec"]["monitorResource"]
     for node in bed["nodes"]:
         now = _conf_bytes(bed, node["name"])
+        assert now != original, f"nothing was applied on {node['name']}"
         assert now.startswith(b'<?xml version="1.0" encoding="EUC-JP"?>')
         assert now.decode("euc_jp")  # still valid EUC-JP
         for line in japanese:
             assert line in now, f"{line!r} changed on {node['name']}"
-        assert b"<pidw name=\"pidw-jc\">" in now or b"<pidw name='pidw-jc'>" in now
-    _rerun_sends_only_probes(op, "euc-jp")
+        _monitor_element(now, MONITOR_KIND[mode], monitor)
+    _rerun_sends_only_probes(op, site, "euc-jp")
 
 
-def test_disk_failure_with_the_operators_scripts(site_setup: Callable[..., dict[str, Any]],
+@by_mode
+def test_disk_failure_with_the_operators_scripts(mode: str, site_setup: Callable[..., dict[str, Any]],
                                                  operator_env: Operator) -> None:
-    op = operator_env
-    bed = site_setup()
-    wait_for("Ready", lambda: _ready(op), timeout=120)
+    op, site = operator_env, SITE_NAMES[mode]
+    bed = site_setup(site_mode=mode)
+    wait_for("Ready", lambda: _ready(op, site), timeout=120)
     name, group = bed["name"], bed["failoverGroup"]
-    first = bed["activeNode"]
-    other = next(n["name"] for n in bed["nodes"] if n["name"] != first)
+    first, other = bed["activeNode"], _standby(bed)
     moved = testbed.exec_on(name, first, ["/usr/sbin/clpgrp", "-m", group])
     assert moved["exitStatus"] == 0, moved
-    wait_for("Ready on the other node", lambda: op.get("jcs", SITE)["status"].get("activeNode") == other
-             and _ready(op), timeout=TIMER + 60)
+    wait_for("Ready on the other node", lambda: op.get("jcs", site)["status"].get("activeNode") == other
+             and _ready(op, site), timeout=TIMER + 60)
     # The disk does not attach on the first node: the operator's start.sh takes its failure branch
-    # (ERROR_DISK, exit 1), the PID monitor gives up there and the group fails over; the stop.sh run
-    # with CLP_DISK=FAILURE exits 0, so the server is not shut down (deact/action 4).
+    # (ERROR_DISK, exit 1), and the group fails over (Classic/StandardManager: the asynchronous
+    # start script ends, the PID monitor gives up there; StandardAgent: the synchronous start is an
+    # activation failure); the stop.sh run with the disk missing exits 0, so the server is not shut
+    # down (deact/action 4).
     testbed.fault(name, "disk-failure", first)
     testbed.exec_on(name, other, ["/usr/sbin/clpgrp", "-m", group, "-a", first])
     log = f"/opt/nec/clusterpro/log/{bed['execResource']}.log"
@@ -170,21 +245,23 @@ def test_disk_failure_with_the_operators_scripts(site_setup: Callable[..., dict[
              and g["current"] == other and g["status"] == "Online", timeout=60)
     assert testbed.exec_on(name, first, ["true"])["exitStatus"] == 0, "the first node was shut down"
     assert "shut" not in testbed.exec_on(name, first, ["cat", log])["stdout"].lower()
-    wait_for("Ready on the other node again", lambda: op.get("jcs", SITE)["status"].get("activeNode") == other
-             and _ready(op), timeout=TIMER + 60)
+    wait_for("Ready on the other node again", lambda: op.get("jcs", site)["status"].get("activeNode") == other
+             and _ready(op, site), timeout=TIMER + 60)
+    assert op.get("jcs", site)["status"]["processes"]["summary"] == PROCESSES[mode]
 
 
-def test_unmonitored_site_with_local_daemon_off(site_setup: Callable[..., dict[str, Any]],
+@pytest.mark.parametrize("mode", ("Classic", "StandardManager"))
+def test_unmonitored_site_with_local_daemon_off(mode: str, site_setup: Callable[..., dict[str, Any]],
                                                 operator_env: Operator) -> None:
     # processMonitoring false: cjcpw -c, its daemons without a cjcpw parent; told from a local site
     # by their working directory in the database, so nqsstop is not sent on every reconcile.
-    op = operator_env
-    bed = site_setup(site_spec={"processMonitoring": False, "localDaemon": "Off"})
-    wait_for("Ready", lambda: _ready(op), timeout=120)
-    assert op.get("jcs", SITE)["status"]["processes"]["summary"] == "8/8"
+    op, site = operator_env, SITE_NAMES[mode]
+    bed = site_setup(site_mode=mode, site_spec={"processMonitoring": False, "localDaemon": "Off"})
+    wait_for("Ready", lambda: _ready(op, site), timeout=120)
+    assert op.get("jcs", site)["status"]["processes"]["summary"] == PROCESSES[mode]
     ps = testbed.exec_on(bed["name"], bed["activeNode"], ["ps", "-eo", "args"])["stdout"]
-    assert "/usr/lib/nqs/cluster/cjcpw" not in ps and "nqsdaemon" in ps
+    assert "/usr/lib/nqs/cluster/cjcpw" not in ps and "jnwengine" in ps
     stops = _steps(op).count("/usr/lib/nqs/nqsstop")
-    _rerun_sends_only_probes(op, "unmonitored-1")
-    _rerun_sends_only_probes(op, "unmonitored-2")
+    _rerun_sends_only_probes(op, site, "unmonitored-1")
+    _rerun_sends_only_probes(op, site, "unmonitored-2")
     assert _steps(op).count("/usr/lib/nqs/nqsstop") == stops
