@@ -97,7 +97,7 @@ async def clpgrp(e: Engine, node: str, argv: list[str]) -> Reply:
         return _reply(1, err=_msgs(e)["bad_server"] + "\n")
     if not _service_ok(e, target):
         return _reply(1, err=_msgs(e)["no_service"] + "\n")
-    if e.suspended:
+    if e.suspended and guesses.suspended_refuses("clpgrp", op):
         return _reply(1, err=_msgs(e)["suspended"] + "\n")
     rc, errs = 0, list[str]()
     for g in groups:
@@ -163,8 +163,8 @@ async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
             return _reply(1, err=_msgs(e)["not_suspended"] + "\n")
         await e.resume()
         return _reply(0, _msgs(e)["ok"] + "\n")
-    if e.suspended and ("-s" in o or "-t" in o):
-        return _reply(1, err=_msgs(e)["suspended"] + "\n")  # GUESS: resume first
+    if e.suspended and any(guesses.suspended_refuses("clpcl", k) for k in ("-s", "-t") if k in o):
+        return _reply(1, err=_msgs(e)["suspended"] + "\n")
     if "-r" in o:
         return _reply(0, _msgs(e)["ok"] + "\n")
     if "-s" not in o and "-t" not in o:

@@ -197,10 +197,9 @@ class Engine:
             src = shared_disk_dir(self.bed) if own else self.bed.dir / "shared" / f"disk-{r.name}"
             src.mkdir(parents=True, exist_ok=True)
             if self.disk_failed(node):
-                # GUESS: the partition did not attach; CLUSTERPRO goes on and tells the exec
-                # scripts (CLP_DISK) so their failure branch decides.
+                # The partition did not attach: what CLUSTERPRO does then is guessed (clp/guesses.py).
                 log.warning("disk %s on %s: not attached (fault disk-failure)", r.name, node)
-                rs.status = "Online"
+                rs.status = guesses.DISK_NOT_ATTACHED_STATUS
                 return True
             rc, _ = await self.node_run(node, ["/bin/sh", "-c", 'mkdir -p "$1" && mount --bind "$2" "$1"', "sh",
                                                mp, str(src)])

@@ -7,6 +7,8 @@ Alternatives are keyed by variant name (hack/testbed/variants.py).
 
 from __future__ import annotations
 
+import uuid
+
 # --- message texts of clpgrp / clpcl / clpcfctrl (node-protocol 5.1, 5.3, 5.4: all GUESS) ------------
 MESSAGES = {
     "ok": "Command succeeded.",
@@ -76,6 +78,44 @@ def clp_server_home(choice: str, policy: list[str], servers: list[str]) -> str |
 
 
 CLP_SERVER_OTHER = "OTHER"  # GUESS value (node-protocol 3.3)
+
+# --- a suspended cluster (node-protocol 5.3/10: `clpcl --suspend/--resume` VERIFIED; what they do
+# meanwhile is GUESS) ------------------------------------------------------------------------------
+# While suspended: no monitor runs, no failover happens (a server lost meanwhile is failed over at the
+# resume), and these commands are refused with MESSAGES["suspended"] (resume first).
+SUSPENDED_REFUSES = frozenset({"clpgrp -s", "clpgrp -t", "clpgrp -m", "clpcl -s", "clpcl -t"})
+
+
+def suspended_refuses(tool: str, option: str) -> bool:
+    return f"{tool} {option}" in SUSPENDED_REFUSES
+
+
+# --- a disk that did not attach (`fault disk-failure`) ------------------------------------------------
+# GUESS: the disk resource is reported with this status and the group goes on to the exec resource,
+# whose scripts learn it from CLP_DISK (CLP_DISK_FAILURE) and decide in their failure branch (as
+# CLUSTERPRO's own template and the guide's samples branch on CLP_DISK). node-protocol is silent on
+# whether a real disk resource failure stops the activation before the exec resource instead.
+DISK_NOT_ATTACHED_STATUS = "Online"
+
+# --- clplogcmd (node-protocol 5.7: the command VERIFIED; where and how the bed records it GUESS) ---------
+ALERT_LOG = "/opt/nec/clusterpro/log/alert.log"
+
+
+def alert_line(when: str, level: str, server: str, event_id: str, text: str) -> str:
+    return f"{when} {level} {server} {event_id} {text}\n"
+
+
+# --- a Cluster WebUI save (node-protocol 4.2/10: that <trekking> and the object counter are rewritten
+# is sourced; where the elements sit and what a configid looks like is GUESS) ------------------------------
+def webui_configid() -> str:
+    """A new ``<trekking><configid>`` (GUESS: a UUID)."""
+    return str(uuid.uuid4())
+
+
+def webui_savedversion(previous: int | None) -> int:
+    """The new ``<trekking><savedversion>`` (GUESS: counts saves from 1)."""
+    return previous + 1 if previous is not None else 1
+
 
 # --- resource (de)activation failure actions (node-protocol 4.2 exec table: VERIFIED codes) ---------
 # deact/action default 4 = stop the cluster service and shut the OS down. The bed powers the node

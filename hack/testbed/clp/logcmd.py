@@ -1,7 +1,7 @@
 """/usr/sbin/clplogcmd -m <text> [-i <id>] [-l info|warn|err] (node-protocol 5.7).
 
-GUESS: the simulated alert log is /opt/nec/clusterpro/log/alert.log on the node, one line per
-message: ``<time> <level> <server> <id> <text>``.
+GUESS (clp/guesses.py ALERT_LOG, alert_line): the simulated alert log is
+/opt/nec/clusterpro/log/alert.log on the node, one line per message: ``<time> <level> <server> <id> <text>``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 from ..jc.runtime import NodeContext
+from . import guesses
 
-ALERT_LOG = Path("/opt/nec/clusterpro/log/alert.log")
+ALERT_LOG = Path(guesses.ALERT_LOG)
 
 
 def main(argv: list[str], ctx: NodeContext) -> int:
@@ -30,6 +31,6 @@ def main(argv: list[str], ctx: NodeContext) -> int:
         return 1
     ALERT_LOG.parent.mkdir(parents=True, exist_ok=True)
     with ALERT_LOG.open("a") as f:
-        f.write(f"{time.strftime('%Y/%m/%d %H:%M:%S')} {level} {socket.gethostname()} {o.get('-i', '1')} "
-                f"{o['-m']}\n")
+        f.write(guesses.alert_line(time.strftime("%Y/%m/%d %H:%M:%S"), level, socket.gethostname(),
+                                   o.get("-i", "1"), o["-m"]))
     return 0

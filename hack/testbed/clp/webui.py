@@ -3,15 +3,15 @@
 Every save rewrites ``<trekking>`` (configid, savedversion) and ``webmgr/client/objectnumber``
 (EXPRESSCLUSTER/clpcfdiff README; S11). The rewrite works on the text in the file's declared
 encoding and touches nothing else, so every other byte (a Japanese comment) stays as it was.
-Element placement and the configid format are GUESSes (a UUID, savedversion counting saves).
+Element placement (below) and the configid/savedversion values (clp/guesses.py) are GUESSes.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 
 from . import conf as clpconf
+from . import guesses
 
 
 def object_number(conf: clpconf.ClusterConf) -> int:
@@ -51,8 +51,8 @@ def save(data: bytes) -> bytes:
     text = data.decode(codec)
     conf = clpconf.parse(data)
     saved = re.search(r"<savedversion>\s*(\d+)\s*</savedversion>", text)
-    version = int(saved.group(1)) + 1 if saved else 1
-    text = _set_in(text, "trekking", "configid", str(uuid.uuid4()))
+    version = guesses.webui_savedversion(int(saved.group(1)) if saved else None)
+    text = _set_in(text, "trekking", "configid", guesses.webui_configid())
     text = _set_in(text, "trekking", "savedversion", str(version))
     text = _set_objectnumber(text, str(object_number(conf)))
     return text.encode(codec)

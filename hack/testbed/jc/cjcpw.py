@@ -61,16 +61,6 @@ def _fail(bed: BedRecord, key: str, **values: object) -> int:
     return code
 
 
-def _layout(plist: list[tuple[str, str]], tree: bool) -> list[tuple[str, str, bool, list[tuple[str, str, bool]]]]:
-    """(title, short, twin, subs) of cjcpw's direct children. GUESS (axis site-ppid): ppid-flat =
-    every daemon a child of cjcpw; ppid-tree = the first daemon a child of cjcpw, the rest below it."""
-    entries = [(t, s, (t, s) == guesses.JNWCASTER) for t, s in plist]
-    if not tree:
-        return [(t, s, tw, []) for t, s, tw in entries]
-    (t0, s0, tw0), rest = entries[0], entries[1:]
-    return [(t0, s0, tw0, rest)]
-
-
 def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
     site = conf.site_info(dbpath)
     if site is None:
@@ -82,8 +72,7 @@ def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
     problem = _vhost_problem(vhost)
     if problem:
         return _fail(bed, problem[0], vhost=vhost, **problem[1])
-    if local.running() and local.started_with() not in ("SITE",):
-        # GUESS: the local daemon in its default mode takes the site's packets (S1 2.3).
+    if local.running() and guesses.local_site_conflicts(local.started_with()):
         return _fail(bed, "local_conflict")
     mode = site.get(guesses.SITE_KEY_MODE, "CLASSIC")
     plist = guesses.site_processes(mode, site.get(guesses.JCWEBSERVER_PARAM, "").upper() == "ON")
@@ -98,7 +87,7 @@ def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
     signal.signal(signal.SIGTERM, on_term)
     workdir = os.path.join(dbpath, guesses.SITE_DAEMON_CWD)
     children = {procs.spawn(t, s, twin=tw, subs=subs, tie_to_parent=resident, cwd=workdir): s
-                for t, s, tw, subs in _layout(plist, bed.has("ppid-tree"))}
+                for t, s, tw, subs in guesses.site_daemon_layout(plist, bed.has("ppid-tree"))}
     state = {"vhost": vhost, "dbpath": dbpath, "cjcpw": os.getpid() if resident else 0,
              "children": list(children), "resident": resident}
     procs.write_state(_state_file(vhost), state)
@@ -126,8 +115,8 @@ def start(vhost: str, dbpath: str, resident: bool, bed: BedRecord) -> int:
 def stop(vhost: str, ctx: NodeContext) -> int:
     st = _running(vhost)
     if st is None:
-        # GUESS (axis cjcpw-stop-idle): idempotent by default
-        return _fail(ctx.bed, "stop_idle", vhost=vhost) if ctx.bed.has("cjcpw-stop-idle-fails") else 0
+        stop_idle_fails = guesses.cjcpw_stop_idle_fails(ctx.bed.variant("cjcpw-stop-idle"))
+        return _fail(ctx.bed, "stop_idle", vhost=vhost) if stop_idle_fails else 0
     time.sleep(ctx.bed.timings.cjcpw_stop)  # real sites take 1-2 minutes to stop
     main_pid = int(st.get("cjcpw") or 0)
     if main_pid and procs.alive(main_pid):

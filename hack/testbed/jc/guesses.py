@@ -55,6 +55,37 @@ JCWEBSERVER_PARAM = "jcwebserver"
 # the directory (<dbpath>/nqs) is the one cjcmksite creates.
 SITE_DAEMON_CWD = "nqs"
 
+# --- cjcpw (node-protocol 2.3/2.5: how the site's tree looks and when cjcpw refuses: no source) ------
+
+
+Layout = list[tuple[str, str, bool, list[tuple[str, str, bool]]]]
+
+
+def site_daemon_layout(plist: list[tuple[str, str]], tree: bool) -> Layout:
+    """(title, short, twin, subs) of cjcpw's direct children for a site's ``plist``. GUESS (axis
+    site-ppid; S1 only says "identify by PPID"): ppid-flat (``tree`` False) = every daemon a child
+    of cjcpw; ppid-tree = the first daemon a child of cjcpw, the rest below it. ``twin``: the
+    jnwcaster that spawns its second instance."""
+    entries = [(t, s, (t, s) == JNWCASTER) for t, s in plist]
+    if not tree:
+        return [(t, s, tw, []) for t, s, tw in entries]
+    (t0, s0, tw0), rest = entries[0], entries[1:]
+    return [(t0, s0, tw0, rest)]
+
+
+def local_site_conflicts(started_with: str | None) -> bool:
+    """Whether a running local site keeps cjcpw from starting a cluster site. GUESS (S1 2.3 says
+    local_daemon=SITE lets them coexist): the local daemon in its default mode (started without
+    local_daemon=SITE) takes the site's packets, so cjcpw refuses."""
+    return started_with != "SITE"
+
+
+def cjcpw_stop_idle_fails(choice: str) -> bool:
+    """`cjcpw -stop` of a site that is not running: exit 0 (cjcpw-stop-idle-ok, default) or an
+    error (cjcpw-stop-idle-fails; text and code from JC_ERRORS 'stop_idle'). No source."""
+    return choice == "cjcpw-stop-idle-fails"
+
+
 # --- daemon.conf -------------------------------------------------------------------------------
 LOCAL_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
 # Vendor default: the local_daemon parameter appears only as a commented sample (VERIFIED S1 2.3).
