@@ -53,6 +53,13 @@ class Replicas:
             [sys.executable, "-m", "jobcenter_operator", "run", "--namespace", "default"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
+    def running(self, identity: str) -> bool:
+        """True while ``identity``'s process runs; a process that exited (one that could not even
+        start: an import error) fails the test at once with its log, not after a wait's timeout."""
+        code = self.procs[identity].poll()
+        assert code is None, f"replica {identity} exited with {code}\n{self.log()}"
+        return True
+
     def audit_path(self, identity: str) -> Path:
         return self.workdir / f"audit-{identity}.jsonl"
 
@@ -200,7 +207,8 @@ def test_sharded_replicas_take_over_and_rebalance(testbed_cluster: Callable[...,
     restarted_at = time.time()
     r.start(victim)
     for cluster in lost:
-        wait_for(f"{victim} acting on {cluster} again", lambda c=cluster: victim in r.senders(c, since=restarted_at),
+        wait_for(f"{victim} acting on {cluster} again",
+                 lambda c=cluster: r.running(victim) and victim in r.senders(c, since=restarted_at),
                  timeout=BOUND * 4, interval=0.5)
     wait_for("every site Ready after the rebalance", lambda: all(ready(r, s) for s in sites), timeout=120, interval=1)
     commands = r.commands()
@@ -227,7 +235,8 @@ def test_rolling_restart_during_converge(testbed_cluster: Callable[..., dict[str
         r.procs[identity].send_signal(signal.SIGINT)
         r.procs[identity].wait(180)  # its in-flight runs end first (bounded by the settle timeout)
         r.start(identity)
-        wait_for(f"{identity}'s shards back", lambda: lease_holders(r) == owners, timeout=120, interval=1)
+        wait_for(f"{identity}'s shards back", lambda i=identity: r.running(i) and lease_holders(r) == owners,
+                 timeout=120, interval=1)
     wait_for("every site Ready", lambda: all(ready(r, s) for s in fleet.sites), timeout=400, interval=1)
     commands = r.commands()
     for cluster in fleet.clusters:
