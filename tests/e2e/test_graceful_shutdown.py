@@ -73,6 +73,14 @@ ALSO = {"cjcmksite": [[("markstop", "clu2"), ("clearmark", "clu2")]],
         "startgroup": [[("clearmark", "clu2"), ("nqsstart", "clu2")]]}
 
 
+# Steps that take no time on the bed: the node's tools are slowed down (``fault slow``) from the
+# command before them on, so the signal lands while the step runs on the node, not after the run has
+# gone on to its next (non-disruptive) command. The step before, at real-node timings (nqsstop 5 s),
+# leaves the time to set it.
+SLOWED = {"cjcmksite": ("nqsstop", "clu1")}
+SLOW_SECONDS = "3"
+
+
 @pytest.mark.parametrize("step", list(AFTER))
 def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
         step: str, site_setup: Callable[..., dict[str, Any]], operator_env: Operator) -> None:
@@ -80,8 +88,14 @@ def test_sigterm_during_a_disruptive_step_leaves_the_group_online(
     bed = site_setup(timings=TIMINGS)
     name, group = bed["name"], bed["failoverGroup"]
     proc = op.procs[-1]
+    if step in SLOWED:
+        before = SLOWED[step]
+        wait_for(f"the operator sending {before}", lambda: before in _sent(op), timeout=600, interval=0.05)
+        testbed.fault(name, "slow", before[1], SLOW_SECONDS)
     wait_for(f"the operator sending {step}", lambda: any(s == step for s, _ in _sent(op)), timeout=600, interval=0.05)
     log = _terminate(op, proc)
+    if step in SLOWED:
+        testbed.fault(name, "slow", SLOWED[step][1], "0")
     assert "stopped at a safe point" in log, log  # the run in flight was interrupted, not finished
 
     # The step in flight ran to its end; after it only what undoes this run's interruption. Counted
