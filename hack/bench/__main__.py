@@ -159,6 +159,12 @@ def write_results(rows: list[dict[str, Any]], out: Path, extra: dict[str, Any] |
     print(f"\nresults: {out}")
 
 
+def _write(out: Path, result: dict[str, Any]) -> None:
+    """A scenario's result, with the machine it ran on, as JSON."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m hack.bench")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -207,24 +213,21 @@ def main(argv: list[str] | None = None) -> int:
         from . import bedcost
 
         result = bedcost.run(args.commands, args.lifecycle_runs)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
+        _write(args.out, result)
         print(bedcost.table(result))
         return 0
     if args.cmd == "idle":
         from . import idle
 
         result = idle.run(args.clusters, args.seconds)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
+        _write(args.out, result)
         print(idle.table(result))
         return 0
     if args.cmd == "standin":
         from . import standin
 
         result = standin.run()
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine(), **result}, indent=2))
+        _write(args.out, result)
         print(json.dumps(result, indent=2))
         return 0
     return run_all(args.out)

@@ -512,78 +512,57 @@ async def reconcile_site(
     again before acting on them: kept facts only ever confirm that nothing is to be done.
     A drift check's commands wait behind every other run's (node.limit)."""
     with drift_checking() if drift_check else contextlib.nullcontext():
-        return await _reconcile_site(runner, access, spec, enforce=enforce, settle_timeout=settle_timeout,
-                                     settle_interval=settle_interval, gate=gate, progress=progress,
-                                     stopping=stopping, shared=shared, drift_check=drift_check)
+        def runnable(current: Plan) -> tuple[Action, ...]:
+            if gate is None:
+                return current.actions
+            result.gates.append(gate(current.actions))
+            return result.gates[-1].run
 
-
-async def _reconcile_site(
-    runner: Runner,
-    access: ClusterAccess,
-    spec: JobCenterSiteSpec,
-    *,
-    enforce: bool,
-    settle_timeout: float = 60.0,
-    settle_interval: float = 1.0,
-    gate: Callable[[Sequence[Action]], Gate] | None = None,
-    progress: OnProgress | None = None,
-    stopping: Stopping | None = None,
-    shared: SharedFacts | None = None,
-    drift_check: bool = False,
-) -> SiteResult:
-    """``reconcile_site``."""
-
-    def runnable(current: Plan) -> tuple[Action, ...]:
-        if gate is None:
-            return current.actions
-        result.gates.append(gate(current.actions))
-        return result.gates[-1].run
-
-    if stopping is not None and stopping.is_set():
-        raise asyncio.CancelledError("the operator is exiting")  # a run that waited for the cluster's lock
-    target = probe_target(spec)
-    gathered, reused = await _gather(runner, access, target, shared=shared, reuse=drift_check)
-    result = SiteResult(gathered=gathered, enforced=enforce)
-    if reused and not _confirmed(spec, access.names, result, runnable):
-        # Kept facts only confirm; anything to do (or to report) is decided on the nodes as they are now.
-        gathered = await gather(runner, access, target, shared=shared)
+        if stopping is not None and stopping.is_set():
+            raise asyncio.CancelledError("the operator is exiting")  # a run that waited for the cluster's lock
+        target = probe_target(spec)
+        gathered, reused = await _gather(runner, access, target, shared=shared, reuse=drift_check)
         result = SiteResult(gathered=gathered, enforced=enforce)
-    elif reused:
-        return result
-    if gathered.errors:
-        _report_reachable(result, spec, access.names)
-        # Except one thing: a group an interrupted run left stopped is started again (issue 12).
-        reachable = tuple(n for n in access.names if n in gathered.facts)
-        resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
-        if resume:
-            result.steps, _ = await execute(runner, access, resume, stopping=stopping, shared=shared)
-        return result
-    plan = plan_site(spec, access.names, gathered.facts)
-    result.plan, result.active_node = plan, plan.active_node
-    actions = runnable(plan)
-    if plan.preflight or not enforce or not actions:
-        result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
-        return result
-    # Execute, then verify by planning again. A plan can leave work for a second round (a run
-    # resumed after an interruption finishes the group start first); rounds are bounded.
-    deadline = time.monotonic() + settle_timeout
-
-    async def on_step(step: StepProgress) -> None:
-        if progress is not None:
-            await progress(step, result)
-
-    for _round in range(MAX_ROUNDS):
-        steps, failure = await execute(runner, access, actions, on_step, stopping=stopping, shared=shared)
-        result.steps += steps
-        if failure is not None:
-            result.error = failure
+        if reused and not _confirmed(spec, access.names, result, runnable):
+            # Kept facts only confirm; anything to do (or to report) is decided on the nodes as they are now.
+            gathered = await gather(runner, access, target, shared=shared)
+            result = SiteResult(gathered=gathered, enforced=enforce)
+        elif reused:
             return result
-        actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable, shared)
-        if not actions:
+        if gathered.errors:
+            _report_reachable(result, spec, access.names)
+            # Except one thing: a group an interrupted run left stopped is started again (issue 12).
+            reachable = tuple(n for n in access.names if n in gathered.facts)
+            resume = resume_with_nodes_down(spec, reachable, gathered.facts) if enforce and reachable else ()
+            if resume:
+                result.steps, _ = await execute(runner, access, resume, stopping=stopping, shared=shared)
             return result
-    pending = "; ".join(a.describe() for a in actions)
-    result.error = NotConverged(f"still not converged after {MAX_ROUNDS} rounds: {pending}")
-    return result
+        plan = plan_site(spec, access.names, gathered.facts)
+        result.plan, result.active_node = plan, plan.active_node
+        actions = runnable(plan)
+        if plan.preflight or not enforce or not actions:
+            result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
+            return result
+        # Execute, then verify by planning again. A plan can leave work for a second round (a run
+        # resumed after an interruption finishes the group start first); rounds are bounded.
+        deadline = time.monotonic() + settle_timeout
+
+        async def on_step(step: StepProgress) -> None:
+            if progress is not None:
+                await progress(step, result)
+
+        for _round in range(MAX_ROUNDS):
+            steps, failure = await execute(runner, access, actions, on_step, stopping=stopping, shared=shared)
+            result.steps += steps
+            if failure is not None:
+                result.error = failure
+                return result
+            actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable, shared)
+            if not actions:
+                return result
+        pending = "; ".join(a.describe() for a in actions)
+        result.error = NotConverged(f"still not converged after {MAX_ROUNDS} rounds: {pending}")
+        return result
 
 
 def _report_reachable(result: SiteResult, spec: JobCenterSiteSpec, names: Sequence[str]) -> None:
