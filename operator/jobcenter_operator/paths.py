@@ -39,6 +39,10 @@ STOP_MARKER_DIR = f"{OPERATOR_STATE}/stopped"
 # has the cluster suspended to apply a configuration: a run killed in between leaves it, and the
 # next run resumes the cluster (a cluster is never left suspended because the operator failed).
 SUSPEND_MARKER_DIR = f"{OPERATOR_STATE}/suspended"
+# A marker per group on a node whose manager services (WebManager, alert sync, ...) have not yet
+# loaded a configuration the operator pushed: written before ``clpcl -r``, removed once it
+# succeeded, so a restart that failed is tried again on the next reconcile.
+MANAGER_RESTART_DIR = f"{OPERATOR_STATE}/manager-restart"
 # The configuration as it was before the operator first pushed (for deletionPolicy Unconfigure).
 BACKUP_ROOT = f"{OPERATOR_STATE}/backup"
 

@@ -292,7 +292,8 @@ async def execute(
 
 # Between a group stop and its start, the documented apply sequence may suspend the cluster around
 # the push (a monitor changes): those steps are bounded and undone within the same run.
-_SUSPENDED_PUSH = frozenset({"MarkSuspended", "SuspendCluster", "ResumeCluster", "ClearSuspendMarker"})
+_SUSPENDED_PUSH = frozenset({"MarkSuspended", "SuspendCluster", "RestartManagerServices", "ResumeCluster",
+                             "ClearSuspendMarker"})
 
 
 def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:

@@ -22,6 +22,7 @@ from jobcenter_operator.facts import NodeFacts
 from jobcenter_operator.facts.clusterpro import clp_conf_bytes as read_clp_conf_bytes
 from jobcenter_operator.facts.gather import PARAMETERS, SECTIONS
 from jobcenter_operator.facts.jobcenter import ClusterSite
+from jobcenter_operator.facts.manager import OPTIONAL_UNITS
 from jobcenter_operator.node import BatchItem, CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.paths import LOCAL_DAEMON_CONF, NQSSTART, NQSSTOP, SCRIPTS_ROOT, SYSTEMCTL
 from jobcenter_operator.plan.commands import GUARD_CONCURRENT_EDIT, sha256_text, unbounded
@@ -83,6 +84,9 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
         else _section(1),
         "script_hashes": _section(0, "".join(f"{h}  {SCRIPTS_ROOT}/{p}\n" for p, h in f.script_hashes.items())
                                   + "".join(f"managed  {SCRIPTS_ROOT}/{p}\n" for p in sorted(f.managed_scripts))),
+        "manager_services": _section(0, "".join(f"unit {u} {'enabled' if u in f.manager.units else ''}\n"
+                                                for u in OPTIONAL_UNITS)
+                                        + ("pending\n" if f.manager.restart_pending else "")),
         "ip_addr": _section(0, "".join(f"2: eth0    inet {a}/24 scope global\n" for a in sorted(f.addresses))),
         "mounts": _section(0, "".join(f"{i} 1 0:{i} / {m} rw - ext4 /dev/x rw\n"
                                       for i, m in enumerate(sorted(f.mounts)))),
@@ -202,7 +206,9 @@ class FakeRunner:
 
 _STEPS = {"stopgroup": "StopGroup", "startgroup": "StartGroup", "cjcmksite": "CreateSite",
           "apply": "ApplyClusterConfig", "restore": "RestoreClusterConfig", "suspendcluster": "SuspendCluster",
-          "resumecluster": "ResumeCluster", "marksuspend": "MarkSuspended", "clearsuspend": "ClearSuspendMarker",
+          "resumecluster": "ResumeCluster",
+          "restartmanager": "RestartManagerServices", "marksuspend": "MarkSuspended",
+          "clearsuspend": "ClearSuspendMarker",
           "markstop": "MarkGroupStopped", "clearmark": "ClearStopMarker"}
 
 

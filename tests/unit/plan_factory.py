@@ -220,6 +220,8 @@ def apply(spec: JobCenterSiteSpec, facts: dict[str, NodeFacts], actions: tuple[A
             for n in out:
                 update(n, cluster=out[n].cluster.model_copy(update={"suspended": suspended}))
             update(a.node, suspended_by_operator=a.node if suspended else None)
+        elif a.kind == "RestartManagerServices":
+            update(a.node, manager=f.manager.model_copy(update={"restart_pending": False}))
         elif a.kind == "MarkSuspended":
             update(a.node, suspended_by_operator=a.command.argv[-1])
         elif a.kind == "ClearSuspendMarker":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from . import agent, clusterpro, jobcenter, network, processes
+from . import agent, clusterpro, jobcenter, manager, network, processes
 from .model import NodeFacts
 from .sections import build_script, split_output
 
@@ -25,6 +25,7 @@ SECTIONS = (
     clusterpro.SUSPEND_MARKER,
     clusterpro.SCRIPT_HASHES,
     clusterpro.BACKUP_CONF,
+    manager.MANAGER_SERVICES,
     network.IP_ADDR,
     network.MOUNTS,
     network.RESOLVE_FORWARD,
@@ -99,6 +100,7 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         script_hashes=clusterpro.parse_script_hashes(out["script_hashes"]),
         managed_scripts=clusterpro.parse_managed_scripts(out["script_hashes"]),
         backup_clp_conf=clusterpro.parse_backup_conf(out["backup_conf"]),
+        manager=manager.parse_manager_services(out["manager_services"]),
         addresses=network.parse_ip_addr(out["ip_addr"]),
         mounts=network.parse_mounts(out["mounts"]),
         resolution=network.parse_resolution(out["resolve_forward"], out["resolve_reverse"]),

@@ -13,6 +13,7 @@ from ..frozen import Frozen
 from .agent import AgentFacts
 from .clusterpro import ClpConf, ClusterStatus
 from .jobcenter import ClusterSite, DaemonConf, JobCenterInstall
+from .manager import ManagerServices
 from .network import Resolution
 from .processes import ProcessTable
 
@@ -31,6 +32,8 @@ class NodeFacts(Frozen):
     script_hashes: dict[str, str]
     managed_scripts: frozenset[str] = frozenset()  # installed scripts that are the operator's (any version)
     backup_clp_conf: str | None = None  # clp.conf before the operator's first push (only when asked)
+    # CLUSTERPRO's manager services: which version-dependent ones exist, a restart still owed
+    manager: ManagerServices = Field(default_factory=ManagerServices)
     addresses: frozenset[str]
     mounts: frozenset[str]
     resolution: Resolution

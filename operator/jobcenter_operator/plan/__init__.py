@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
-from .apply_sequence import clear_stale_markers, recover_suspend
+from .apply_sequence import clear_stale_markers, recover_suspend, restart_pending
 from .assess import ProcessHealth, assess_processes
 from .model import PREFLIGHT, Action, Command, Context, Finding, Plan
 from .preflight import active_node, preflight
@@ -45,6 +45,7 @@ def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str,
         findings += outcome.findings
         actions += outcome.actions
     actions += clear_stale_markers(spec.failover_group, ctx.nodes, facts, actions)
+    actions += restart_pending(spec.failover_group, ctx.nodes, facts, actions)
     findings += [_group_online(ctx), _in_sync(actions)]
     return Plan(findings=tuple(findings), actions=tuple(actions), active_node=ctx.active)
 

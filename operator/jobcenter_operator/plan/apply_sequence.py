@@ -4,7 +4,9 @@ from what the change touches. Pure.
 node-protocol 5.1, 7 and 10 (S4, S6, S12), and what the product refuses (node-protocol 9):
 
 - a monitor added, changed or removed (its clp.conf element, or its genw.sh) needs the cluster
-  suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl --resume``;
+  suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl -r --web --alert``
+  (X4.2+: also ``--ib --api``) on every node, so the manager services load what was pushed ->
+  ``clpcl --resume``;
 - the exec resource or its start/stop scripts of an online group need that group stopped:
   ``clpgrp -t`` -> push -> ``clpgrp -s`` (what the Cluster WebUI's apply does);
 - both: stop the group, then suspend (clpgrp refuses to work on a suspended cluster), push,
@@ -86,8 +88,8 @@ def classify(spec: JobCenterSiteSpec, current: str, desired: str, stale: Mapping
     return monitor, group
 
 
-def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigChange, *, planned_from: str,
-                  group_online: bool, restart_group: bool, reason: str) -> list[Action]:
+def apply_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], change: ConfigChange,
+                  *, planned_from: str, group_online: bool, restart_group: bool, reason: str) -> list[Action]:
     """The documented sequence for ``change`` on ``node`` (where ``group`` is, or was, online).
 
     ``group_online``: the group runs now (it is stopped first when the change needs it, or when
@@ -107,7 +109,7 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], change: ConfigCha
                                                         change.encoding)))
     if change.monitor:
         # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
-        actions += resume_actions(group, node, nodes, reason)
+        actions += resume_actions(group, node, nodes, facts, reason)
     if stop or not group_online:
         actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
                               message=f"start {group} on {node}, where it was online",
@@ -148,36 +150,68 @@ def suspend_actions(group: str, node: str, nodes: Sequence[str], reason: str) ->
         actions.append(Action(kind="MarkSuspended", node=other, reason=reason,
                               message=f"record that {node} suspends the cluster for {group}",
                               command=suspend_commands.mark_suspended(group, node), restore=clear))
-    resume = Action(kind="ResumeCluster", node=node, reason="RestoreAfterFailure",
-                    message="resume the cluster after a failed step", command=suspend_commands.resume_cluster(group))
     actions.append(Action(kind="SuspendCluster", node=node, reason=reason,
                           message="suspend the cluster: a monitor is added or changed",
-                          command=suspend_commands.suspend_cluster(group, node), restore=resume))
+                          command=suspend_commands.suspend_cluster(group, node), restore=_resume(group, node)))
     return actions
 
 
-def resume_actions(group: str, node: str, markers: Sequence[str], reason: str) -> list[Action]:
-    """Resume on ``node`` (which removes its marker), then remove the marker from ``markers``."""
-    actions = [Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster",
-                      command=suspend_commands.resume_cluster(group))]
+def restart_manager_actions(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], reason: str,
+                            resume_on: str) -> list[Action]:
+    """``clpcl -r`` on each of ``nodes`` with the options its installed services need (NEC restarts
+    them on every server after a push: node-protocol 8, 10), the cluster suspended from
+    ``resume_on``. Should one fail, the cluster is resumed there (the restore) and the failed
+    node's marker makes a later run restart it again (``restart_pending``)."""
+    return [Action(kind="RestartManagerServices", node=n, reason=reason,
+                   message="restart the manager services so they load the pushed configuration",
+                   command=suspend_commands.restart_manager_services(group, facts[n].manager.units),
+                   restore=_resume(group, resume_on)) for n in nodes]
+
+
+def _resume(group: str, node: str) -> Action:
+    return Action(kind="ResumeCluster", node=node, reason="RestoreAfterFailure",
+                  message="resume the cluster after a failed step", command=suspend_commands.resume_cluster(group))
+
+
+def resume_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], reason: str,
+                   markers: Sequence[str] | None = None) -> list[Action]:
+    """Restart the manager services on ``nodes`` (``node`` first), resume on ``node`` (which removes its marker),
+    then remove the marker from ``markers`` (default: ``nodes``)."""
+    actions = restart_manager_actions(group, [node, *(n for n in nodes if n != node)], facts, reason, node)
+    actions.append(Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster",
+                          command=suspend_commands.resume_cluster(group)))
     actions += [Action(kind="ClearSuspendMarker", node=other, reason=reason,
                        message=f"remove the suspend marker of {group}",
                        command=suspend_commands.clear_suspend_marker(group))
-                for other in markers if other != node]
+                for other in (nodes if markers is None else markers) if other != node]
     return actions
+
+
+def restart_pending(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
+                    planned: Sequence[Action]) -> list[Action]:
+    """The manager services of nodes where an earlier restart failed (its marker is there), unless the
+    plan restarts them anyway. Not with the cluster suspended: the resume that follows does it."""
+    if any(facts[n].cluster.suspended for n in nodes):
+        return []
+    restarting = {a.node for a in planned if a.kind == "RestartManagerServices"}
+    return [Action(kind="RestartManagerServices", node=n, reason="ManagerRestartPending",
+                   message="restart the manager services: an earlier restart after a push failed",
+                   command=suspend_commands.restart_manager_services(group, facts[n].manager.units))
+            for n in nodes if facts[n].manager.restart_pending and n not in restarting]
 
 
 def recover_suspend(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
                     active: str | None) -> list[Action]:
-    """A run killed while it had the cluster suspended: resume it (never blocked by a preflight
-    check nor by the disruption gate), then clear the markers. Markers of a cluster that is not
-    suspended are left to ``clear_stale_markers``."""
+    """A run killed while it had the cluster suspended: restart the manager services (whether its push
+    happened is not known; a restart costs nothing), resume it (never blocked by a preflight check
+    nor by the disruption gate), then clear the markers. Markers of a cluster that is not suspended
+    are left to ``clear_stale_markers``."""
     marked = [n for n in nodes if facts[n].suspended_by_operator is not None]
     suspended = [n for n in nodes if facts[n].cluster.suspended]
     if not marked or not suspended:
         return []
     where = active if active in suspended else suspended[0]
-    return resume_actions(group, where, marked, "ResumeAfterInterruption")
+    return resume_actions(group, where, nodes, facts, "ResumeAfterInterruption", markers=marked)
 
 
 def clear_stale_markers(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],

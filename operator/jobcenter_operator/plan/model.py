@@ -27,6 +27,7 @@ ActionKind = Literal[
     "MarkSuspended",  # write the operator's suspend marker on a node (before SuspendCluster)
     "SuspendCluster",  # clpcl --suspend (a monitor is added or changed)
     "ApplyClusterConfig",  # clpcfctrl --push -l -x DIR with the edited clp.conf and scripts
+    "RestartManagerServices",  # clpcl -r --web --alert [--ib --api] on a node (loads the pushed config)
     "ResumeCluster",  # clpcl --resume (after the push, or after a run killed while suspended)
     "ClearSuspendMarker",  # remove the operator's suspend marker from a node
     "StartGroup",  # clpgrp -s GROUP on the node that held it

@@ -151,7 +151,7 @@ def cluster_resources(ctx: Context, planned: tuple[Action, ...]) -> Outcome:
                    message=f"start {group} on {active}, where it was online", command=commands.start_group(group)),
             *clear_markers([n for n in ctx.nodes if n != active], group, reason)))
     return Outcome((finding,), tuple(apply_sequence.apply_actions(
-        group, active, ctx.nodes, change, planned_from=ctx.facts[active].clp_conf.text, group_online=True,
+        group, active, ctx.nodes, ctx.facts, change, planned_from=ctx.facts[active].clp_conf.text, group_online=True,
         restart_group=created, reason="ClusterConfigChange")))
 
 
@@ -224,7 +224,7 @@ def resume_steps(ctx: Context) -> list[Action]:
     change = config_changes(ctx.spec, ctx.nodes, ctx.facts, node)
     if change is not None:
         actions = apply_sequence.apply_actions(
-            group, node, ctx.nodes, change, planned_from=ctx.facts[node].clp_conf.text, group_online=False,
+            group, node, ctx.nodes, ctx.facts, change, planned_from=ctx.facts[node].clp_conf.text, group_online=False,
             restart_group=False, reason="ResumeAfterInterruption")
     else:
         actions = [resume_start(group, node)]

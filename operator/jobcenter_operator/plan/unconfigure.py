@@ -98,7 +98,7 @@ def _restore(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str, 
         command=commands.restore_config(group, spec.exec_resource, spec.monitor_resource, restored,
                                         planned_from=current, encoding=facts[backup_node].clp_conf.encoding)))
     if suspend:
-        actions += resume_actions(group, backup_node, nodes, "Unconfigure")
+        actions += resume_actions(group, backup_node, nodes, facts, "Unconfigure")
     if active is not None:
         actions.append(Action(kind="StartGroup", node=active, reason="Unconfigure",
                               message=f"start {group} on {active} with the original scripts",

@@ -14,8 +14,10 @@ from jobcenter_operator.facts.agent import AgentFacts
 from jobcenter_operator.facts.clusterpro import ClusterStatus
 from jobcenter_operator.facts.clusterpro import clp_conf as read_clp_conf
 from jobcenter_operator.facts.jobcenter import ClusterSite, DaemonConf, JobCenterInstall
+from jobcenter_operator.facts.manager import ManagerServices
 from jobcenter_operator.facts.network import Resolution
 from jobcenter_operator.facts.processes import ProcessTable
+from jobcenter_operator.paths import MANAGER_RESTART_DIR
 from jobcenter_operator.plan import assess_processes, plan_site
 
 # A monitor added: the group stopped (its scripts change; its stop marker on the other node first, so
@@ -28,6 +30,8 @@ SUSPENDED_PUSH = [
     ("MarkSuspended", "clu2"),
     ("SuspendCluster", "clu1"),
     ("ApplyClusterConfig", "clu1"),
+    ("RestartManagerServices", "clu1"),
+    ("RestartManagerServices", "clu2"),
     ("ResumeCluster", "clu1"),
     ("ClearSuspendMarker", "clu2"),
     ("StartGroup", "clu1"),
@@ -218,6 +222,8 @@ def test_a_run_interrupted_after_stopping_the_group_is_finished_with_one_start()
         ("MarkSuspended", "clu2", "ResumeAfterInterruption"),
         ("SuspendCluster", "clu1", "ResumeAfterInterruption"),
         ("ApplyClusterConfig", "clu1", "ClusterConfigDiffers"),
+        ("RestartManagerServices", "clu1", "ResumeAfterInterruption"),
+        ("RestartManagerServices", "clu2", "ResumeAfterInterruption"),
         ("ResumeCluster", "clu1", "ResumeAfterInterruption"),
         ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption"),
         ("StartGroup", "clu1", "ResumeAfterInterruption"),
@@ -279,6 +285,7 @@ def test_a_monitor_only_change_suspends_the_cluster_and_leaves_the_group_running
     plan = plan_site(spec, NODES, _converged())
     assert [(a.kind, a.node) for a in plan.actions] == [
         ("MarkSuspended", "clu2"), ("SuspendCluster", "clu1"), ("ApplyClusterConfig", "clu1"),
+        ("RestartManagerServices", "clu1"), ("RestartManagerServices", "clu2"),
         ("ResumeCluster", "clu1"), ("ClearSuspendMarker", "clu2")]
     kinds = {a.kind: a for a in plan.actions}
     assert kinds["SuspendCluster"].disruptive and kinds["ResumeCluster"].disruptive
@@ -309,13 +316,19 @@ def _suspended(facts: dict[str, Any], markers: dict[str, str], suspended: bool =
 def test_a_run_killed_while_suspended_is_resumed_first_whatever_else_is_wrong() -> None:
     facts = _suspended(_offline(_converged(), None), {"clu1": "clu1", "clu2": "clu1"})
     plan = plan_site(CLASSIC, NODES, facts)
+    # Whether the killed run had pushed is not known: the manager services are restarted first.
     assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("RestartManagerServices", "clu1", "ResumeAfterInterruption"),
+        ("RestartManagerServices", "clu2", "ResumeAfterInterruption"),
         ("ResumeCluster", "clu1", "ResumeAfterInterruption"),
         ("ClearSuspendMarker", "clu2", "ResumeAfterInterruption")]
+    # A restart that fails still resumes the cluster (its restore), never leaving it suspended.
+    assert all(a.restore is not None and a.restore.kind == "ResumeCluster" and a.restore.node == "clu1"
+               for a in plan.actions if a.kind == "RestartManagerServices")
     # The node that suspended is gone: the marker on the other node is enough to resume from there.
     only = {"clu2": _suspended(_converged(), {"clu2": "clu1"})["clu2"]}
     plan = plan_site(CLASSIC, ("clu2",), only)
-    assert [(a.kind, a.node) for a in plan.actions] == [("ResumeCluster", "clu2")]
+    assert [(a.kind, a.node) for a in plan.actions] == [("RestartManagerServices", "clu2"), ("ResumeCluster", "clu2")]
 
 
 def test_markers_of_a_cluster_no_longer_suspended_are_only_cleared() -> None:
@@ -374,3 +387,46 @@ def test_a_site_started_with_cjcpw_c_is_told_from_the_local_site_by_its_working_
     assert plan_site(spec, NODES, seen).actions == ()
     health = assess_processes(spec, NODES, seen, "clu1")
     assert health.healthy, health
+
+
+# --------------------------------------------------------------------------- manager services (issue 11)
+
+
+def _manager(facts: dict[str, Any], **per_node: ManagerServices) -> dict[str, Any]:
+    return {n: f.model_copy(update={"manager": per_node.get(n, f.manager)}) for n, f in facts.items()}
+
+
+def test_the_manager_restart_options_follow_the_units_installed_on_each_node() -> None:
+    # X4.2+ has clusterpro_ib and clusterpro_api (node-protocol 4.1, 8): --ib --api; X4.1 neither.
+    spec = CLASSIC.model_copy(update={"monitor_interval_seconds": 7})
+    facts = _manager(_converged(), clu1=ManagerServices(units=frozenset({"clusterpro_ib", "clusterpro_api"})),
+                     clu2=ManagerServices())
+    restarts = {a.node: a.command.argv for a in plan_site(spec, NODES, facts).actions
+                if a.kind == "RestartManagerServices"}
+    assert restarts["clu1"][3:] == ("restartmanager", "failover-jc", MANAGER_RESTART_DIR,
+                                    "--web", "--alert", "--ib", "--api")
+    assert restarts["clu2"][3:] == ("restartmanager", "failover-jc", MANAGER_RESTART_DIR, "--web", "--alert")
+    assert not any(a.disruptive for a in plan_site(spec, NODES, facts).actions
+                   if a.kind == "RestartManagerServices")
+
+
+def test_a_script_only_change_does_not_restart_the_manager_services() -> None:
+    facts = _converged()
+    stale = {n: f.model_copy(update={"script_hashes": {**f.script_hashes, "failover-jc/exec-jc/stop.sh": "0" * 64}})
+             for n, f in facts.items()}
+    assert "RestartManagerServices" not in [a.kind for a in plan_site(CLASSIC, NODES, stale).actions]
+
+
+def test_a_restart_that_failed_is_tried_again_alone_and_only_where_it_failed() -> None:
+    facts = _manager(_converged(), clu2=ManagerServices(restart_pending=True))
+    plan = plan_site(CLASSIC, NODES, facts)
+    assert [(a.kind, a.node, a.reason) for a in plan.actions] == [
+        ("RestartManagerServices", "clu2", "ManagerRestartPending")]
+    after = apply(CLASSIC, facts, plan.actions)
+    assert plan_site(CLASSIC, NODES, after).actions == ()
+    # While the cluster is suspended (someone else's suspend) it waits: the resume's restart does it.
+    assert plan_site(CLASSIC, NODES, _suspended(facts, {})).actions == ()
+    # A change that restarts the services anyway restarts them once.
+    spec = CLASSIC.model_copy(update={"monitor_interval_seconds": 7})
+    kinds = [(a.kind, a.node) for a in plan_site(spec, NODES, facts).actions]
+    assert kinds.count(("RestartManagerServices", "clu2")) == 1

@@ -30,7 +30,9 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
     assert grouped[:3] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
                            ["SetLocalDaemon@clu1", "StopLocalSite@clu1"], ["CreateSite@clu1"]]
-    assert ["SuspendCluster@clu1"] in grouped and ["ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
+    assert ["SuspendCluster@clu1"] in grouped
+    assert ["ApplyClusterConfig@clu1", "RestartManagerServices@clu1"] in grouped
+    assert ["RestartManagerServices@clu2"] in grouped and ["ResumeCluster@clu1"] in grouped
 
 
 def test_a_disruptive_action_ends_its_round_trip() -> None:
