@@ -7,6 +7,7 @@ node-protocol 5.1, 7 and 10 (S4, S6, S12), and what the product refuses (node-pr
   suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl -r --web --alert``
   (X4.2+: also ``--ib --api``) on every node, so the manager services load what was pushed ->
   ``clpcl --resume``;
+- any other change of clp.conf is followed by that restart too, without a suspend;
 - the exec resource or its start/stop scripts of an online group need that group stopped:
   ``clpgrp -t`` -> push -> ``clpgrp -s`` (what the Cluster WebUI's apply does);
 - both: stop the group, then suspend (clpgrp refuses to work on a suspended cluster), push,
@@ -110,6 +111,12 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[st
     if change.monitor:
         # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
         actions += resume_actions(group, node, nodes, facts, reason)
+    elif change.conf != planned_from:
+        # clp.conf changed without a monitor (the exec resource's element): nothing to suspend for,
+        # but the manager services still load the new file (a WebUI save from a stale WebManager
+        # would write the old one back). Alone, as the retry of a failed restart runs.
+        actions += [a.model_copy(update={"restore": None})
+                    for a in restart_manager_actions(group, _first(node, nodes), facts, reason, node)]
     if stop or not group_online:
         actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
                               message=f"start {group} on {node}, where it was online",
@@ -168,6 +175,10 @@ def restart_manager_actions(group: str, nodes: Sequence[str], facts: Mapping[str
                    restore=_resume(group, resume_on)) for n in nodes]
 
 
+def _first(node: str, nodes: Sequence[str]) -> list[str]:
+    return [node, *(n for n in nodes if n != node)]
+
+
 def _resume(group: str, node: str) -> Action:
     return Action(kind="ResumeCluster", node=node, reason="RestoreAfterFailure",
                   message="resume the cluster after a failed step", command=suspend_commands.resume_cluster(group))
@@ -177,7 +188,7 @@ def resume_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[s
                    markers: Sequence[str] | None = None) -> list[Action]:
     """Restart the manager services on ``nodes`` (``node`` first), resume on ``node`` (which removes its marker),
     then remove the marker from ``markers`` (default: ``nodes``)."""
-    actions = restart_manager_actions(group, [node, *(n for n in nodes if n != node)], facts, reason, node)
+    actions = restart_manager_actions(group, _first(node, nodes), facts, reason, node)
     actions.append(Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster",
                           command=suspend_commands.resume_cluster(group)))
     actions += [Action(kind="ClearSuspendMarker", node=other, reason=reason,

@@ -7,9 +7,10 @@ approval setting and the annotations a person set. Pure (the caller passes the t
   clocks repeat (fall back) opens it the first time. Windows cross midnight and the week's end.
 - Held work: every disruptive action (``Command.disruptive``) that is not a recovery, plus every
   other action on a node where disruptive work is held (a daemon.conf edit that the held local-site
-  stop would make take effect, a configuration push between a held group stop and start): those
-  only make sense together. What remains (a daemon.conf edit on a standby whose local site is not
-  running, disabling the agent unit at boot) runs at any time.
+  stop would make take effect, a configuration push between a held group stop and start), and the
+  manager services' restart on every node after a held push: those only make sense together. What
+  remains (a daemon.conf edit on a standby whose local site is not running, disabling the agent
+  unit at boot, the retry of a failed manager restart) runs at any time.
 - Never held: the recovery of a group this operator stopped (its stop marker: ``resume_steps``)
   and the restore of a failed run. Read-only runs never execute anything anyway.
 - Plan hash: 12 hex digits of sha256 over the held actions' kind, node, argv and a digest of their
@@ -92,15 +93,21 @@ def is_recovery(action: Action) -> bool:
     return action.reason in RECOVERY_REASONS
 
 
+_PUSHES = ("ApplyClusterConfig", "RestoreClusterConfig")
+
+
 def split(actions: Sequence[Action]) -> tuple[tuple[Action, ...], tuple[Action, ...]]:
     """(may run at any time, held until disruption is allowed), each in plan order."""
     held_nodes = {a.node for a in actions if a.disruptive and not is_recovery(a)}
     # The stop markers written for a stop (and removed after its start) go with that stop: a marker left
     # while the stop waits would make an administrator's later stop look like the operator's.
     stop_held = any(a.kind == "StopGroup" and a.node in held_nodes for a in actions)
+    # The manager services' restart on every node loads what a push wrote: it goes with that push.
+    push_held = any(a.kind in _PUSHES and a.node in held_nodes for a in actions)
     held = tuple(a for a in actions if not is_recovery(a) and (
         a.node in held_nodes or (stop_held and a.kind in ("MarkGroupStopped", "ClearStopMarker")
-                                 and a.reason != "StaleStopMarker")))
+                                 and a.reason != "StaleStopMarker")
+        or (push_held and a.kind == "RestartManagerServices" and a.reason != "ManagerRestartPending")))
     return tuple(a for a in actions if a not in held), held
 
 

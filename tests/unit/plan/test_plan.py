@@ -39,6 +39,9 @@ SUSPENDED_PUSH = [
 ]
 GROUP_STOP_PUSH = [("MarkGroupStopped", "clu2"), ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"),
                    ("StartGroup", "clu1"), ("ClearStopMarker", "clu2")]
+# The exec resource added to clp.conf without a monitor: the manager services load it, no suspend.
+GROUP_STOP_CONF_PUSH = [*GROUP_STOP_PUSH[:3], ("RestartManagerServices", "clu1"), ("RestartManagerServices", "clu2"),
+                        *GROUP_STOP_PUSH[3:]]
 LOCAL_FIRST = [
     ("SetLocalDaemon", "clu2"),
     ("StopLocalSite", "clu2"),
@@ -71,7 +74,8 @@ CASES: list[Any] = [
         MANAGER, cluster(spec=MANAGER), FRESH_CLASSIC, id="a fresh standard-manager cluster takes the same steps",
     ),
     pytest.param(
-        CLASSIC.model_copy(update={"process_monitoring": False}), cluster(), LOCAL_FIRST + GROUP_STOP_PUSH + LOCAL_LAST,
+        CLASSIC.model_copy(update={"process_monitoring": False}), cluster(),
+        LOCAL_FIRST + GROUP_STOP_CONF_PUSH + LOCAL_LAST,
         id="without process monitoring (no monitor to add) other scripts are pushed with the group stopped only",
     ),
     pytest.param(

@@ -76,7 +76,8 @@ async def test_inside_the_window_the_change_is_applied_and_converges() -> None:
 async def test_a_fresh_site_outside_the_window_gets_only_what_never_interrupts() -> None:
     # clu2 (standby) runs no local site: its daemon.conf edit and local-site start would go, but the
     # fresh site's monitor suspends the whole cluster (the suspend marker on clu2 belongs to it), so
-    # both nodes wait whole (process monitoring off: no monitor, no suspend, clu2's edits go).
+    # both nodes wait whole (process monitoring off: no monitor, no suspend, clu2's edits go; the
+    # restart of its manager services waits with the push it loads).
     fresh = cluster(clu2={"processes": cluster()["clu2"].processes.model_copy(update={"processes": ()})})
     runner, _ = fake_runner(CLASSIC, fresh)
     result = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, settle_timeout=0,
@@ -90,8 +91,9 @@ async def test_a_fresh_site_outside_the_window_gets_only_what_never_interrupts()
     assert disruptive_sent(runner) == []
     assert result.error is None, "held work is not an error"
     assert result.gate is not None and result.gate.waiting
-    # clu1 waits whole; on clu2 only the markers, held with the stop or suspend they belong to.
-    markers = ("MarkGroupStopped", "ClearStopMarker", "MarkSuspended", "ClearSuspendMarker")
+    # clu1 waits whole; on clu2 only the markers, held with the stop or suspend they belong to, and
+    # the manager services' restart, held with the push.
+    markers = ("MarkGroupStopped", "ClearStopMarker", "MarkSuspended", "ClearSuspendMarker", "RestartManagerServices")
     assert {a.node for a in result.gate.held if a.kind not in markers} == {"clu1"}
 
 
