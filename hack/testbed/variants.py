@@ -55,6 +55,12 @@ AXES: tuple[Axis, ...] = (
          "clpcfctrl --push refuses a monitor change without suspend and script changes of online "
          "groups (node-protocol 5.1, 10; strict is the product's rule and the default since the "
          "operator applies NEC's sequence; lenient: suspending alone is enough)"),
+    Axis("clp-version", ("clp-x42-or-later", "clp-x41"),
+         "CLUSTERPRO X4.2+ (clusterpro_ib and clusterpro_api installed, `clpcl -r --ib --api`) or X4.1 "
+         "(neither); which one is sourced, what X4.1's clpcl says to --ib is not"),
+    Axis("webui-source", ("webui-from-webmanager", "webui-from-file"),
+         "a Cluster WebUI save starts from the configuration WebManager loaded at its last (re)start, "
+         "or from the installed clp.conf (no source either way)"),
     Axis("clp-charset", ("clp-conf-ascii", "clp-conf-euc-jp"),
          "clp.conf encoding: ASCII (English product) or EUC-JP with Japanese text (Japanese product)"),
 )

@@ -8,6 +8,7 @@ Waits are bounded polls on conditions, never sleeps."""
 
 from __future__ import annotations
 
+import hashlib
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,24 @@ def _conf_bytes(bed: dict[str, Any], node: str) -> bytes:
 def _suspended(bed: dict[str, Any], node: str | None = None) -> bool:
     out = testbed.exec_on(bed["name"], node or bed["nodes"][0]["name"], ["/usr/sbin/clpstat"])["stdout"]
     return ": Suspend" in out
+
+
+def _manager_services_loaded(bed: dict[str, Any]) -> bool:
+    """Every node's manager services loaded the clp.conf installed there (the bed records what each
+    ``clpcl -r`` option's service loaded): --web --alert, and --ib --api on X4.2+."""
+    servers = testbed.cluster_status(bed["name"])["servers"]
+    options = ["--web", "--alert"]
+    if bed.get("variants", {}).get("clp-version", "clp-x42-or-later") != "clp-x41":
+        options += ["--ib", "--api"]
+    return all(servers[n["name"]]["loaded"].get(o) == hashlib.sha256(_conf_bytes(bed, n["name"])).hexdigest()
+               for n in bed["nodes"] for o in options)
+
+
+def _restarts(steps: list[str], bed: dict[str, Any]) -> None:
+    """The manager services restarted on every node between the push and the resume (node-protocol 10)."""
+    assert steps.count("restartmanager") == len(bed["nodes"]), steps
+    first = steps.index("restartmanager")
+    assert steps.index("apply") < first and steps.index("resumecluster") == first + len(bed["nodes"]), steps
 
 
 def _markers(bed: dict[str, Any]) -> list[str]:
@@ -91,7 +110,8 @@ def test_apply_sequence_and_a_refused_push(mode: str, site_setup: Callable[..., 
     assert steps.index("stopgroup") < steps.index("suspendcluster") < steps.index("apply") \
         < steps.index("resumecluster") < steps.index("startgroup"), steps
     assert steps.count("apply") == 1, steps
-    assert not _suspended(bed) and _markers(bed) == []
+    _restarts(steps, bed)
+    assert not _suspended(bed) and _markers(bed) == [] and _manager_services_loaded(bed)
 
     # A monitor-only change suspends the cluster around the push and leaves the group running.
     before = len(op.commands())
@@ -102,7 +122,8 @@ def test_apply_sequence_and_a_refused_push(mode: str, site_setup: Callable[..., 
     assert "stopgroup" not in steps and "startgroup" not in steps, steps
     assert steps.count("suspendcluster") == steps.count("resumecluster") == steps.count("apply") == 1, steps
     assert steps.index("suspendcluster") < steps.index("apply") < steps.index("resumecluster"), steps
-    assert not _suspended(bed) and _markers(bed) == []
+    _restarts(steps, bed)
+    assert not _suspended(bed) and _markers(bed) == [] and _manager_services_loaded(bed)
     monitor_name = op.get("jcs", site)["spec"]["monitorResource"]
     monitor = _monitor_element(_conf_bytes(bed, active), MONITOR_KIND[mode], monitor_name)
     assert b"<interval>3</interval>" in monitor, monitor
@@ -120,6 +141,7 @@ def test_apply_sequence_and_a_refused_push(mode: str, site_setup: Callable[..., 
     assert steps.count("stopgroup") == steps.count("startgroup") == steps.count("apply") == 1, steps
     assert steps.index("stopgroup") < steps.index("apply") < steps.index("startgroup"), steps
     assert "suspendcluster" not in steps and "resumecluster" not in steps, steps
+    assert "restartmanager" not in steps, "clp.conf did not change: nothing new to load"
     assert testbed.cluster_status(bed["name"])["groups"][group]["current"] == active
     assert not _suspended(bed) and _markers(bed) == []
 
@@ -141,6 +163,27 @@ def test_apply_sequence_and_a_refused_push(mode: str, site_setup: Callable[..., 
     assert _markers(bed) == [] and not _suspended(bed)
     assert all(b"<interval>4</interval>" in _monitor_element(_conf_bytes(bed, n["name"]), MONITOR_KIND[mode],
                                                                monitor_name) for n in bed["nodes"])
+    assert _manager_services_loaded(bed)
+
+    # A manager restart that fails (clpcl on the standby): the cluster is resumed all the same, the
+    # failure is reported; once clpcl works again the next run restarts that node's services alone.
+    testbed.fault(bed["name"], "fail-command", standby, "clpcl")
+    before = len(op.commands())
+    assert op.kubectl("patch", "jcs", site, "--type=merge", "-p",
+                      '{"spec":{"monitorIntervalSeconds":5}}').returncode == 0
+    failed = wait_for("the failed restart reported with clpcl's words", lambda: (
+        c := op.condition(site, "Ready")) and c["status"] == "False" and "simulated failure" in c["message"]
+        and c, timeout=60)
+    assert "restartmanager" in _steps(op, before) and failed["reason"] == "CommandFailed", failed
+    assert failed["message"].startswith(f"{standby}: ") and "clpcl" in failed["message"], failed
+    wait_for("the cluster resumed", lambda: not _suspended(bed), timeout=30)
+    assert _markers(bed) == []
+    testbed.fault(bed["name"], "heal", standby)
+    retry = len(op.commands())
+    wait_for("generation 4 Ready after the retried restart", lambda: _generation_ready(op, site, 4)
+             and _manager_services_loaded(bed), timeout=TIMER * 4 + 60)
+    assert [(step_name(c), c.get("node")) for c in op.commands()[retry:] if not is_probe(c)] == \
+        [("restartmanager", standby)], "only the failed node's services, without a suspend"
 
 
 @by_mode
@@ -167,7 +210,10 @@ def test_a_run_killed_while_suspended_is_resumed(mode: str, site_setup: Callable
     wait_for("Ready after the restart", lambda: _ready(op, site), timeout=150)
     assert not _suspended(bed) and _markers(bed) == []
     after = _steps(op, restarted)
-    assert after and after[0] == "resumecluster", after  # the recovery comes before anything else
+    # The recovery comes before anything else: the manager services restarted on every node (the
+    # killed run may have pushed), then the resume.
+    recovery = ["restartmanager"] * len(bed["nodes"]) + ["resumecluster"]
+    assert after[:len(recovery)] == recovery, after
     assert _steps(op).count("cjcmksite") == MKSITE[mode], _steps(op)
     assert op.get("jcs", site)["status"]["processes"]["summary"] == PROCESSES[mode]
 

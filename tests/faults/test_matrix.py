@@ -230,8 +230,8 @@ FAULTS: dict[str, Fault] = {
     "failover-during-reconcile": failover_during_reconcile,
 }
 # The operator killed at each step boundary of a fresh site's first run (the steps its plan has).
-_APPLY = ("markstop", "stopgroup", "marksuspend", "suspendcluster", "apply", "resumecluster", "clearsuspend",
-          "startgroup", "clearmark")
+_APPLY = ("markstop", "stopgroup", "marksuspend", "suspendcluster", "apply", "restartmanager", "resumecluster",
+          "clearsuspend", "startgroup", "clearmark")
 KILL_POINTS = {
     "Classic": ("cjcmksite", *_APPLY),
     "StandardManager": ("cjcmksite", *_APPLY),

@@ -452,6 +452,7 @@ async def test_no_user_value_reaches_a_shell_unquoted(testbed_cluster: Bed, pool
         "MarkSuspended": suspend_commands.mark_suspended(h[2], node_name),
         "SuspendCluster": suspend_commands.suspend_cluster(h[2], node_name),
         "ResumeCluster": suspend_commands.resume_cluster(h[2]),
+        "RestartManagerServices": suspend_commands.restart_manager_services(h[2], ["clusterpro_ib"]),
         "ClearSuspendMarker": suspend_commands.clear_suspend_marker(h[2]),
         "MarkGroupStopped": commands.mark_group_stopped(h[2], node_name),
         "ClearStopMarker": commands.clear_stop_marker(h[2]),
@@ -514,6 +515,7 @@ def _kind_of(argv: tuple[str, ...], spec: JobCenterSiteSpec, node: str) -> str:
         if argv == command.argv:
             return kind
     for kind, step in (("SuspendCluster", "suspendcluster"), ("ResumeCluster", "resumecluster"),
+                       ("RestartManagerServices", "restartmanager"),
                        ("MarkSuspended", "marksuspend"), ("ClearSuspendMarker", "clearsuspend")):
         if argv[:2] == ("sh", "-c") and argv[3:4] == (step,):
             return kind

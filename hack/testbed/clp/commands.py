@@ -10,7 +10,7 @@ import getopt
 from typing import Any
 
 from . import conf as clpconf
-from . import formats, guesses
+from . import formats, guesses, services
 from .engine import Engine
 
 Reply = dict[str, Any]
@@ -138,6 +138,21 @@ async def clpgrp(e: Engine, node: str, argv: list[str]) -> Reply:
     return _reply(0, _msgs(e)["ok"] + "\n")
 
 
+def _restart(e: Engine, targets: list[str], options: list[str]) -> Reply:
+    """``clpcl -r --web ...``: each named manager service on ``targets`` loads the installed
+    configuration (clp/services.py); a service this version lacks is refused (clp/guesses.py)."""
+    unknown = services.unknown_options(e.bed.variant("clp-version"), options)
+    if unknown:
+        return _reply(1, err=guesses.clpcl_unknown_option(unknown[0]) + "\n")
+    for t in targets:
+        if not e.servers[t].alive:
+            return _reply(1, err=_msgs(e)["no_service"] + "\n")
+    installed = e.current_files()["clp.conf"][0]
+    for t in targets:
+        e.servers[t].loaded.update({o: installed for o in options})
+    return _reply(0, _msgs(e)["ok"] + "\n")
+
+
 async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
     try:
         opts, args = getopt.gnu_getopt(argv, "strah:", ["suspend", "resume", "web", "alert", "ib", "api",
@@ -166,7 +181,7 @@ async def clpcl(e: Engine, node: str, argv: list[str]) -> Reply:
     if e.suspended and any(guesses.suspended_refuses("clpcl", k) for k in ("-s", "-t") if k in o):
         return _reply(1, err=_msgs(e)["suspended"] + "\n")
     if "-r" in o:
-        return _reply(0, _msgs(e)["ok"] + "\n")
+        return _restart(e, targets, [k for k, _ in opts if k in services.OPTIONS])
     if "-s" not in o and "-t" not in o:
         return _reply(1, err="Usage: clpcl -s|-t|-r|--suspend|--resume [-a] [-h <host>]\n")
     start = "-s" in o

@@ -7,6 +7,7 @@ unix socket in the cluster's state folder, and drives the Engine.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import setproctitle
 
 from ..config import BedRecord, clusterd_socket, node_private
-from . import commands, webui
+from . import commands, guesses, webui
 from . import conf as clpconf
 from .engine import Engine
 
@@ -83,16 +84,20 @@ class Server:
         if op == "clpmonctrl":
             return await commands.clpmonctrl(e, node, req["argv"])
         if op == "webui-save":
-            return self.webui_save()
+            return self.webui_save(node)
         return {"rc": 1, "stdout": "", "stderr": f"unknown request {op}\n"}
 
-    def webui_save(self) -> dict[str, Any]:
-        """Bed helper: the installed clp.conf as a Cluster WebUI save rewrites it (trekking, object
-        number), applied on every node. No semantic change, so no suspend or group stop needed."""
+    def webui_save(self, node: str) -> dict[str, Any]:
+        """Bed helper: a Cluster WebUI connected to ``node`` saves the configuration it shows (what
+        that node's WebManager loaded, clp/guesses.webui_base) as a save rewrites it (trekking,
+        object number), applied on every node. Saved from an up-to-date WebManager it changes
+        nothing that matters; from a stale one it writes an older configuration back."""
         e = self.engine
         files = dict(e.current_files())
         data, mode = files["clp.conf"]
-        files["clp.conf"] = (webui.save(data), mode)
+        st = e.servers.get(node) or next(iter(e.servers.values()))
+        base = guesses.webui_base(self.bed.variant("webui-source"), st.loaded.get("--web"), data)
+        files["clp.conf"] = (webui.save(base), mode)
         failed = e.deliver_all([n for n, st in e.servers.items() if st.alive], files)
         if failed:
             return {"rc": 1, "stdout": "", "stderr": f"delivery to {failed} failed\n"}
@@ -106,7 +111,10 @@ class Server:
         e = self.engine
         return {
             "suspended": e.suspended,
-            "servers": {s: {"alive": st.alive, "service": st.service} for s, st in e.servers.items()},
+            "servers": {s: {"alive": st.alive, "service": st.service,
+                            # sha256 of the clp.conf each manager service loaded (clpcl -r option -> digest)
+                            "loaded": {o: hashlib.sha256(b).hexdigest() for o, b in st.loaded.items()}}
+                        for s, st in e.servers.items()},
             "groups": {g: {"status": gs.status, "current": gs.current,
                            "resources": {r: rs.status for r, rs in gs.resources.items()}}
                        for g, gs in e.groups.items()},

@@ -24,7 +24,7 @@ from ..config import BedRecord, faults_file, node_private, shared_disk_dir
 from ..nsexec import node_env, nsenter_argv
 from ..proc import is_alive, kill, tree
 from . import conf as clpconf
-from . import guesses
+from . import guesses, services
 
 log = logging.getLogger("clusterd")
 
@@ -72,6 +72,8 @@ class MonState:
 class ServerState:
     alive: bool = True
     service: bool = True
+    # clpcl -r option (--web, --alert, --ib, --api) -> the clp.conf its service loaded (clp/services.py)
+    loaded: dict[str, bytes] = field(default_factory=dict)
 
 
 class Engine:
@@ -83,6 +85,8 @@ class Engine:
         self.suspended = False
         self.deferred_lost: set[str] = set()  # servers lost while suspended: failed over at resume
         self.servers = {n.name: ServerState(alive=is_alive(n.init_pid)) for n in bed.nodes}
+        for st in self.servers.values():  # the services loaded the configuration the bed came up with
+            st.loaded = {o: files["clp.conf"][0] for o in services.OPTIONS if "clp.conf" in files}
         self.groups: dict[str, GroupState] = {}
         self.monitors: dict[str, MonState] = {}
         # Set whenever something may have made a monitor due earlier or a node's state changed: the

@@ -117,6 +117,20 @@ def webui_savedversion(previous: int | None) -> int:
     return previous + 1 if previous is not None else 1
 
 
+# --- the manager services (node-protocol 5.3, 8: the options and which version has which service are
+# sourced; the rest is GUESS) -------------------------------------------------------------------------
+def clpcl_unknown_option(option: str) -> str:
+    """What clpcl of a version without ``option``'s service prints (exit 1), as getopt would."""
+    return f"clpcl: unrecognized option '{option}'\nUsage: clpcl -s|-t|-r|--suspend|--resume [-a] [-h <host>]"
+
+
+def webui_base(variant: str, loaded: bytes | None, installed: bytes) -> bytes:
+    """The clp.conf a WebUI save starts from. webui-from-webmanager (default): what WebManager loaded
+    at its last (re)start, so a push it was not restarted after is written back over by a save;
+    webui-from-file: the installed file."""
+    return loaded if variant == "webui-from-webmanager" and loaded is not None else installed
+
+
 # --- resource (de)activation failure actions (node-protocol 4.2 exec table: VERIFIED codes) ---------
 # deact/action default 4 = stop the cluster service and shut the OS down. The bed powers the node
 # off (kills its init; `fault heal` boots it again); 5 (reboot) and the hardware/panic codes are

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..clp import services as clp_services
 from . import guesses, procs
 from .runtime import NodeContext
 
@@ -121,6 +122,10 @@ def systemctl(argv: list[str], ctx: NodeContext) -> int:
     rc = 0
     for raw in units:
         unit = raw if "." in raw else f"{raw}.service"
+        product = clp_services.systemctl(verb, unit, quiet, ctx.bed.variant("clp-version"))
+        if product is not None:  # an installed CLUSTERPRO unit (clp/services.py)
+            rc = max(rc, product)
+            continue
         inst = _instance(unit)
         rc = max(rc, _one(verb, unit, inst, quiet, guesses.agent_needs_disk(ctx.bed.variant("agent-disk"))))
     return rc

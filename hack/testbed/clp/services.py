@@ -1,0 +1,41 @@
+"""CLUSTERPRO's manager services on a bed node: which are installed (by version) and which
+configuration each loaded.
+
+Sourced (node-protocol 4.1, 8; S2, S6): every version has WebManager (``clusterpro_webmgr``,
+``clpcl -r --web``) and alert sync (``clusterpro_alertsync``, ``--alert``); X4.2 added
+InformationBase (``clusterpro_ib``, ``--ib``) and the API (``clusterpro_api``, ``--api``). After a
+push NEC restarts them on every server so that they load it. The version is the bed's
+``clp-version`` axis (hack/testbed/variants.py); what a service serves until restarted, and what
+X4.1's clpcl says to ``--ib``, are GUESSes in clp/guesses.py.
+"""
+
+from __future__ import annotations
+
+# clpcl -r option -> the service's systemd unit
+OPTIONS = {"--web": "clusterpro_webmgr", "--alert": "clusterpro_alertsync", "--ib": "clusterpro_ib",
+           "--api": "clusterpro_api"}
+X41_UNITS = ("clusterpro", "clusterpro_md", "clusterpro_evt", "clusterpro_trn", "clusterpro_alertsync",
+             "clusterpro_webmgr")
+X42_UNITS = (*X41_UNITS, "clusterpro_ib", "clusterpro_api")
+
+
+def units(version: str) -> tuple[str, ...]:
+    """The CLUSTERPRO units installed with the bed's ``clp-version``."""
+    return X41_UNITS if version == "clp-x41" else X42_UNITS
+
+
+def unknown_options(version: str, options: list[str]) -> list[str]:
+    """``clpcl -r`` options naming a service this version does not have."""
+    installed = units(version)
+    return [o for o in options if o in OPTIONS and OPTIONS[o] not in installed]
+
+
+def systemctl(verb: str, unit: str, quiet: bool, version: str) -> int | None:
+    """The bed's systemctl for an installed CLUSTERPRO unit (enabled and running, as the product's
+    installer leaves them); None for a unit this version does not install (systemctl's own
+    "does not exist" answer applies)."""
+    if unit.removesuffix(".service") not in units(version):
+        return None
+    if verb in ("is-enabled", "is-active") and not quiet:
+        print("enabled" if verb == "is-enabled" else "active")
+    return 0
