@@ -140,6 +140,31 @@ def _apply_lenient(info: Info) -> None:
     assert sh(info, "clu1", "clpcl --resume")[0] == 0
 
 
+def _x41(info: Info) -> None:
+    rc, out, err = sh(info, "clu1", "systemctl is-enabled clusterpro_ib.service")
+    assert rc != 0 and out == "" and "does not exist" in err
+    assert sh(info, "clu1", "systemctl is-enabled clusterpro_webmgr.service")[1] == "enabled\n"
+    rc, _, err = sh(info, "clu1", "clpcl -r --web --alert --ib --api")
+    assert rc == 1 and "--ib" in err
+    assert sh(info, "clu1", "clpcl -r --web --alert")[0] == 0
+
+
+def _webui_from_file(info: Info) -> None:
+    # The save starts from the installed file even though WebManager was not restarted after the push.
+    _push_interval(info, 7)
+    api.fault(info["name"], "webui-save", "clu1")
+    assert b"<interval>7</interval>" in installed_conf(info, "clu2")
+
+
+def _push_interval(info: Info, interval: int) -> None:
+    """A monitor change pushed the documented way, without the manager services' restart."""
+    conf = edit.set_path(pull(info), "monitor/userw@userw/polling/interval", str(interval))
+    assert sh(info, "clu1", "clpcl --suspend")[0] == 0
+    rc, out = push(info, conf)
+    assert rc == 0, out
+    assert sh(info, "clu1", "clpcl --resume")[0] == 0
+
+
 def _euc_jp(info: Info) -> None:
     assert installed_conf(info, "clu2").startswith(b'<?xml version="1.0" encoding="EUC-JP"?>')
 
@@ -161,6 +186,8 @@ CHECKS: dict[str, tuple[dict[str, Any], Callable[[Info], None]]] = {
     "clpstat-guessed-alt": ({}, _clpstat_guessed_alt),
     "apply-lenient": ({}, _apply_lenient),
     "clp-conf-euc-jp": ({}, _euc_jp),
+    "clp-x41": ({}, _x41),
+    "webui-from-file": ({}, _webui_from_file),
 }
 
 
@@ -196,3 +223,20 @@ def test_the_default_bed_applies_the_products_strict_rules(testbed_cluster: Any)
     info = testbed_cluster()
     assert info["variants"]["apply"] == "strict-apply"
     _strict_apply(info)
+
+
+def test_a_webui_save_writes_back_what_webmanager_loaded_until_it_is_restarted(testbed_cluster: Any) -> None:
+    """The default bed (X4.2+, webui-from-webmanager): a push not followed by ``clpcl -r --web`` is
+    undone by the next Cluster WebUI save; after the restart on that server the save keeps it."""
+    info = testbed_cluster()
+    assert sh(info, "clu1", "systemctl is-enabled clusterpro_ib.service clusterpro_api.service")[1] == \
+        "enabled\nenabled\n"
+    _push_interval(info, 7)
+    api.fault(info["name"], "webui-save", "clu2")
+    assert b"<interval>7</interval>" not in installed_conf(info, "clu1"), "the stale WebManager's config came back"
+    _push_interval(info, 8)
+    assert sh(info, "clu2", "clpcl -r --web --alert --ib --api")[0] == 0
+    api.fault(info["name"], "webui-save", "clu2")
+    assert b"<interval>8</interval>" in installed_conf(info, "clu1")
+    loaded = api.cluster_status(info["name"])["servers"]
+    assert loaded["clu2"]["loaded"]["--web"] != loaded["clu1"]["loaded"]["--web"], "only clu2 was restarted"
