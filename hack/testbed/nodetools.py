@@ -61,7 +61,7 @@ def run(tool: str, argv: list[str]) -> int:
 
     become(" ".join([TOOL_PATHS.get(tool, tool), *argv]), tool)
     ctx = NodeContext.from_env()
-    apply_faults(ctx, tool)
+    apply_faults(ctx, tool, argv)
     if tool in JC_TOOLS:
         module, func = JC_TOOLS[tool]
         rc: int = getattr(importlib.import_module(f".jc.{module}", __package__), func)(argv, ctx)

@@ -58,10 +58,10 @@ AFTER = {
     # the push between stop and start (suspended around it: a first build adds the PID monitor)
     # reaches the same safe point: finishing it costs the site no second restart
     "stopgroup": [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"),
-                  ("restartmanager", "clu1"), ("restartmanager", "clu2"), ("resumecluster", "clu1"),
+                  ("restartmanager", "clu1"), ("resumecluster", "clu1"),
                   ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")],
     # the cluster suspended for the push: the push, the resume and the start complete the restart
-    "suspendcluster": [("apply", "clu1"), ("restartmanager", "clu1"), ("restartmanager", "clu2"),
+    "suspendcluster": [("apply", "clu1"), ("restartmanager", "clu1"),
                        ("resumecluster", "clu1"), ("clearsuspend", "clu2"), ("startgroup", "clu1"),
                        ("clearmark", "clu2")],
     "startgroup": [("clearmark", "clu2")],

@@ -98,6 +98,6 @@ def test_handlers_converge_refuse_a_claim_and_unconfigure(operator: tuple[StandI
     kubectl("patch", "jcs", "cluv", "--type=merge", "-p", '{"spec":{"deletionPolicy":"Unconfigure"}}')
     kubectl("delete", "jcs", "cluv", "--timeout=30s")
     assert [s for s in steps()[before:] if s != "jcop-facts"] == [
-        "markstop", "stopgroup", "marksuspend", "suspendcluster", "restore", "restartmanager", "restartmanager",
+        "markstop", "stopgroup", "marksuspend", "suspendcluster", "restore", "restartmanager",
         "resumecluster", "clearsuspend",
         "startgroup", "clearmark"]

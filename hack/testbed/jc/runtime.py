@@ -24,8 +24,10 @@ class NodeContext:
         return cls(d, os.environ["JCB_NODE"], BedRecord.load_dir(d))
 
 
-def apply_faults(ctx: NodeContext, tool: str) -> None:
-    """`fault slow` / `fault fail-command` (see api.fault) act here, before the tool runs."""
+def apply_faults(ctx: NodeContext, tool: str, argv: list[str] | None = None) -> None:
+    """`fault slow` / `fault fail-command` (see api.fault) act here, before the tool runs. A
+    fail-command entry is a tool name, or a tool and the first arguments it fails with
+    ("clpcl -r": only the restart fails)."""
     try:
         faults = json.loads(faults_file(ctx.cluster_dir).read_text())
     except (OSError, ValueError):
@@ -33,6 +35,9 @@ def apply_faults(ctx: NodeContext, tool: str) -> None:
     delay = float(faults.get("slow", {}).get(ctx.node, 0))
     if delay > 0:
         time.sleep(delay)
-    if tool in faults.get("failCommand", {}).get(ctx.node, []):
-        print(f"{tool}: simulated failure (test-bed fault fail-command)", file=sys.stderr)
-        sys.exit(1)
+    called = [tool, *(argv or [])]
+    for entry in faults.get("failCommand", {}).get(ctx.node, []):
+        words = entry.split()
+        if called[:len(words)] == words:
+            print(f"{tool}: simulated failure (test-bed fault fail-command)", file=sys.stderr)
+            sys.exit(1)

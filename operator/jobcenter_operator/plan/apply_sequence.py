@@ -4,9 +4,9 @@ from what the change touches. Pure.
 node-protocol 5.1, 7 and 10 (S4, S6, S12), and what the product refuses (node-protocol 9):
 
 - a monitor added, changed or removed (its clp.conf element, or its genw.sh) needs the cluster
-  suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl -r --web --alert``
-  (X4.2+: also ``--ib --api``) on every node, so the manager services load what was pushed ->
-  ``clpcl --resume``;
+  suspended: ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl -r -a --web --alert``
+  (X4.2+: also ``--ib --api``), so every server's manager services load what was pushed ->
+  ``clpcl --resume``, all on the node that pushes;
 - any other change of clp.conf is followed by that restart too, without a suspend;
 - the exec resource or its start/stop scripts of an online group need that group stopped:
   ``clpgrp -t`` -> push -> ``clpgrp -s`` (what the Cluster WebUI's apply does);
@@ -115,8 +115,7 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[st
         # clp.conf changed without a monitor (the exec resource's element): nothing to suspend for,
         # but the manager services still load the new file (a WebUI save from a stale WebManager
         # would write the old one back). Alone, as the retry of a failed restart runs.
-        actions += [a.model_copy(update={"restore": None})
-                    for a in restart_manager_actions(group, _first(node, nodes), facts, reason, node)]
+        actions.append(restart_manager(group, node, nodes, facts, reason))
     if stop or not group_online:
         actions.append(Action(kind="StartGroup", node=node, reason=reason if stop else "ResumeAfterInterruption",
                               message=f"start {group} on {node}, where it was online",
@@ -163,20 +162,17 @@ def suspend_actions(group: str, node: str, nodes: Sequence[str], reason: str) ->
     return actions
 
 
-def restart_manager_actions(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], reason: str,
-                            resume_on: str) -> list[Action]:
-    """``clpcl -r`` on each of ``nodes`` with the options its installed services need (NEC restarts
-    them on every server after a push: node-protocol 8, 10), the cluster suspended from
-    ``resume_on``. Should one fail, the cluster is resumed there (the restore) and the failed
-    node's marker makes a later run restart it again (``restart_pending``)."""
-    return [Action(kind="RestartManagerServices", node=n, reason=reason,
-                   message="restart the manager services so they load the pushed configuration",
-                   command=suspend_commands.restart_manager_services(group, facts[n].manager.units),
-                   restore=_resume(group, resume_on)) for n in nodes]
-
-
-def _first(node: str, nodes: Sequence[str]) -> list[str]:
-    return [node, *(n for n in nodes if n != node)]
+def restart_manager(group: str, node: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], reason: str,
+                    resume_on: str | None = None) -> Action:
+    """``clpcl -r -a`` on ``node``: the manager services of every server load the pushed configuration
+    (NEC restarts them on every server after a push: node-protocol 5.3, 8, 10), with the options of the
+    services every node has installed. ``resume_on``: the cluster is suspended from there; should the
+    restart fail, it is resumed (the restore), and ``node``'s marker makes a later run restart again."""
+    units = frozenset.intersection(*(facts[n].manager.units for n in nodes)) if nodes else frozenset()
+    return Action(kind="RestartManagerServices", node=node, reason=reason,
+                  message="restart the manager services on every server so they load the pushed configuration",
+                  command=suspend_commands.restart_manager_services(group, units),
+                  restore=_resume(group, resume_on) if resume_on is not None else None)
 
 
 def _resume(group: str, node: str) -> Action:
@@ -186,9 +182,9 @@ def _resume(group: str, node: str) -> Action:
 
 def resume_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts], reason: str,
                    markers: Sequence[str] | None = None) -> list[Action]:
-    """Restart the manager services on ``nodes`` (``node`` first), resume on ``node`` (which removes its marker),
+    """Restart the manager services (of every node, from ``node``), resume on ``node`` (which removes its marker),
     then remove the marker from ``markers`` (default: ``nodes``)."""
-    actions = restart_manager_actions(group, _first(node, nodes), facts, reason, node)
+    actions = [restart_manager(group, node, nodes, facts, reason, resume_on=node)]
     actions.append(Action(kind="ResumeCluster", node=node, reason=reason, message="resume the cluster",
                           command=suspend_commands.resume_cluster(group)))
     actions += [Action(kind="ClearSuspendMarker", node=other, reason=reason,
@@ -200,15 +196,14 @@ def resume_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[s
 
 def restart_pending(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],
                     planned: Sequence[Action]) -> list[Action]:
-    """The manager services of nodes where an earlier restart failed (its marker is there), unless the
-    plan restarts them anyway. Not with the cluster suspended: the resume that follows does it."""
-    if any(facts[n].cluster.suspended for n in nodes):
+    """The manager services again, from a node whose earlier restart failed (its marker is there),
+    unless the plan restarts them anyway. Not with the cluster suspended: the resume that follows
+    does it."""
+    if any(facts[n].cluster.suspended for n in nodes) or any(a.kind == "RestartManagerServices" for a in planned):
         return []
-    restarting = {a.node for a in planned if a.kind == "RestartManagerServices"}
-    return [Action(kind="RestartManagerServices", node=n, reason="ManagerRestartPending",
-                   message="restart the manager services: an earlier restart after a push failed",
-                   command=suspend_commands.restart_manager_services(group, facts[n].manager.units))
-            for n in nodes if facts[n].manager.restart_pending and n not in restarting]
+    return [restart_manager(group, n, nodes, facts, "ManagerRestartPending").model_copy(update={
+        "message": "restart the manager services: an earlier restart after a push failed"})
+        for n in nodes if facts[n].manager.restart_pending]
 
 
 def recover_suspend(group: str, nodes: Sequence[str], facts: Mapping[str, NodeFacts],

@@ -2,7 +2,8 @@
 
 node-protocol 5.1/8/10 (S2, S4, S12): on a running cluster NEC applies a configuration as
 ``clpcl --suspend`` -> ``clpcfctrl --push -l -x <dir>`` -> ``clpcl -r --web --alert`` on every
-server (X4.2+: also ``--ib --api``) so the manager services load it -> ``clpcl --resume``. A per-group marker
+server (X4.2+: also ``--ib --api``; ``-a``: every server, from the node that pushed) so the manager
+services load it -> ``clpcl --resume``. A per-group marker
 (``SUSPEND_MARKER_DIR/<group>``, holding the node that suspends) is written on every reachable node
 before the suspend and removed after the resume, so a run killed in between leaves evidence on
 whichever node survives, and the next run resumes the cluster (plan/apply_sequence.py). Same rules
@@ -51,7 +52,7 @@ exit "$rc"
 _RESTART = f"""\
 group=$1 dir=$2; shift 2
 mkdir -p "$dir" && : >"$dir/$group" || exit 1
-out=$({CLPCL} -r "$@" 2>&1)
+out=$({CLPCL} -r -a "$@" 2>&1)
 rc=$?
 if [ "$rc" -eq 0 ]; then rm -f "$dir/$group"; fi
 printf '%s\\n' "$out" >&2

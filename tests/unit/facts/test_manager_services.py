@@ -76,7 +76,7 @@ def _restart(tmp_path: Path, clpcl_rc: int) -> tuple[subprocess.CompletedProcess
 
 def test_the_restart_command_leaves_its_marker_only_when_clpcl_fails(tmp_path: Path) -> None:
     done, log, marker = _restart(tmp_path, 0)
-    assert done.returncode == 0 and log.read_text() == "-r --web --alert --ib --api\n" and not marker.exists()
+    assert done.returncode == 0 and log.read_text() == "-r -a --web --alert --ib --api\n" and not marker.exists()
     failed, _, marker = _restart(_fresh(tmp_path), 7)
     assert failed.returncode == 7 and "clpcl says 7" in failed.stderr and marker.exists()
 

@@ -143,7 +143,7 @@ async def test_recovery_of_a_group_the_operator_stopped_runs_outside_the_window_
     result = await reconcile_site(runner, ACCESS, CHANGED, enforce=True, settle_interval=0,
                                   gate=gate_at(OUTSIDE, strict))
     assert [kind_of(s) for s in runner.actions()] == ["MarkSuspended", "SuspendCluster", "ApplyClusterConfig",
-                                                      "RestartManagerServices", "RestartManagerServices",
+                                                      "RestartManagerServices",
                                                       "ResumeCluster", "ClearSuspendMarker", "StartGroup"]
     assert result.error is None and result.health is not None and result.health.healthy
 
@@ -156,7 +156,7 @@ async def test_observe_reports_which_steps_are_disruptive_and_the_next_window() 
     assert runner.actions() == []
     assert [(a["action"], a.get("disruptive", False)) for a in status["plan"]] == [
         ("MarkGroupStopped", False), ("StopGroup", True), ("MarkSuspended", True), ("SuspendCluster", True),
-        ("ApplyClusterConfig", False), ("RestartManagerServices", False), ("RestartManagerServices", False),
+        ("ApplyClusterConfig", False), ("RestartManagerServices", False),
         ("ResumeCluster", True), ("ClearSuspendMarker", True), ("StartGroup", True),
         ("ClearStopMarker", False)]
     assert status["disruption"]["nextWindowStart"] == "2026-01-10T21:00:00Z"

@@ -58,11 +58,14 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
 
     await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
     # The push runs with the group stopped and the cluster suspended (issue 11): the restores undo both,
-    # the resume first, the group start last. The manager restart after the push, in its round trip,
-    # is not disruptive, so it was never told as starting: nothing is reported for it.
+    # the resume first, the group start last.
     i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
-    failed, restore_start, restore_end = seen[i:i + 3]
+    failed, not_run, restore_start, restore_end = seen[i:i + 4]
     assert failed.report is not None and not failed.report.ok
+    # The resume was the push's round trip's last step (after the manager restart, which is not
+    # disruptive and so not told), told as starting: it ends as never sent.
+    assert not_run.action.kind == "ResumeCluster" and not_run.report is not None and not not_run.report.ok
+    assert not_run.report.error == "not run: ApplyClusterConfig before it failed"
     assert "RestartManagerServices" not in [s.action.kind for s in seen]
     assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
     assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"

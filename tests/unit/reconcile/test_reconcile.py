@@ -39,7 +39,7 @@ async def test_a_fresh_cluster_converges_in_one_round_and_a_second_run_changes_n
 async def test_observe_only_plans() -> None:
     runner, _ = fake_runner(CLASSIC, cluster())
     observed = await reconcile_site(runner, ACCESS, CLASSIC, enforce=False)
-    assert observed.plan is not None and len(observed.plan.actions) == 18 and not observed.enforced
+    assert observed.plan is not None and len(observed.plan.actions) == 17 and not observed.enforced
     assert runner.actions() == []
 
 
