@@ -299,3 +299,24 @@ def test_every_rendered_script_carries_the_managed_line() -> None:
     for spec in (CLASSIC, MANAGER, AGENT):
         for path, content in scripts_for(spec).items():
             assert MANAGED_BY in content.splitlines(), path
+
+
+def test_clp_conf_unchanged_is_the_copy_whose_digest_the_probe_was_given() -> None:
+    import base64
+    import hashlib
+
+    from jobcenter_operator.facts.clusterpro import parse_clp_conf
+    from jobcenter_operator.facts.sections import SectionOutput
+
+    text = ('<?xml version="1.0" encoding="EUC-JP"?>\n<root><cluster><name>c</name><comment>'
+            '\u696d\u52d9</comment></cluster></root>\n')
+    data = text.encode("euc_jp")
+    read = parse_clp_conf(SectionOutput(base64.encodebytes(data).decode(), 0))
+    # the digest of the bytes on the node (what sha256sum prints there), not of the decoded text
+    assert read.file_sha256 == hashlib.sha256(data).hexdigest() != read.sha256
+    again = parse_clp_conf(SectionOutput(f"unchanged {read.file_sha256}\n", 0), read)
+    assert again is read and again.text == text and again.encoding == "EUC-JP"
+    for known in (None, read.model_copy(update={"file_sha256": "0" * 64})):
+        odd = parse_clp_conf(SectionOutput(f"unchanged {read.file_sha256}\n", 0), known)
+        assert odd.present and odd.config is None and "not held here" in (odd.invalid or "")
+    assert not parse_clp_conf(SectionOutput("", 1), read).present, "gone since: absent, whatever was known"

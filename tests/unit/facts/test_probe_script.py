@@ -56,3 +56,30 @@ def test_framing_keeps_file_bytes_and_ignores_fake_markers() -> None:
 def test_missing_section_is_an_error() -> None:
     with pytest.raises(ProbeOutputError, match="missing sections"):
         parse_probe("n", "garbage", "abc")
+
+
+def test_clp_conf_section_sends_the_file_unless_it_has_the_digest_given(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import hashlib
+
+    from jobcenter_operator.facts.clusterpro import CLP_CONF_SECTION
+    from jobcenter_operator.paths import CLP_CONF
+
+    conf = tmp_path / "clp.conf"
+    data = '<?xml version="1.0" encoding="EUC-JP"?>\n<root>\u696d\u52d9</root>\n'.encode("euc_jp")
+    conf.write_bytes(data)
+    section = Section("clp_conf", CLP_CONF_SECTION.body.replace(CLP_CONF, str(conf)))
+    script = build_script((section,), ("clp_sha",))
+
+    def run(known: str) -> tuple[str, int]:
+        done = subprocess.run(["sh", "-c", script, "t", "N1", known], capture_output=True, text=True, check=True)
+        out = split_output(done.stdout, "N1", ("clp_conf",))["clp_conf"]
+        return out.stdout, out.exit_status
+
+    digest = hashlib.sha256(data).hexdigest()
+    assert run(digest) == (f"unchanged {digest}\n", 0)
+    for known in ("", "0" * 64, "x y"):
+        text, status = run(known)
+        assert status == 0 and base64.b64decode(text) == data, "the file's bytes, byte for byte"
+    conf.unlink()
+    assert run(digest)[1] != 0, "no file: the section fails, as before"
