@@ -320,3 +320,10 @@ def test_clp_conf_unchanged_is_the_copy_whose_digest_the_probe_was_given() -> No
         odd = parse_clp_conf(SectionOutput(f"unchanged {read.file_sha256}\n", 0), known)
         assert odd.present and odd.config is None and "not held here" in (odd.invalid or "")
     assert not parse_clp_conf(SectionOutput("", 1), read).present, "gone since: absent, whatever was known"
+
+
+def test_mounts_as_the_probe_sends_them_the_mount_point_alone() -> None:
+    # MOUNTS cuts field 5 of mountinfo on the node; escapes as the kernel writes them
+    assert network.parse_mounts(ok("/\n/mnt/sdb2\n/mnt/with\\040space\n\n")) == {"/", "/mnt/sdb2", "/mnt/with space"}
+    full = "36 25 0:31 / /mnt/with\\040space rw,relatime shared:1 - ext4 /dev/sdb2 rw\n"
+    assert network.parse_mounts(ok(full)) == {"/mnt/with space"}, "a whole mountinfo line still reads"

@@ -41,6 +41,9 @@ def test_running_the_script_here_yields_every_section_and_runs_nothing_hostile(t
     assert not marker.exists()
     assert facts.node == "here"
     assert facts.processes.processes  # ps ran
+    ours = [p for p in facts.processes.processes if p.args.startswith("sh -c nonce=$1")]
+    assert ours == [], "the probe's own processes (the whole script in their args) are left out"
+    assert "/" in facts.mounts and "/proc" in facts.mounts
     assert not facts.site.present
 
 
