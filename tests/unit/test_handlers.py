@@ -92,3 +92,14 @@ async def test_a_status_written_by_another_handler_during_the_run_is_the_previou
     await handlers._reconcile_site(kw)
     conditions = {c["type"]: c for c in kw["patch"].status["conditions"]}
     assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["lastTransitionTime"] == "T0"
+
+
+def test_drift_and_shard_check_timers_that_succeed_leave_no_log_line() -> None:
+    def record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, msg, None, None)
+
+    for timer in ("site_drift", "cluster_drift", "site_shard_gained", "cluster_shard_gained"):
+        assert not handlers._quiet_timers(record(f"Timer '{timer}' succeeded."))
+    assert handlers._quiet_timers(record("Timer 'site_drift' failed with an exception. Will retry.", logging.ERROR))
+    assert handlers._quiet_timers(record("Handler 'site_changed' succeeded."))
+    assert handlers._quiet_timers(record("Timer 'site_drift' succeeded.", logging.WARNING))
