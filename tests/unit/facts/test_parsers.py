@@ -327,3 +327,37 @@ def test_mounts_as_the_probe_sends_them_the_mount_point_alone() -> None:
     assert network.parse_mounts(ok("/\n/mnt/sdb2\n/mnt/with\\040space\n\n")) == {"/", "/mnt/sdb2", "/mnt/with space"}
     full = "36 25 0:31 / /mnt/with\\040space rw,relatime shared:1 - ext4 /dev/sdb2 rw\n"
     assert network.parse_mounts(ok(full)) == {"/mnt/with space"}, "a whole mountinfo line still reads"
+
+
+def test_site_trees_are_the_same_walked_through_a_parent_index() -> None:
+    """sites() walks a children-by-parent index built once (it scanned the whole table per process:
+    quadratic on a node running hundreds); same trees, same order, as the scan gave."""
+    import random
+
+    from jobcenter_operator.facts.processes import Process, ProcessTable
+
+    def scanned(table: ProcessTable, pid: int) -> list[Process]:  # the former walk, one scan per process
+        found, todo = [], [pid]
+        while todo:
+            parent = todo.pop()
+            for child in [p for p in table.processes if p.ppid == parent]:
+                found.append(child)
+                todo.append(child.pid)
+        return found
+
+    rng = random.Random(15)
+    for _ in range(50):
+        rows: list[Process] = []
+        for pid in rng.sample(range(2, 5000), 300):
+            parent = rng.choice([1, *(r.pid for r in rows)]) if rows else 1
+            args = rng.choice(["/usr/lib/nqs/cluster/cjcpw cluv /mnt/sdb2", "/usr/lib/nqs/jnwcaster", "NQS nqsdaemon",
+                               "sshd: root@notty", "/usr/lib/nqs/cluster/cjcpw -stop cluv /mnt/sdb2"])
+            rows.append(Process(pid=pid, ppid=parent, args=args))
+        rng.shuffle(rows)
+        table = ProcessTable(processes=tuple(rows))
+        trees = table.sites()
+        assert [t.cjcpw_pid for t in trees] == [p.pid for p in rows if p.args.startswith(
+            "/usr/lib/nqs/cluster/cjcpw cluv")]
+        for tree in trees:
+            assert list(tree.processes) == scanned(table, tree.cjcpw_pid)
+        assert table.descendants(1) == scanned(table, 1)
