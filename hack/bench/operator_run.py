@@ -236,7 +236,7 @@ class OperatorRun:
 
     def converge(self, timeout: float) -> dict[str, Any]:
         """kubectl apply of every bed's objects, then kubectl wait until all sites are Ready."""
-        before = Snapshot.take(self)
+        before = Snapshot.take(self, start=True)
         applied = self.api.kubectl("apply", "-f", "-", input=manifests(self.bed_docs), timeout=120)
         if applied.returncode != 0:
             raise RuntimeError(f"kubectl apply: {applied.stderr}")
