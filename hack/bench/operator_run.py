@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "operator") not in sys.path:
     sys.path.insert(0, str(REPO / "operator"))
 SHARDS = 12  # as tests/e2e/test_sharded.py
+PROFILE = Path(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
 
 
 def _b64(data: bytes) -> str:
@@ -89,12 +91,19 @@ class Snapshot:
     round_trips: int
 
     @classmethod
-    def take(cls, run: OperatorRun) -> Snapshot:
-        return cls(t=time.monotonic(), operator_cpu=sum(procstat.cpu_seconds(p.pid) for p in run.procs),
+    def take(cls, run: OperatorRun, *, start: bool = False) -> Snapshot:
+        """``start``: the snapshot opening a window. The /metrics scrape (round trips) costs the
+        operator CPU of its own (a few ms): it is read before the CPU at a window's start and after
+        it at its end, so that neither scrape is billed to the window."""
+        round_trips = run.round_trips() if start else 0
+        snap = cls(t=time.monotonic(), operator_cpu=sum(procstat.cpu_seconds(p.pid) for p in run.procs),
                    standin_cpu=procstat.cpu_seconds(run.api.process.pid),
                    bed_cpu=procstat.bed_cpu_seconds(run.beds), logins=sshd_logins(run.beds),
                    net_bytes=procstat.veth_bytes(run.beds), commands=len(run.audit_lines()),
-                   round_trips=run.round_trips())
+                   round_trips=round_trips)
+        if not start:
+            snap.round_trips = run.round_trips()
+        return snap
 
 
 # The operator's own count of what it sent: one observation per round trip to a node (a batch of
@@ -141,6 +150,11 @@ class OperatorRun:
     def _log_path(self, identity: str) -> Path:
         return self.workdir / (f"operator-{identity}.log" if identity else "operator.log")
 
+    def _profile_path(self, identity: str) -> Path:
+        assert PROFILE is not None
+        PROFILE.mkdir(parents=True, exist_ok=True)
+        return PROFILE / f"{self.workdir.name}{'-' + identity if identity else ''}.pstats"
+
     def _audit_path(self, identity: str) -> Path:
         return self.workdir / (f"audit-{identity}.jsonl" if identity else "audit.jsonl")
 
@@ -167,8 +181,12 @@ class OperatorRun:
             if identity:
                 env.update(JCOP_SHARDS=str(SHARDS), JCOP_REPLICA_ID=identity)
             log = self._log_path(identity).open("wb")
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "jobcenter_operator", "run", "--namespace",
-                                                "default"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+            # BENCH_PROFILE=DIR: under cProfile (profiled.py), on during the steady window only
+            profiled = ["-m", "hack.bench.profiled", str(self._profile_path(identity))] if PROFILE else []
+            env["PYTHONPATH"] += f":{REPO}" if PROFILE else ""
+            self.procs.append(subprocess.Popen([sys.executable, *(profiled or ["-m", "jobcenter_operator"]), "run",
+                                                "--namespace", "default"],
+                                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
             log.close()
         for identity, proc in zip(self.identities, self.procs, strict=True):
             self._wait_log(proc, identity, "operator start-up", "Initial authentication has finished")
@@ -218,7 +236,7 @@ class OperatorRun:
 
     def converge(self, timeout: float) -> dict[str, Any]:
         """kubectl apply of every bed's objects, then kubectl wait until all sites are Ready."""
-        before = Snapshot.take(self)
+        before = Snapshot.take(self, start=True)
         applied = self.api.kubectl("apply", "-f", "-", input=manifests(self.bed_docs), timeout=120)
         if applied.returncode != 0:
             raise RuntimeError(f"kubectl apply: {applied.stderr}")
@@ -233,12 +251,20 @@ class OperatorRun:
     def steady(self) -> dict[str, Any]:
         """Two drift intervals with converged nodes and warm connections, per site and node per check."""
         time.sleep(self.timer_interval)  # the first timer round after creation belongs to convergence
-        before = Snapshot.take(self)
+        before = Snapshot.take(self, start=True)
+        self._profile(signal.SIGUSR1)
         time.sleep(2 * self.timer_interval)
+        self._profile(signal.SIGUSR2)
         after = Snapshot.take(self)
         m = self._measure(before, after, sites=len(self.bed_docs), checks=2)
         m.pop("wall_s")  # a drift check has no wall time of its own here: it is spread over the interval
         return m
+
+    def _profile(self, sig: signal.Signals) -> None:
+        """With BENCH_PROFILE: start (SIGUSR1) or stop and write (SIGUSR2) the operators' profiles."""
+        if PROFILE is not None:
+            for proc in self.procs:
+                proc.send_signal(sig)
 
     def _measure(self, before: Snapshot, after: Snapshot, sites: int, checks: int = 1) -> dict[str, Any]:
         nodes = sum(len(b.nodes) for b in self.beds)

@@ -100,6 +100,7 @@ log = logging.getLogger("jobcenter_operator.handlers")
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     _start_shards(memo)
+    logging.getLogger("kopf.objects").addFilter(_quiet_timers)
     # Sharded replicas keep kopf's bookkeeping apart (one prefix per replica): a replica that skips
     # an object not in its shards must not mark the change handled for the replica that owns it.
     prefix = f"{memo.shards.config.identity}.{KOPF_PREFIX}" if memo.shards else KOPF_PREFIX
@@ -208,14 +209,20 @@ def _start_shards(memo: kopf.Memo) -> None:
         memo.shards = Coordinator(config, KubeLeases()) if config else None
     if memo.shards is not None:
         memo.shards_loop = asyncio.create_task(memo.shards.run(), name="shard leases")
-        logging.getLogger("kopf.objects").addFilter(_quiet_shard_checks)
         log.info("replica %s: %d shards, Leases in %s", memo.shards.config.identity, memo.shards.config.shards,
                  memo.shards.config.namespace)
 
 
-def _quiet_shard_checks(record: logging.LogRecord) -> bool:
-    """Drop kopf's "Timer ... succeeded" for the ownership checks: every object logs it every few seconds."""
-    return not (record.levelno == logging.INFO and "_shard_gained' succeeded" in record.getMessage())
+# kopf logs "Timer '<id>' succeeded." at INFO each time a timer returns: for these, every object
+# every interval (the shard checks every few seconds). A drift check that found nothing to change
+# leaves no trace (no status write, no Event, no log line); what it found goes to status and Events.
+_QUIET_TIMERS = frozenset(f"Timer '{name}' succeeded." for name in (
+    "site_drift", "cluster_drift", "site_shard_gained", "cluster_shard_gained"))
+
+
+def _quiet_timers(record: logging.LogRecord) -> bool:
+    """Drop kopf's "Timer ... succeeded" lines of the drift and shard-check timers (a failure still logs)."""
+    return not (record.levelno == logging.INFO and record.msg in _QUIET_TIMERS)
 
 
 async def _stop_shards(memo: kopf.Memo) -> None:

@@ -180,10 +180,13 @@ async def _gather(runner: Runner, access: ClusterAccess, target: ProbeTarget | N
                 reused = True
                 return kept
         asked = target if target is not None else shared.target_for(key) if shared is not None else ProbeTarget()
+        # the node's clp.conf comes back only if it is no longer the copy read last (shared_facts)
+        known = shared.clp_conf(key) if shared is not None else None
+        sent = replace(asked, clp_conf_sha256=known.file_sha256 or "") if known is not None else asked
         nonce = _secrets.token_hex(8)
-        result = await runner.run(node, access.creds, access.timeouts, probe_argv(asked, nonce), check=False)
+        result = await runner.run(node, access.creds, access.timeouts, probe_argv(sent, nonce), check=False)
         try:
-            facts = parse_probe(node.name, result.stdout, nonce)
+            facts = parse_probe(node.name, result.stdout, nonce, known)
         except ProbeOutputError as exc:
             raise CommandFailed(node.name, "facts probe", result.exit_status, str(exc)) from exc
         if shared is not None:

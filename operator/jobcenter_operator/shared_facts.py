@@ -17,6 +17,10 @@ read by one run may serve another:
 
 A drift check that finds something to do on facts from here reads the node again before acting
 (reconcile.reconcile_site): facts from here only ever confirm that nothing is to be done.
+
+Apart from that, the last clp.conf read from each node is kept (``clp_conf``), whatever read it and
+even after ``forget``: the probe is given its digest and sends the file only when it differs, so
+the copy is only ever used for a node whose file still has exactly those bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 
 from .facts import NodeFacts, ProbeTarget
+from .facts.clusterpro import ClpConf
 
 # What the facts of a node are kept under: the node's endpoint and the credentials used (a rotated
 # Secret, another address or another cluster's scope read the node for themselves).
@@ -55,6 +60,7 @@ class SharedFacts:
         self.max_age = max_age
         self._probed: dict[NodeKey, Probed] = {}
         self._targets: dict[NodeKey, ProbeTarget] = {}
+        self._clp_confs: dict[NodeKey, ClpConf] = {}
         self._swept = 0.0
 
     def fresh(self, key: NodeKey, asked: ProbeTarget | None, now: float) -> NodeFacts | None:
@@ -68,11 +74,17 @@ class SharedFacts:
         """A probe of the node answered (``site``: asked by a site run; its target is what the
         cluster probes with next)."""
         self._probed[key] = Probed(target=target, facts=facts, at=now)
+        if facts.clp_conf.file_sha256 is not None:
+            self._clp_confs[key] = facts.clp_conf
         if site and not target.backup:
             self._targets[key] = target
         if now - self._swept >= KEEP_INTERVALS * self.max_age:
             self._swept = now
             self.drop_older_than(now, KEEP_INTERVALS * self.max_age)
+
+    def clp_conf(self, key: NodeKey) -> ClpConf | None:
+        """The node's clp.conf as last read from it (its digest goes with the next probe)."""
+        return self._clp_confs.get(key)
 
     def target_for(self, key: NodeKey) -> ProbeTarget:
         """What the cluster's probe of the node asks: the target a site last asked for there."""
@@ -93,6 +105,8 @@ class SharedFacts:
             del self._probed[key]
         for key in [k for k in self._targets if k not in self._probed]:
             del self._targets[key]
+        for key in [k for k in self._clp_confs if k not in self._probed]:
+            del self._clp_confs[key]
 
     def __len__(self) -> int:
         return len(self._probed)

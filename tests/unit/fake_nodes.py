@@ -11,6 +11,7 @@ between stop and start).
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -62,7 +63,18 @@ def _clpstat(f: NodeFacts) -> tuple[str, int]:
     return _section(0, "\n".join(lines) + "\n")
 
 
-def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
+def _clp_conf(f: NodeFacts, known_sha256: str) -> tuple[str, int]:
+    """As the probe's section: the file in base64, or only its digest while it is ``known_sha256``."""
+    if not f.clp_conf.present:
+        return _section(1)
+    data = encode_document(f.clp_conf.text, f.clp_conf.encoding)
+    digest = hashlib.sha256(data).hexdigest()
+    if known_sha256 and known_sha256 == digest:
+        return _section(0, f"unchanged {digest}\n")
+    return _section(0, base64.encodebytes(data).decode())
+
+
+def _sections(f: NodeFacts, *, backup: bool, known_clp_conf: str = "") -> dict[str, tuple[str, int]]:
     jc, site, res, agent = f.jobcenter, f.site, f.resolution, f.agent
     version = "".join(f"{k}={v}\n" for k, v in (("VERSION", jc.version), ("MODE", jc.mode)) if v)
     rows = "".join(f"{r.instance_id}  {r.name}  {r.agent_name or '-'}  {str(r.active).lower()}  "
@@ -76,7 +88,7 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
         "site_cwd": _section(0, "".join(f"{pid}\n" for pid in sorted(f.processes.in_database))),
         "clpstat": _clpstat(f),
         "clpgrp": _section(0, f"{f.group_node}\n") if f.group_node else _section(1),
-        "clp_conf": _section(0, _b64(f.clp_conf.text, f.clp_conf.encoding)) if f.clp_conf.present else _section(1),
+        "clp_conf": _clp_conf(f, known_clp_conf),
         "backup_conf": _section(3) if not backup else _section(0, _b64(f.backup_clp_conf, f.clp_conf.encoding))
         if f.backup_clp_conf else _section(1),
         "stop_marker": _section(0, f"{f.stopped_by_operator}\n") if f.stopped_by_operator else _section(1),
@@ -101,10 +113,10 @@ def _sections(f: NodeFacts, *, backup: bool) -> dict[str, tuple[str, int]]:
     }
 
 
-def probe_stdout(facts: NodeFacts, nonce: str, *, backup: bool = False) -> str:
+def probe_stdout(facts: NodeFacts, nonce: str, *, backup: bool = False, known_clp_conf: str = "") -> str:
     """What the facts probe prints on a node in the state ``facts`` describes (``backup``: the probe
-    was asked for the pre-operator clp.conf)."""
-    sections = _sections(facts, backup=backup)
+    was asked for the pre-operator clp.conf; ``known_clp_conf``: the digest it was given)."""
+    sections = _sections(facts, backup=backup, known_clp_conf=known_clp_conf)
     assert set(sections) == {s.name for s in SECTIONS}, "a section the fake cannot answer"
     return "".join(f"@@JCOP {nonce} BEGIN {s.name}@@\n{sections[s.name][0]}\n"
                    f"@@JCOP {nonce} END {s.name} {sections[s.name][1]}@@\n" for s in SECTIONS)
@@ -240,7 +252,8 @@ class FakeCluster:
     def __call__(self, sent: Sent) -> Answer:
         if sent.is_probe:
             asked = dict(zip(PARAMETERS, sent.argv[5:], strict=True))
-            return result(sent, stdout=probe_stdout(self.facts[sent.node], sent.argv[4], backup=bool(asked["backup"])))
+            return result(sent, stdout=probe_stdout(self.facts[sent.node], sent.argv[4], backup=bool(asked["backup"]),
+                                                    known_clp_conf=asked["clp_sha"]))
         kind = kind_of(sent)
         if kind is None:
             return result(sent, 127, stderr=f"{sent.argv[0]}: not found")

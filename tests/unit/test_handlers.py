@@ -92,3 +92,34 @@ async def test_a_status_written_by_another_handler_during_the_run_is_the_previou
     await handlers._reconcile_site(kw)
     conditions = {c["type"]: c for c in kw["patch"].status["conditions"]}
     assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["lastTransitionTime"] == "T0"
+
+
+def test_drift_and_shard_check_timers_that_succeed_leave_no_log_line() -> None:
+    def record(msg: str, level: int = logging.INFO) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", level, __file__, 1, msg, None, None)
+
+    for timer in ("site_drift", "cluster_drift", "site_shard_gained", "cluster_shard_gained"):
+        assert not handlers._quiet_timers(record(f"Timer '{timer}' succeeded."))
+    assert handlers._quiet_timers(record("Timer 'site_drift' failed with an exception. Will retry.", logging.ERROR))
+    assert handlers._quiet_timers(record("Handler 'site_changed' succeeded."))
+    assert handlers._quiet_timers(record("Timer 'site_drift' succeeded.", logging.WARNING))
+
+
+async def test_a_drift_check_that_finds_nothing_changed_writes_nothing_and_posts_no_event(
+        no_events: list[Any]) -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+    kw["memo"].facts = handlers.SharedFacts(max_age=3600)
+    await handlers._reconcile_site(kw)  # converges: status written, Events posted
+    assert kw["patch"].status and no_events
+    # The first check after the build says SiteCreated=Present where the build said Created: one write.
+    for check in range(3):
+        kw["status"] = {**kw["status"], **kw["patch"].status}  # the API applied the last patch
+        kw["patch"] = Patch()
+        no_events.clear()
+        acted = len(runner.actions())
+        await handlers._reconcile_site(kw, drift_check=True)
+        assert len(runner.actions()) == acted, "nothing sent but the probe"
+        if check:
+            assert kw["patch"].status == {}, "no status patch"
+            assert no_events == [], "no Event"

@@ -40,7 +40,19 @@ GROUP_NODE = Section(
     [ -n "$group" ] || return 3
     {CLPGRP} -n "$group\"""",
 )
-CLP_CONF_SECTION = Section("clp_conf", f"    base64 {CLP_CONF}")
+# The live clp.conf, base64 (its bytes whatever its charset). ``$clp_sha``: the sha256 of the copy
+# the operator already holds for this node; while the file still has it, only that digest comes
+# back (``unchanged <sha256>``: no base64 text starts so), not the file.
+CLP_CONF_SECTION = Section(
+    "clp_conf",
+    f"""\
+    if [ -n "$clp_sha" ]; then
+        set -- $(sha256sum {CLP_CONF} 2>/dev/null)
+        if [ "$1" = "$clp_sha" ]; then echo "unchanged $1"; return 0; fi
+    fi
+    base64 {CLP_CONF}""",
+)
+UNCHANGED = "unchanged "
 # The operator writes this marker (the node's name) before it stops a group and removes it once the
 # group is started again: a group found offline with the marker was stopped by an interrupted run.
 STOP_MARKER = Section(
@@ -176,6 +188,7 @@ class ClpConf(Frozen):
     text: str = ""  # decoded in ``encoding``; encode it back with xml_spans.encode_document
     encoding: str = "UTF-8"  # what the XML declaration names
     sha256: str | None = None
+    file_sha256: str | None = None  # of the file's bytes as read from the node (the probe's ``$clp_sha``)
     config: ClusterConfig | None = None  # the text read once (None: absent or unreadable)
     invalid: str | None = None  # why the text cannot be read as a CLUSTERPRO configuration
 
@@ -187,9 +200,16 @@ def _base64(out: SectionOutput) -> bytes | None:
         return None
 
 
-def parse_clp_conf(out: SectionOutput) -> ClpConf:
+def parse_clp_conf(out: SectionOutput, known: ClpConf | None = None) -> ClpConf:
+    """``known``: the copy whose digest the probe was given (``$clp_sha``); an ``unchanged`` answer
+    is that copy, itself. An ``unchanged`` naming another digest is no copy this parse holds."""
     if out.exit_status != 0:
         return ClpConf(present=False)
+    if out.stdout.startswith(UNCHANGED):
+        digest = out.stdout[len(UNCHANGED):].strip()
+        if known is not None and known.file_sha256 is not None and digest == known.file_sha256:
+            return known
+        return ClpConf(present=True, invalid="clp.conf: the probe reported it unchanged from a copy not held here")
     data = _base64(out)
     if data is None:
         return ClpConf(present=True, invalid="clp.conf: the probe's copy is not base64")
@@ -210,7 +230,7 @@ def clp_conf_bytes(data: bytes) -> ClpConf:
     if known is not None:
         _READ.move_to_end(key)
         return known
-    read = _clp_conf_bytes(data)
+    read = _clp_conf_bytes(data).model_copy(update={"file_sha256": key.hex()})
     _READ[key] = read
     if len(_READ) > READ_CACHE_SIZE:
         _READ.popitem(last=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from . import agent, clusterpro, jobcenter, manager, network, processes
+from .clusterpro import ClpConf
 from .model import NodeFacts
 from .sections import build_script, split_output
 
@@ -36,9 +37,10 @@ SECTIONS = (
 _NAMES = tuple(s.name for s in SECTIONS)
 
 
-def _parameter(sh_name: str) -> str:
-    """A field of ProbeTarget that is the script's parameter ``$sh_name`` (metadata says which)."""
-    return field(default="", metadata={"sh": sh_name})
+def _parameter(sh_name: str, *, compare: bool = True) -> str:
+    """A field of ProbeTarget that is the script's parameter ``$sh_name`` (metadata says which).
+    ``compare=False``: not part of what the probe looks at (shared_facts compares targets)."""
+    return field(default="", compare=compare, metadata={"sh": sh_name})
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class ProbeTarget:
     exec_resource: str = _parameter("exec_rsc")
     monitor_resource: str = _parameter("monitor")
     agent_instance_id: str = _parameter("agent_id")
+    # sha256 of the node's clp.conf as this operator last read it: the probe sends the file only if it
+    # differs (parse_probe's ``known``). How the answer travels, not what is asked: not compared.
+    clp_conf_sha256: str = _parameter("clp_sha", compare=False)
     backup: str = _parameter("backup")  # non-empty: read the group's pre-operator backup of clp.conf
 
     def values(self) -> tuple[str, ...]:
@@ -72,7 +77,9 @@ def probe_argv(target: ProbeTarget, nonce: str) -> list[str]:
     return ["sh", "-c", SCRIPT, "jcop-facts", nonce, *target.values()]
 
 
-def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
+def parse_probe(node: str, stdout: str, nonce: str, known_clp_conf: ClpConf | None = None) -> NodeFacts:
+    """``known_clp_conf``: the copy of the node's clp.conf whose digest the probe was sent
+    (``ProbeTarget.clp_conf_sha256``); the facts carry it when the node says it is unchanged."""
     out = split_output(stdout, nonce, _NAMES)
     errors: dict[str, str] = {}
 
@@ -96,7 +103,7 @@ def parse_probe(node: str, stdout: str, nonce: str) -> NodeFacts:
         group_node=clusterpro.parse_clpgrp(out["clpgrp"]),
         stopped_by_operator=clusterpro.parse_stop_marker(out["stop_marker"]),
         suspended_by_operator=clusterpro.parse_suspend_marker(out["suspend_marker"]),
-        clp_conf=clusterpro.parse_clp_conf(out["clp_conf"]),
+        clp_conf=clusterpro.parse_clp_conf(out["clp_conf"], known_clp_conf),
         script_hashes=clusterpro.parse_script_hashes(out["script_hashes"]),
         managed_scripts=clusterpro.parse_managed_scripts(out["script_hashes"]),
         backup_clp_conf=clusterpro.parse_backup_conf(out["backup_conf"]),

@@ -11,7 +11,9 @@ from ..frozen import Frozen
 from .sections import Section, SectionOutput
 
 IP_ADDR = Section("ip_addr", "    ip -o -4 addr show")
-MOUNTS = Section("mounts", "    cat /proc/self/mountinfo")
+# Only the mount point (field 5; mountinfo separates fields with one space and escapes those in paths):
+# the rest of each line is not read, and a node with many mounts would send it on every probe.
+MOUNTS = Section("mounts", "    cut -d ' ' -f 5 /proc/self/mountinfo")
 RESOLVE_FORWARD = Section(
     "resolve_forward",
     """\
@@ -39,12 +41,14 @@ def parse_ip_addr(out: SectionOutput) -> frozenset[str]:
 
 
 def parse_mounts(out: SectionOutput) -> frozenset[str]:
-    """Mount points (field 5 of /proc/self/mountinfo; octal escapes decoded)."""
+    """Mount points: field 5 of /proc/self/mountinfo, or lines of that field alone (what MOUNTS sends);
+    octal escapes (``\\040`` for a space) decoded."""
     points = set()
     for line in out.stdout.splitlines():
         fields = line.split()
-        if len(fields) > 4:
-            points.add(fields[4].encode().decode("unicode_escape"))
+        point = fields[4] if len(fields) > 4 else fields[0] if len(fields) == 1 else None
+        if point is not None:
+            points.add(point.encode().decode("unicode_escape") if "\\" in point else point)
     return frozenset(points)
 
 

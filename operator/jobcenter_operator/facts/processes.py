@@ -17,7 +17,10 @@ from ..frozen import Frozen
 from ..paths import CJCPW
 from .sections import Section, SectionOutput
 
-PS = Section("ps", "    ps -eo pid=,ppid=,args=")
+# -ww: args whole, whatever width ps would guess without a terminal (it may cut at 80 columns, which
+# would cut a cjcpw's operands). Without the probe's own processes: their args hold the nonce (and
+# the whole script, a few KB a line, once per subshell); they are never JobCenter's.
+PS = Section("ps", '    ps -ww -eo pid=,ppid=,args= | grep -vF -- "$nonce"')
 # PIDs whose working directory is the database path or below it (3: no database path asked for).
 # One ls for all processes (no fork per process: the probe stays cheap on a busy node); LC_ALL=C
 # gives ls -l its fixed columns: mode links owner group size month day time LINK -> TARGET.
@@ -52,6 +55,7 @@ STANDARD_MANAGER_SITE = Counter(
 )
 # Names that belong to JobCenter at all (a site of either mode, or the local site).
 JOBCENTER_NAMES = frozenset(CLASSIC_SITE) | frozenset(STANDARD_MANAGER_SITE) | {"cjcpw"}
+_DAEMONS = JOBCENTER_NAMES - {"cjcpw"}
 
 
 class Process(Frozen):
@@ -62,7 +66,7 @@ class Process(Frozen):
     @property
     def name(self) -> str:
         """The daemon's name: basename of the program (Linux shows nqsdaemon as ``NQS nqsdaemon``)."""
-        words = self.args.split()
+        words = self.args.split(None, 2)  # the program and, after NQS, its name: no more
         if not words:
             return ""
         if words[0] == "NQS" and len(words) > 1:
@@ -90,11 +94,19 @@ class ProcessTable(Frozen):
     def children(self, pid: int) -> list[Process]:
         return [p for p in self.processes if p.ppid == pid]
 
-    def descendants(self, pid: int) -> list[Process]:
+    def _by_parent(self) -> dict[int, list[Process]]:
+        """Children by parent PID, in table order: one pass (a node runs hundreds of processes)."""
+        index: dict[int, list[Process]] = {}
+        for p in self.processes:
+            index.setdefault(p.ppid, []).append(p)
+        return index
+
+    def descendants(self, pid: int, by_parent: dict[int, list[Process]] | None = None) -> list[Process]:
+        index = self._by_parent() if by_parent is None else by_parent
         found: list[Process] = []
         todo = [pid]
         while todo:
-            for child in self.children(todo.pop()):
+            for child in index.get(todo.pop(), ()):
                 found.append(child)
                 todo.append(child.pid)
         return found
@@ -102,23 +114,27 @@ class ProcessTable(Frozen):
     def sites(self) -> list[SiteTree]:
         """Every running cjcpw that starts (not stops) a site, with its process tree."""
         trees = []
+        by_parent: dict[int, list[Process]] | None = None
         for p in self.processes:
+            if not p.args.startswith(CJCPW):  # most of a node's processes: no split
+                continue
             words = p.args.split()
             if not words or words[0] != CJCPW or "-stop" in words[1:]:
                 continue
             operands = [w for w in words[1:] if not w.startswith("-")]
+            by_parent = self._by_parent() if by_parent is None else by_parent
             trees.append(
                 SiteTree(
                     cjcpw_pid=p.pid,
                     resident="-c" not in words[1:],
                     virtual_host=operands[0] if operands else None,
                     database_path=operands[1] if len(operands) > 1 else None,
-                    processes=tuple(self.descendants(p.pid)),
+                    processes=tuple(self.descendants(p.pid, by_parent)),
                 )
             )
         inside = {q.pid for t in trees for q in t.processes} | {t.cjcpw_pid for t in trees}
         unparented = tuple(p for p in self.processes if p.pid in self.in_database and p.pid not in inside
-                           and p.name in JOBCENTER_NAMES - {"cjcpw"})
+                           and p.name in _DAEMONS)
         if unparented:
             # A site started with cjcpw -c: its daemons work in the database, without a cjcpw above.
             trees.append(SiteTree(cjcpw_pid=0, resident=False, virtual_host=None, database_path=None,
@@ -129,7 +145,7 @@ class ProcessTable(Frozen):
         """JobCenter daemons not under any cjcpw: the local site (or a site started with -c)."""
         sites = self.sites()
         inside = {p.pid for t in sites for p in t.processes} | {t.cjcpw_pid for t in sites}
-        return [p for p in self.processes if p.pid not in inside and p.name in JOBCENTER_NAMES - {"cjcpw"}]
+        return [p for p in self.processes if p.pid not in inside and p.name in _DAEMONS]
 
 
 def parse_ps(out: SectionOutput) -> ProcessTable:

@@ -652,3 +652,40 @@ async def test_home_ssh_files_and_agent_are_never_used(
             )
     finally:
         await pool.close()
+
+
+def _cipher(pool: NodePool) -> str:
+    """The cipher the pool's one cached connection sends with."""
+    (entry,) = pool._entries.values()
+    assert entry.conn is not None
+    return str(entry.conn.get_extra_info("send_cipher"))
+
+
+async def test_aes_gcm_is_negotiated_where_the_server_offers_it(
+    pool: NodePool, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    # OpenSSH offers chacha20-poly1305 first; the client's order decides, and asyncssh's own default
+    # would have picked chacha20 (a Python per-packet cipher context: more CPU per drift check).
+    await pool.run(node, creds, timeouts, ["true"])
+    assert _cipher(pool) == "aes128-gcm@openssh.com"
+
+
+async def test_a_server_without_gcm_still_gets_chacha20(
+    tmp_path: Path, client_key: asyncssh.SSHKey, timeouts: Timeouts
+) -> None:
+    server = Sshd(workdir=tmp_path / "sshd", port=free_port(), client_key=client_key,
+                  host_key=asyncssh.generate_private_key("ssh-ed25519"),
+                  extra_config=["Ciphers chacha20-poly1305@openssh.com"])
+    server.start()
+    pool = NodePool()
+    try:
+        creds = SSHCredentials(user="root", private_key=client_key.export_private_key("openssh"), passphrase=None,
+                               password=None, known_hosts=server.host_key_line, host_key_policy="Strict",
+                               become="None")
+        result = await pool.run(NodeAddress(name="sv1", host="127.0.0.1", port=server.port), creds, timeouts,
+                                ["echo", "ok"])
+        assert result.stdout == "ok\n"
+        assert _cipher(pool) == "chacha20-poly1305@openssh.com"
+    finally:
+        await pool.close()
+        server.cleanup()

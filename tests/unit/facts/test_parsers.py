@@ -299,3 +299,65 @@ def test_every_rendered_script_carries_the_managed_line() -> None:
     for spec in (CLASSIC, MANAGER, AGENT):
         for path, content in scripts_for(spec).items():
             assert MANAGED_BY in content.splitlines(), path
+
+
+def test_clp_conf_unchanged_is_the_copy_whose_digest_the_probe_was_given() -> None:
+    import base64
+    import hashlib
+
+    from jobcenter_operator.facts.clusterpro import parse_clp_conf
+    from jobcenter_operator.facts.sections import SectionOutput
+
+    text = ('<?xml version="1.0" encoding="EUC-JP"?>\n<root><cluster><name>c</name><comment>'
+            '\u696d\u52d9</comment></cluster></root>\n')
+    data = text.encode("euc_jp")
+    read = parse_clp_conf(SectionOutput(base64.encodebytes(data).decode(), 0))
+    # the digest of the bytes on the node (what sha256sum prints there), not of the decoded text
+    assert read.file_sha256 == hashlib.sha256(data).hexdigest() != read.sha256
+    again = parse_clp_conf(SectionOutput(f"unchanged {read.file_sha256}\n", 0), read)
+    assert again is read and again.text == text and again.encoding == "EUC-JP"
+    for known in (None, read.model_copy(update={"file_sha256": "0" * 64})):
+        odd = parse_clp_conf(SectionOutput(f"unchanged {read.file_sha256}\n", 0), known)
+        assert odd.present and odd.config is None and "not held here" in (odd.invalid or "")
+    assert not parse_clp_conf(SectionOutput("", 1), read).present, "gone since: absent, whatever was known"
+
+
+def test_mounts_as_the_probe_sends_them_the_mount_point_alone() -> None:
+    # MOUNTS cuts field 5 of mountinfo on the node; escapes as the kernel writes them
+    assert network.parse_mounts(ok("/\n/mnt/sdb2\n/mnt/with\\040space\n\n")) == {"/", "/mnt/sdb2", "/mnt/with space"}
+    full = "36 25 0:31 / /mnt/with\\040space rw,relatime shared:1 - ext4 /dev/sdb2 rw\n"
+    assert network.parse_mounts(ok(full)) == {"/mnt/with space"}, "a whole mountinfo line still reads"
+
+
+def test_site_trees_are_the_same_walked_through_a_parent_index() -> None:
+    """sites() walks a children-by-parent index built once (it scanned the whole table per process:
+    quadratic on a node running hundreds); same trees, same order, as the scan gave."""
+    import random
+
+    from jobcenter_operator.facts.processes import Process, ProcessTable
+
+    def scanned(table: ProcessTable, pid: int) -> list[Process]:  # the former walk, one scan per process
+        found, todo = [], [pid]
+        while todo:
+            parent = todo.pop()
+            for child in [p for p in table.processes if p.ppid == parent]:
+                found.append(child)
+                todo.append(child.pid)
+        return found
+
+    rng = random.Random(15)  # noqa: S311 (a seeded table, not a secret)
+    for _ in range(50):
+        rows: list[Process] = []
+        for pid in rng.sample(range(2, 5000), 300):
+            parent = rng.choice([1, *(r.pid for r in rows)]) if rows else 1
+            args = rng.choice(["/usr/lib/nqs/cluster/cjcpw cluv /mnt/sdb2", "/usr/lib/nqs/jnwcaster", "NQS nqsdaemon",
+                               "sshd: root@notty", "/usr/lib/nqs/cluster/cjcpw -stop cluv /mnt/sdb2"])
+            rows.append(Process(pid=pid, ppid=parent, args=args))
+        rng.shuffle(rows)
+        table = ProcessTable(processes=tuple(rows))
+        trees = table.sites()
+        assert [t.cjcpw_pid for t in trees] == [p.pid for p in rows if p.args.startswith(
+            "/usr/lib/nqs/cluster/cjcpw cluv")]
+        for tree in trees:
+            assert list(tree.processes) == scanned(table, tree.cjcpw_pid)
+        assert table.descendants(1) == scanned(table, 1)

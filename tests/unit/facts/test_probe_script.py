@@ -41,6 +41,9 @@ def test_running_the_script_here_yields_every_section_and_runs_nothing_hostile(t
     assert not marker.exists()
     assert facts.node == "here"
     assert facts.processes.processes  # ps ran
+    ours = [p for p in facts.processes.processes if "jcop-facts abc123" in p.args]
+    assert ours == [], "the probe's own processes (the whole script in their args) are left out"
+    assert "/" in facts.mounts and "/proc" in facts.mounts
     assert not facts.site.present
 
 
@@ -56,3 +59,47 @@ def test_framing_keeps_file_bytes_and_ignores_fake_markers() -> None:
 def test_missing_section_is_an_error() -> None:
     with pytest.raises(ProbeOutputError, match="missing sections"):
         parse_probe("n", "garbage", "abc")
+
+
+def test_clp_conf_section_sends_the_file_unless_it_has_the_digest_given(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import hashlib
+
+    from jobcenter_operator.facts.clusterpro import CLP_CONF_SECTION
+    from jobcenter_operator.paths import CLP_CONF
+
+    conf = tmp_path / "clp.conf"
+    data = '<?xml version="1.0" encoding="EUC-JP"?>\n<root>\u696d\u52d9</root>\n'.encode("euc_jp")
+    conf.write_bytes(data)
+    section = Section("clp_conf", CLP_CONF_SECTION.body.replace(CLP_CONF, str(conf)))
+    script = build_script((section,), ("clp_sha",))
+
+    def run(known: str) -> tuple[str, int]:
+        done = subprocess.run(["sh", "-c", script, "t", "N1", known], capture_output=True, text=True, check=True)
+        out = split_output(done.stdout, "N1", ("clp_conf",))["clp_conf"]
+        return out.stdout, out.exit_status
+
+    digest = hashlib.sha256(data).hexdigest()
+    assert run(digest) == (f"unchanged {digest}\n", 0)
+    for known in ("", "0" * 64, "x y"):
+        text, status = run(known)
+        assert status == 0 and base64.b64decode(text) == data, "the file's bytes, byte for byte"
+    conf.unlink()
+    assert run(digest)[1] != 0, "no file: the section fails, as before"
+
+
+def test_the_process_table_has_whole_args_and_not_the_probes_own_lines() -> None:
+    import secrets
+
+    nonce = secrets.token_hex(8)
+    marker = f"jcop-test-{secrets.token_hex(8)}-" + "x" * 120  # longer than the 80 columns ps may guess
+    other = subprocess.Popen(["sh", "-c", "sleep 30", "sh", marker], stdin=subprocess.DEVNULL)
+    try:
+        result = subprocess.run(probe_argv(ProbeTarget(), nonce), capture_output=True, text=True, check=True,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        other.kill()
+        other.wait()
+    table = parse_probe("here", result.stdout, nonce).processes
+    assert [p.args for p in table.processes if p.pid == other.pid] == [f"sh -c sleep 30 sh {marker}"]
+    assert not [p for p in table.processes if f"jcop-facts {nonce}" in p.args]

@@ -262,3 +262,13 @@ def test_sudo_refusal_ignores_ordinary_failures() -> None:
 def test_timeouts_reject_nonsense(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Timeouts(**kw)  # type: ignore[arg-type]
+
+
+def test_the_pool_offers_aes_gcm_first_and_keeps_every_default_cipher_after_it() -> None:
+    from asyncssh.encryption import get_default_encryption_algs
+
+    from jobcenter_operator.node.pool import ENCRYPTION_ALGS
+
+    assert ENCRYPTION_ALGS[:2] == ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
+    assert sorted(ENCRYPTION_ALGS) == sorted(a.decode() for a in get_default_encryption_algs())
+    assert len(set(ENCRYPTION_ALGS)) == len(ENCRYPTION_ALGS)

@@ -7,6 +7,7 @@ from fake_nodes import access, fake_runner
 from plan_factory import CLASSIC, NODES, apply, cluster, node
 
 from jobcenter_operator.facts import ProbeTarget
+from jobcenter_operator.facts.clusterpro import clp_conf
 from jobcenter_operator.facts.gather import PARAMETERS
 from jobcenter_operator.facts.jobcenter import DaemonConf
 from jobcenter_operator.plan import plan_site
@@ -140,3 +141,31 @@ def test_a_site_no_longer_checked_is_withdrawn_from_the_clusters_probe() -> None
     shared.withdraw(TARGET)
     assert shared.target_for("k") == ProbeTarget()
     assert shared.fresh("k", None, now=1.0) is not None, "what was read stays for the cluster's own use"
+
+
+async def test_clp_conf_travels_once_then_only_its_digest_until_it_changes() -> None:
+    runner, fake = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+    first = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared)
+    sent = [dict(zip(PARAMETERS, s.argv[5:], strict=True)) for s in runner.sent if s.is_probe]
+    assert sent and all(p["clp_sha"] == "" for p in sent), "nothing known yet: the whole file"
+    for n in ACCESS.nodes:
+        shared.forget(node_key(ACCESS, n))  # facts forgotten (a command ran): the copy of clp.conf is not
+    runner.sent.clear()
+    again = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, shared=shared, drift_check=True)
+    probes = [s for s in runner.sent if s.is_probe]
+    assert len(probes) == len(NODES)
+    for probe in probes:
+        known = first.gathered.facts[probe.node].clp_conf
+        assert dict(zip(PARAMETERS, probe.argv[5:], strict=True))["clp_sha"] == known.file_sha256
+        assert again.gathered.facts[probe.node].clp_conf is known, "answered 'unchanged': the copy held"
+    assert again.plan is not None and again.plan.converged and runner.actions() == []
+
+    changed = fake.facts["clu1"].clp_conf.text.replace("</root>", "<!-- edited --></root>")
+    assert changed != fake.facts["clu1"].clp_conf.text
+    fake.facts["clu1"] = fake.facts["clu1"].model_copy(update={"clp_conf": clp_conf(changed)})
+    for n in ACCESS.nodes:
+        shared.forget(node_key(ACCESS, n))
+    third = await reconcile_site(runner, ACCESS, CLASSIC, enforce=False, shared=shared, drift_check=True)
+    assert third.gathered.facts["clu1"].clp_conf.text == changed, "a changed file comes whole"
+    assert shared.clp_conf(node_key(ACCESS, ACCESS.node("clu1"))) == third.gathered.facts["clu1"].clp_conf
