@@ -362,7 +362,7 @@ def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: O
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
         _post(kw["body"], ev.step_events(progress))
-        if progress.report is not None:
+        if progress.report is not None or not progress.shown:
             return
         old = memory.known_status(kw["status"])
         new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)
