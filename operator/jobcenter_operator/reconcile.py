@@ -381,7 +381,7 @@ def holder_identity() -> str:
 # flight (each of its actions bounded on the node); should that outlast the pod's grace period, the
 # operator is killed mid-trip and the node-side markers let the next run finish or undo what it
 # interrupted, as after a crash in the middle of one step (issue 12).
-MAX_TRIP_ACTIONS = 4
+MAX_TRIP_ACTIONS = 5
 # A payload up to this size can go first in a round trip (read by sh line by line); a larger one only last.
 SMALL_INPUT = 64 * 1024
 

@@ -59,14 +59,18 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
     # The push runs with the group stopped and the cluster suspended (issue 11): the restores undo both,
     # the resume first, the group start last.
     i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
-    failed, not_run, restore_start, restore_end = seen[i:i + 4]
+    failed, not_run, not_started, restore_start, restore_end = seen[i:i + 5]
     assert failed.report is not None and not failed.report.ok
-    # The resume was the push's round trip's last step, told as starting: it ends as never sent.
-    assert not_run.action.kind == "ResumeCluster" and not_run.report is not None and not not_run.report.ok
-    assert not_run.report.error == "not run: ApplyClusterConfig before it failed"
+    # The resume and the group start came after the push in its round trip, told as starting (they
+    # are disruptive): they end as never sent.
+    assert [(s.action.kind, s.report.error if s.report else None) for s in (not_run, not_started)] == [
+        ("ResumeCluster", "not run: ApplyClusterConfig before it failed"),
+        ("StartGroup", "not run: ApplyClusterConfig before it failed")]
+    assert not not_run.report.ok and not_started.report is not None and not not_started.report.ok
     assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
     assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"
     assert restore_end.report is not None and restore_end.report.ok and restore_start.disruptive_run
-    last_start, last_end = seen[-2:]
-    assert last_start.restoring and last_start.action.kind == "StartGroup" and last_start.action.node == "clu1"
-    assert last_end.report is not None and last_end.report.ok
+    start, end = seen[-4:-2]  # then the standby's suspend marker is removed
+    assert start.restoring and start.action.kind == "StartGroup" and start.action.node == "clu1"
+    assert end.report is not None and end.report.ok
+    assert seen[-1].restoring and seen[-1].action.kind == "ClearSuspendMarker" and seen[-1].report is not None

@@ -45,7 +45,13 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
     assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
                            ["SetLocalDaemon@clu1", "StopLocalSite@clu1", "CreateSite@clu1"]]
-    assert ["SuspendCluster@clu1", "ApplyClusterConfig@clu1", "ResumeCluster@clu1"] in grouped
+    # the group's whole restart (the push suspended around) in one round trip, the standby's markers
+    # written before it in one and removed after it in one
+    assert grouped[2:] == [["MarkGroupStopped@clu2", "MarkSuspended@clu2"],
+                           ["StopGroup@clu1", "SuspendCluster@clu1", "ApplyClusterConfig@clu1", "ResumeCluster@clu1",
+                            "StartGroup@clu1"],
+                           ["ClearSuspendMarker@clu2", "ClearStopMarker@clu2", "StartLocalSite@clu2"],
+                           ["StartLocalSite@clu1"]]
 
 
 def test_consecutive_disruptive_actions_on_one_node_share_a_round_trip() -> None:
@@ -93,10 +99,10 @@ async def test_a_round_trip_that_fails_after_a_group_stop_still_restores_the_gro
     runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
     done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     kinds = [(r.action.kind, r.ok) for r in done.steps]
-    # the push failed inside the round trip [suspend, push, resume]: the resume it did not reach, the
-    # suspend marker's removal and the group's start run as restores
-    assert kinds[-5:] == [("SuspendCluster", True), ("ApplyClusterConfig", False), ("ResumeCluster", True),
-                          ("ClearSuspendMarker", True), ("StartGroup", True)]
+    # the push failed inside the round trip [stop, suspend, push, resume, start]: the resume and the
+    # start it did not reach, and the suspend marker's removal, run as restores
+    assert kinds[-6:] == [("StopGroup", True), ("SuspendCluster", True), ("ApplyClusterConfig", False),
+                          ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True)]
     assert nodes.facts["clu1"].group_node == "clu1", "the group runs again"
 
 
@@ -158,7 +164,8 @@ def test_an_exiting_operator_sends_only_what_completes_a_restart() -> None:
     actions = plan_site(CLASSIC, NODES, cluster()).actions
     stop = next(i for i, a in enumerate(actions) if a.kind == "StopGroup")
     owed = [actions[stop].restore]
-    after = round_trip(actions, stop + 2)  # [suspend, push, resume] after the standby's suspend marker
-    assert [a.kind for a in after] == ["SuspendCluster", "ApplyClusterConfig", "ResumeCluster"]
-    assert _sendable_while_exiting(after, owed) == 3
+    after = actions[stop + 1:stop + 5]  # what follows the stop on its node: suspend, push, resume, start
+    assert [a.kind for a in after] == ["SuspendCluster", "ApplyClusterConfig", "ResumeCluster", "StartGroup"]
+    assert _sendable_while_exiting(after, owed) == 4
     assert _sendable_while_exiting(round_trip(actions, 0), []) == 0
+    assert _sendable_while_exiting(round_trip(actions, stop), []) == 0, "no stop started by an exiting operator"
