@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
-from ..xml_spans import Document, Element, XmlError
+from ..xml_spans import Element, XmlError, parsed
 from . import commands, suspend_commands
 from .model import Action
 
@@ -47,7 +47,7 @@ class ConfigChange:
 def _element_text(xml: str, section: str, name: str, kind: str | None = None) -> str | None:
     """The source text of ``<section><kind name=name>`` (any kind but ``types`` when None)."""
     try:
-        doc = Document(xml)
+        doc = parsed(xml)
     except XmlError:
         return None
     parent = doc.root.child(section)
