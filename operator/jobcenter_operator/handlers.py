@@ -347,12 +347,17 @@ def _post(body: kopf.Body, events: list[ev.Event]) -> None:
 async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: dict[str, Any]) -> None:
     """Merge-patch the status at once, mid-handler. kopf's ``patch`` is applied only after the
     handler returns, so a build of minutes would show nothing; kopf's own API client (internal
-    module, kopf is pinned) is used so that the operator's login stays the only one."""
-    from kopf._cogs.clients import patching
+    module, kopf is pinned) is used so that the operator's login stays the only one. Its plain
+    request, not ``patching.patch_obj``, which deep-copies the whole patched object afterwards to
+    diff it against callable transformations a status merge-patch never has."""
+    from kopf._cogs.clients import api
 
-    body = {"status": {**dict.fromkeys(set(old) - set(new)), **new}}
-    await patching.patch_obj(settings=kw["memo"].settings, resource=kw["resource"], namespace=kw["meta"]["namespace"],
-                             name=kw["meta"]["name"], patch=kopf.Patch(body), logger=kw["logger"])
+    resource, meta = kw["resource"], kw["meta"]
+    sub = "status" if "status" in resource.subresources else None
+    url = resource.get_url(namespace=meta["namespace"], name=meta["name"], subresource=sub)
+    await api.patch(url=url, headers={"Content-Type": "application/merge-patch+json"},
+                    payload={"status": {**dict.fromkeys(set(old) - set(new)), **new}},
+                    settings=kw["memo"].settings, logger=kw["logger"])
 
 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
