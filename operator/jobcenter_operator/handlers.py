@@ -12,8 +12,8 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
   timer checks, cheaply);
 - results -> a status patch, written only when it differs, and the Events events.py picks
   (kopf >= 1.41 posts no Events from logs), reported by component ``jobcenter-operator``;
-- a run's progress -> before each step a status write made at once (kopf's own ``patch`` lands
-  only when the handler returns), and Events when a disruptive step starts and ends;
+- a run's progress -> before each round trip of steps a status write made at once (kopf's own
+  ``patch`` lands only when the handler returns), and Events when a disruptive step starts and ends;
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
   Kubernetes client of its own and notices rotated Secrets on the next timer tick (the one
   exception: with JCOP_SHARDS, coordination.py's shard Leases; ``_sharded`` gates each run on them).
@@ -362,8 +362,8 @@ async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: 
 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
                        generation: int | None) -> OnProgress:
-    """Before each step: the status says which (one write per step, none when nothing changed);
-    a disruptive step also gets an Event when it starts and when it ends."""
+    """Before each round trip: the status says which step (the one shown: one write per round trip,
+    none when nothing changed); a disruptive step also gets an Event when it starts and when it ends."""
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
         _post(kw["body"], ev.step_events(progress))
