@@ -12,8 +12,8 @@ in reconcile.py / unconfigure.py and the status in status.py. This module transl
   timer checks, cheaply);
 - results -> a status patch, written only when it differs, and the Events events.py picks
   (kopf >= 1.41 posts no Events from logs), reported by component ``jobcenter-operator``;
-- a run's progress -> before each step a status write made at once (kopf's own ``patch`` lands
-  only when the handler returns), and Events when a disruptive step starts and ends;
+- a run's progress -> before each round trip of steps a status write made at once (kopf's own
+  ``patch`` lands only when the handler returns), and Events when a disruptive step starts and ends;
 - ClusterproClusters and credential Secrets come from kopf indexes, so the operator needs no
   Kubernetes client of its own and notices rotated Secrets on the next timer tick (the one
   exception: with JCOP_SHARDS, coordination.py's shard Leases; ``_sharded`` gates each run on them).
@@ -354,22 +354,27 @@ def _post(body: kopf.Body, events: list[ev.Event]) -> None:
 async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: dict[str, Any]) -> None:
     """Merge-patch the status at once, mid-handler. kopf's ``patch`` is applied only after the
     handler returns, so a build of minutes would show nothing; kopf's own API client (internal
-    module, kopf is pinned) is used so that the operator's login stays the only one."""
-    from kopf._cogs.clients import patching
+    module, kopf is pinned) is used so that the operator's login stays the only one. Its plain
+    request, not ``patching.patch_obj``, which deep-copies the whole patched object afterwards to
+    diff it against callable transformations a status merge-patch never has."""
+    from kopf._cogs.clients import api
 
-    body = {"status": {**dict.fromkeys(set(old) - set(new)), **new}}
-    await patching.patch_obj(settings=kw["memo"].settings, resource=kw["resource"], namespace=kw["meta"]["namespace"],
-                             name=kw["meta"]["name"], patch=kopf.Patch(body), logger=kw["logger"])
+    resource, meta = kw["resource"], kw["meta"]
+    sub = "status" if "status" in resource.subresources else None
+    url = resource.get_url(namespace=meta["namespace"], name=meta["name"], subresource=sub)
+    await api.patch(url=url, headers={"Content-Type": "application/merge-patch+json"},
+                    payload={"status": {**dict.fromkeys(set(old) - set(new)), **new}},
+                    settings=kw["memo"].settings, logger=kw["logger"])
 
 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
                        generation: int | None) -> OnProgress:
-    """Before each step: the status says which (one write per step, none when nothing changed);
-    a disruptive step also gets an Event when it starts and when it ends."""
+    """Before each round trip: the status says which step (the one shown: one write per round trip,
+    none when nothing changed); a disruptive step also gets an Event when it starts and when it ends."""
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
         _post(kw["body"], ev.step_events(progress))
-        if progress.report is not None:
+        if progress.report is not None or not progress.shown:
             return
         old = memory.known_status(kw["status"])
         new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)

@@ -10,7 +10,8 @@ histograms, ``kind``/``result`` labels like ``controller_runtime_reconcile_total
 - ``jobcenter_operator_active_reconciles{kind}``: runs in progress (controller-runtime's active
   workers). kopf keeps its per-object queues private, so there is no workqueue depth to export;
 - ``jobcenter_operator_ssh_command_duration_seconds{step}`` and ``..._ssh_command_errors_total{step,reason}``:
-  every command sent to a node, by the name our commands carry (``stopgroup``, ``jcop-facts``...);
+  every round trip to a node, by the name our commands carry (``stopgroup``, ``jcop-facts``...; several
+  commands in one round trip: its first command's);
 - ``jobcenter_operator_ssh_connections_open``: the node pool's cached connections;
 - ``jobcenter_operator_drift_detected_total{kind,action}``: drift checks that found the nodes
   different from the spec (action corrected or reported);
@@ -184,15 +185,18 @@ class MeteredRunner:
     async def run_batch(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts,
                         items: Sequence[BatchItem], *,
                         timeout: float | None = None) -> list[CommandResult | OperatorError]:  # noqa: ASYNC109
-        """Several commands in one round trip: timed as one (step ``batch``), failures by their own step."""
+        """Several commands in one round trip: timed as one, under its first command's step (so the
+        count stays one per round trip, and the steps a build sends still show by name); failures by
+        their own step."""
         started = time.monotonic()
+        first = step_of(items[0].argv) if items else "batch"
         try:
             results = await run_batch(self._runner, node, creds, timeouts, items, timeout=timeout)
         except OperatorError as exc:
-            self._metrics.command_errors.labels("batch", exc.reason).inc()
+            self._metrics.command_errors.labels(first, exc.reason).inc()
             raise
         finally:
-            self._metrics.command_seconds.labels("batch").observe(time.monotonic() - started)
+            self._metrics.command_seconds.labels(first).observe(time.monotonic() - started)
         for item, got in zip(items, results, strict=False):
             if isinstance(got, OperatorError):
                 self._metrics.command_errors.labels(step_of(item.argv), got.reason).inc()

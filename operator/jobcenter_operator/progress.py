@@ -20,6 +20,9 @@ class StepProgress:
     action: Action
     disruptive_run: bool  # some step of this round interrupts the site (it will not serve meanwhile)
     report: StepReport | None = None  # None: starting; set: finished (ok or failed)
+    # Starting and shown in the status. False: a disruptive step of the same round trip as the shown
+    # one, told before the trip is sent for its Event only (one status write per round trip).
+    shown: bool = True
 
     @property
     def restoring(self) -> bool:

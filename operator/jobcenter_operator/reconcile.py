@@ -27,7 +27,7 @@ import secrets as _secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol, TypeVar
 
 from .api.cluster import ClusterproClusterSpec
@@ -165,15 +165,20 @@ async def gather(runner: Runner, access: ClusterAccess, target: ProbeTarget, *,
 
 
 async def _gather(runner: Runner, access: ClusterAccess, target: ProbeTarget | None, *,
-                  shared: SharedFacts | None, reuse: bool) -> tuple[Gathered, bool]:
+                  shared: SharedFacts | None, reuse: bool,
+                  read: Mapping[str, NodeFacts] | None = None) -> tuple[Gathered, bool]:
     """``gather``; ``target`` None: the cluster's observation (any node's facts serve it; a node
     not read recently is probed for what its site asks). Also returns whether any node's facts
-    came from ``shared``."""
+    came from ``shared``. ``read``: nodes this run has just read for ``target`` (not probed again)."""
     reused = False
 
     async def one(node: NodeAddress) -> NodeFacts:
         nonlocal reused
         key = node_key(access, node)
+        if read is not None and node.name in read and target is not None:
+            if shared is not None:
+                shared.record(key, target, read[node.name], time.monotonic(), site=True)
+            return read[node.name]
         if shared is not None and reuse:
             kept = shared.fresh(key, target, time.monotonic())
             if kept is not None:
@@ -222,10 +227,14 @@ class Stopping(Protocol):
 
 async def execute(
     runner: Runner, access: ClusterAccess, actions: Sequence[Action], on_step: OnStep | None = None,
-    *, stopping: Stopping | None = None, shared: SharedFacts | None = None,
+    *, stopping: Stopping | None = None, shared: SharedFacts | None = None, reread: Reread | None = None,
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
     every action that still needs it (a stopped group is started again on its node).
+
+    ``reread``: the facts probe (of ``reread.target``) goes at the end of each node's last round
+    trip of the plan, when nothing after that trip changes that node (``_last_on_node``); what it
+    read is put in ``reread.facts`` (the verification then reads only the other nodes).
 
     Returns every step's report (the failed one and the restoring steps included) and the error
     that stopped the run, if any.
@@ -233,7 +242,9 @@ async def execute(
     The operator exiting (``stopping`` set, or this task cancelled: kopf cancels its workers on
     SIGTERM) never cuts a step off: a command ended halfway on a node could leave a group stopped.
     The round trip in flight runs to its end (at most MAX_TRIP_ACTIONS actions, each bounded on
-    the node); from then on actions go one at a time; while a stopped group is owed its start, the plan goes on
+    the node, every disruptive one told before it was sent); a trip whose steps were being told
+    when the signal came is cut before its first action an exiting operator would not start; from
+    then on actions go one at a time; while a stopped group is owed its start, the plan goes on
     up to that start (the push between stop and start, suspended around when a monitor changes:
     finishing it gives the site one restart, where restoring now would cost a second one next run);
     no other action starts.
@@ -258,9 +269,15 @@ async def execute(
         # Once the operator is exiting, one action at a time: each is checked before it starts.
         trip = (action,) if shielded.stopping() else round_trip(actions, ran)
         steps = [StepProgress(ran + k + 1, len(actions), a, disruptive) for k, a in enumerate(trip)]
-        for a in trip:
-            log.info("node=%s action=%s reason=%s", a.node, a.kind, a.reason)
-        for done in await shielded.run(_reported_trip(runner, access, steps, on_step, shared)):
+        end = ran + len(trip)
+        fold = reread if reread is not None and _last_on_node(actions, end, trip[0].node) else None
+
+        def sendable(trip_actions: Sequence[Action], owed: tuple[Action, ...] = tuple(pending)) -> int:
+            # Checked again once the trip's steps are told (status writes, Events: the signal may come
+            # meanwhile): an operator told to exit sends no disruptive action it has not started.
+            return len(trip_actions) if not shielded.stopping() else _sendable_while_exiting(trip_actions, owed)
+
+        for done in await shielded.run(_reported_trip(runner, access, steps, on_step, shared, sendable, fold)):
             ran += 1
             reports.append(done)
             if not done.ok:
@@ -268,10 +285,7 @@ async def execute(
                 break
             if done.action.kind == "MarkGroupStopped":
                 marked.add(done.action.node)
-            # Running a restore's own command (the plan's StartGroup after its StopGroup) settles it.
-            pending = [r for r in pending if (r.node, r.command) != (done.action.node, done.action.command)]
-            if done.action.restore is not None:
-                pending.append(done.action.restore)
+            pending = _owed_after(pending, done.action)
     if failure is not None or rest:
         # Never leave the failover group stopped because a step after its stop failed.
         restored = True
@@ -297,6 +311,24 @@ async def execute(
 # the push (a monitor changes): those steps are bounded and undone within the same run.
 _SUSPENDED_PUSH = frozenset({"MarkSuspended", "SuspendCluster", "RestartManagerServices", "ResumeCluster",
                              "ClearSuspendMarker"})
+
+
+def _owed_after(pending: Sequence[Action], done: Action) -> list[Action]:
+    """The restores still owed once ``done`` ran: running a restore's own command (the plan's
+    StartGroup after its StopGroup) settles it; an action with a restore adds it."""
+    owed = [r for r in pending if (r.node, r.command) != (done.node, done.command)]
+    return [*owed, done.restore] if done.restore is not None else owed
+
+
+def _sendable_while_exiting(trip: Sequence[Action], pending: Sequence[Action]) -> int:
+    """How many of ``trip``'s leading actions an exiting operator still sends: those on the way to
+    the start of a group it stopped (``_completes_restart``), as if each were checked before it starts."""
+    owed = list(pending)
+    for n, action in enumerate(trip):
+        if not _completes_restart(action, owed):
+            return n
+        owed = _owed_after(owed, action)
+    return len(trip)
 
 
 def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
@@ -353,7 +385,7 @@ def holder_identity() -> str:
 # flight (each of its actions bounded on the node); should that outlast the pod's grace period, the
 # operator is killed mid-trip and the node-side markers let the next run finish or undo what it
 # interrupted, as after a crash in the middle of one step (issue 12).
-MAX_TRIP_ACTIONS = 4
+MAX_TRIP_ACTIONS = 6
 # A payload up to this size can go first in a round trip (read by sh line by line); a larger one only last.
 SMALL_INPUT = 64 * 1024
 
@@ -365,14 +397,17 @@ def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     action keeps its own node-side bound, lock and exit status. At most MAX_TRIP_ACTIONS, and a
     large payload (the configuration archive) is the round trip's last one.
 
-    A disruptive action ends its round trip: one trip interrupts the site at most once, at its end.
-    So its status and Event are written before it runs (see _reported_trip), and an operator told
-    to exit while a trip's quick preparations run starts no disruptive step after the current one."""
+    A round trip may hold several disruptive actions (the local site's stop and cjcmksite; the
+    group's stop, the suspend, the push and the resume): every one of them is told (its Started
+    Event) before the trip is sent (see _reported_trip), and the trip is checked for the operator
+    exiting after that, so an exiting operator sends no disruptive action it has not started. A
+    trip once sent runs to its end on the node; what the exit guarantees is that no group is left
+    stopped and no cluster suspended (execute)."""
     first = actions[start]
     trip = [first]
     large = len(first.command.input or "") > SMALL_INPUT
     for action in actions[start + 1:]:
-        if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS or trip[-1].disruptive
+        if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS
                 or (large and action.command.input is not None)):
             break
         trip.append(action)
@@ -380,60 +415,102 @@ def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     return tuple(trip)
 
 
+# Actions whose command changes only the node it runs on (its daemon.conf, its local site, its
+# marker files, its systemd unit). Any other (cjcmksite on the shared disk, a group's stop or start,
+# suspend, resume, a configuration push) changes what every node of the cluster reports.
+NODE_LOCAL = frozenset({"SetLocalDaemon", "StopLocalSite", "StartLocalSite", "MarkGroupStopped", "ClearStopMarker",
+                        "MarkSuspended", "ClearSuspendMarker", "DisableAgentUnit"})
+
+
+def _last_on_node(actions: Sequence[Action], end: int, node: str) -> bool:
+    """No action from ``actions[end]`` on changes what ``node`` reports: none runs there, and every
+    one on another node changes only its own node. Facts read on ``node`` at ``end`` are then the
+    ones a read after the whole plan would give."""
+    return all(a.node != node and a.kind in NODE_LOCAL for a in actions[end:])
+
+
+@dataclass
+class Reread:
+    """The verification's facts read folded into each node's last round trip of a plan (execute)."""
+
+    target: ProbeTarget
+    facts: dict[str, NodeFacts] = field(default_factory=dict)
+
+
 def _limit(action: Action, command_timeout: float) -> float:
     return command_timeout if action.command.timeout is None else action.command.timeout
 
 
 async def _reported_trip(runner: Runner, access: ClusterAccess, steps: Sequence[StepProgress],
-                         on_step: OnStep | None, shared: SharedFacts | None) -> list[StepReport]:
-    """One round trip of ``steps`` (all on one node), each told before and after as if run alone:
-    the first before the round trip, the others' once it is back."""
-    if len(steps) == 1:
-        return [await _reported_step(runner, access, steps[0], on_step, shared)]
-    # The trip's disruptive step (only ever its last, see round_trip) is told before it is sent too:
-    # the status names the long step while it runs, and its Event comes before the interruption.
-    told_last = steps[-1].action.disruptive
+                         on_step: OnStep | None, shared: SharedFacts | None,
+                         sendable: Callable[[Sequence[Action]], int] | None = None,
+                         reread: Reread | None = None) -> list[StepReport]:
+    """One round trip of ``steps`` (all on one node). Before it is sent, its first disruptive step
+    (else its first step) is told as starting and shown in the status, and every other disruptive
+    step is told too (``shown=False``: for its Started Event), so Events come before the
+    interruption; one status write per round trip. ``sendable`` then says how many of the trip's
+    leading actions are sent (the operator may have been told to exit meanwhile). Once it is back,
+    each step that ran is told with its report, and each step told as starting that never ran ends
+    as not run. ``reread``: the facts probe goes at the end of the trip (execute)."""
+    shown = next((s for s in steps if s.action.disruptive), steps[0])
+    told = [s for s in steps if s is shown or s.action.disruptive]
     if on_step is not None:
-        await on_step(steps[0])
-        if told_last:
-            await on_step(steps[-1])
-    node = access.node(steps[0].action.node)
-    try:
-        reports = await _run_trip(runner, access, node, [s.action for s in steps])
-    finally:
-        if shared is not None:
-            shared.forget(node_key(access, node))
+        for step in told:
+            await on_step(step if step is shown else replace(step, shown=False))
+    count = len(steps) if sendable is None else sendable([s.action for s in steps])
+    sent = steps[:count]
+    reports: list[StepReport] = []
+    if sent:
+        for step in sent:
+            log.info("node=%s action=%s reason=%s", step.action.node, step.action.kind, step.action.reason)
+        node = access.node(sent[0].action.node)
+        try:
+            reports = await _run_trip(runner, access, node, [s.action for s in sent],
+                                      reread if count == len(steps) else None)
+        finally:
+            if shared is not None:
+                shared.forget(node_key(access, node))
     if on_step is not None:
-        for k, (step, report) in enumerate(zip(steps, reports, strict=False)):
-            if k and not (told_last and k == len(steps) - 1):
-                await on_step(step)
+        for step, report in zip(steps, reports, strict=False):
             await on_step(replace(step, report=report))
-        if told_last and len(reports) < len(steps):
-            # Told as starting, never sent: an earlier step of the trip failed. Say so, so that its
-            # Started Event is not left without an end.
-            failed = reports[-1].action.kind if reports else "the round trip"
-            await on_step(replace(steps[-1], report=StepReport(
-                action=steps[-1].action, ok=False, duration=0.0, error=f"not run: {failed} before it failed")))
+        for k, step in enumerate(steps[len(reports):], len(reports)):
+            if step in told:
+                # Told as starting, never sent: an earlier step of the trip failed, or the operator is
+                # exiting. Say so, so that its Started Event is not left without an end.
+                why = (f"{reports[-1].action.kind if reports else 'the round trip'} before it failed" if k < count
+                       else "the operator is exiting")
+                await on_step(replace(step, report=StepReport(action=step.action, ok=False, duration=0.0,
+                                                              error=f"not run: {why}")))
     return reports
 
 
 async def _run_trip(runner: Runner, access: ClusterAccess, node: NodeAddress,
-                    actions: Sequence[Action]) -> list[StepReport]:
+                    actions: Sequence[Action], reread: Reread | None = None) -> list[StepReport]:
     """A report per action that ran: all, or up to the failed one. An error of the round trip
-    itself (which actions ran is unknown) is the first action's."""
+    itself (which actions ran is unknown) is the first action's. ``reread``: the facts probe is
+    sent after the actions in the same round trip (run only when they all succeeded)."""
     limits = [_limit(a, access.timeouts.command) for a in actions]
     holder = holder_identity()
     items = [BatchItem(commands.bounded(a.command.argv, limit, holder), a.command.input)
              for a, limit in zip(actions, limits, strict=True)]
+    budget = sum(commands.bounded_budget(limit) for limit in limits)
+    nonce = _secrets.token_hex(8)
+    if reread is not None:
+        items.append(BatchItem(tuple(probe_argv(reread.target, nonce))))
+        budget += access.timeouts.command
     started = time.monotonic()
     try:
-        results = await run_batch(runner, node, access.creds, access.timeouts, items,
-                                  timeout=sum(commands.bounded_budget(limit) for limit in limits))
+        results = await run_batch(runner, node, access.creds, access.timeouts, items, timeout=budget)
     except OperatorError as exc:
         error = refusal(actions[0], exc, limits[0])
         return [StepReport(actions[0], ok=False, duration=time.monotonic() - started, error=error.message,
                            failure=error)]
     took = time.monotonic() - started  # the round trip's: the node does not time each command
+    if reread is not None and len(results) == len(items) and isinstance(results[-1], CommandResult):
+        try:
+            reread.facts[node.name] = parse_probe(node.name, results[-1].stdout, nonce)
+        except ProbeOutputError as exc:  # the verification reads the node again
+            log.warning("node=%s facts read after the last step not usable: %s", node.name, exc)
     reports = []
     for action, limit, got in zip(actions, limits, results, strict=False):
         if isinstance(got, OperatorError):
@@ -556,12 +633,16 @@ async def reconcile_site(
                 await progress(step, result)
 
         for _round in range(MAX_ROUNDS):
-            steps, failure = await execute(runner, access, actions, on_step, stopping=stopping, shared=shared)
+            # The verification's read of a node goes in its last round trip where it can (execute).
+            reread = Reread(target)
+            steps, failure = await execute(runner, access, actions, on_step, stopping=stopping, shared=shared,
+                                           reread=reread)
             result.steps += steps
             if failure is not None:
                 result.error = failure
                 return result
-            actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable, shared)
+            actions = await _verify(runner, access, spec, target, result, deadline, settle_interval, runnable, shared,
+                                    reread.facts)
             if not actions:
                 return result
         pending = "; ".join(a.describe() for a in actions)
@@ -584,15 +665,19 @@ def _report_reachable(result: SiteResult, spec: JobCenterSiteSpec, names: Sequen
 async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec, target: ProbeTarget,
                   result: SiteResult, deadline: float, interval: float,
                   runnable: Callable[[Plan], tuple[Action, ...]],
-                  shared: SharedFacts | None = None) -> tuple[Action, ...]:
+                  shared: SharedFacts | None = None, read: Mapping[str, NodeFacts] | None = None,
+                  ) -> tuple[Action, ...]:
     """Gather and plan again after a round, into ``result``; wait (bounded) for the processes.
+    ``read``: nodes already read after the round's last change to them (execute's ``reread``): the
+    first read takes them from there.
 
     Returns the actions of the next round when work is left that may run now, () when the run is
     over: converged, what is left waits for a window or an approval, a check failed, a node stopped
     answering or the processes did not come up in time.
     """
     while True:
-        again = await gather(runner, access, target, shared=shared)
+        again, _ = await _gather(runner, access, target, shared=shared, reuse=False, read=read)
+        read = None
         if again.errors:
             result.gathered, result.error = again, again.first_error()
             return ()
@@ -645,6 +730,7 @@ __all__ = [
     "ClusterResult",
     "Gathered",
     "NotConverged",
+    "Reread",
     "Runner",
     "SiteResult",
     "StepReport",

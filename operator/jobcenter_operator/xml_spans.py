@@ -14,6 +14,7 @@ offsets trivially right).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,18 @@ class Document:
 
     def _splice(self, start: int, end: int, replacement: str) -> str:
         return self.source[:start] + replacement + self.source[end:]
+
+
+# Sources whose parse is kept (``parsed``): a plan reads the same clp.conf for each element it edits,
+# for the classification of the change and again for the verification's plan.
+PARSED_CACHE_SIZE = 16
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def parsed(source: str) -> Document:
+    """``Document(source)``, kept for the last few sources (a Document is never changed once parsed:
+    its edits return new source text). A source that is not well-formed raises XmlError each time."""
+    return Document(source)
 
 
 def _check_well_formed(source: str) -> None:

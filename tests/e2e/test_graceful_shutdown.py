@@ -56,23 +56,25 @@ AFTER = {
     "nqsstop": [],  # the first of the build's local site stops (on the standby)
     "cjcmksite": [],
     # the push between stop and start (suspended around it: a first build adds the PID monitor)
-    # reaches the same safe point: finishing it costs the site no second restart
-    "stopgroup": [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"),
-                  ("restartmanager", "clu1"), ("resumecluster", "clu1"),
-                  ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")],
+    # reaches the same safe point: finishing it costs the site no second restart. The stop, suspend,
+    # push, resume and start go in one round trip (the standby's markers before and after it).
+    "stopgroup": [("suspendcluster", "clu1"), ("apply", "clu1"), ("restartmanager", "clu1"), ("resumecluster", "clu1"),
+                  ("startgroup", "clu1"), ("clearsuspend", "clu2"), ("clearmark", "clu2")],
     # the cluster suspended for the push: the push, the resume and the start complete the restart
-    "suspendcluster": [("apply", "clu1"), ("restartmanager", "clu1"),
-                       ("resumecluster", "clu1"), ("clearsuspend", "clu2"), ("startgroup", "clu1"),
+    "suspendcluster": [("apply", "clu1"), ("restartmanager", "clu1"), ("resumecluster", "clu1"), ("startgroup", "clu1"),
+                       ("clearsuspend", "clu2"),
                        ("clearmark", "clu2")],
-    "startgroup": [("clearmark", "clu2")],
+    "startgroup": [("clearsuspend", "clu2"), ("clearmark", "clu2")],
 }
-# cjcmksite is short on the bed: the next step's marker (before the group stop) may already be sent
-# when the signal lands; the safe point then removes it and the group is never stopped.
-# The group start is short too: the round trip after it (the standby's marker removal, then its
-# local site started again, which ends that trip: reconcile.round_trip) may already be under way when
-# the signal lands; a round trip in flight runs to its end.
-ALSO = {"cjcmksite": [[("markstop", "clu2"), ("clearmark", "clu2")]],
-        "startgroup": [[("clearmark", "clu2"), ("nqsstart", "clu2")]]}
+# cjcmksite is short on the bed: the next round trip (the standby's stop and suspend markers, before
+# the group stop) may already be sent when the signal lands; the safe point then removes them and the
+# group is never stopped.
+# The group start is short too: the round trip after it (the standby's markers removed, then its
+# local site started again) may already be under way when the signal lands; a round trip in flight
+# runs to its end.
+ALSO = {"cjcmksite": [[("markstop", "clu2"), ("marksuspend", "clu2"), ("clearsuspend", "clu2"),
+                       ("clearmark", "clu2")]],
+        "startgroup": [[("clearsuspend", "clu2"), ("clearmark", "clu2"), ("nqsstart", "clu2")]]}
 
 
 # Steps that take no time on the bed: the node's tools are slowed down (``fault slow``) from the

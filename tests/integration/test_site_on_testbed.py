@@ -533,13 +533,14 @@ async def test_group_is_restarted_when_a_step_after_stop_group_fails(testbed_clu
     _, rec, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     spec = site_spec(bed)
 
-    # What was sent (observer): ... StopGroup, the cluster suspended (a monitor is added), ApplyClusterConfig
-    # (fails), the cluster resumed and the markers cleared, StartGroup, then nothing.
+    # What was sent (observer): ... the standby's suspend marker, StopGroup, the cluster suspended (a
+    # monitor is added), ApplyClusterConfig (fails), the cluster resumed, StartGroup, the marker
+    # cleared, then nothing.
     sent = [(n, _kind_of(a, spec, n)) for n, a in rec.actions()]
     standby = next(n["name"] for n in bed["nodes"] if n["name"] != active)
-    assert sent[-7:] == [(active, "StopGroup"), (standby, "MarkSuspended"), (active, "SuspendCluster"),
-                         (active, "ApplyClusterConfig"), (active, "ResumeCluster"), (standby, "ClearSuspendMarker"),
-                         (active, "StartGroup")], sent
+    assert sent[-7:] == [(standby, "MarkSuspended"), (active, "StopGroup"), (active, "SuspendCluster"),
+                         (active, "ApplyClusterConfig"), (active, "ResumeCluster"), (active, "StartGroup"),
+                         (standby, "ClearSuspendMarker")], sent
     assert [k for _, k in sent].count("StopGroup") == 1 and [k for _, k in sent].count("StartGroup") == 1
     # no re-gather after the failure: the last thing sent is the restore
     assert not rec.is_probe(rec.sent[-1][1])
@@ -554,12 +555,12 @@ async def test_failed_step_and_group_restore_are_reported_in_steps(testbed_clust
     bed = testbed_cluster(mode="classic")
     result, _, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     kinds = [(s.action.kind, s.ok, s.action.reason) for s in result.steps]
-    assert [k for k, _, _ in kinds[-7:]] == ["StopGroup", "MarkSuspended", "SuspendCluster", "ApplyClusterConfig",
-                                             "ResumeCluster", "ClearSuspendMarker", "StartGroup"], kinds
+    assert [k for k, _, _ in kinds[-7:]] == ["MarkSuspended", "StopGroup", "SuspendCluster", "ApplyClusterConfig",
+                                             "ResumeCluster", "StartGroup", "ClearSuspendMarker"], kinds
     (_, apply_ok, _), *restores = kinds[-4:]
     assert not apply_ok and all(ok and reason == "RestoreAfterFailure" for _, ok, reason in restores), kinds
     assert all(ok for _, ok, _ in kinds[:-4]), kinds
-    assert result.steps[-4].action.node == active and result.steps[-1].action.node == active
+    assert result.steps[-4].action.node == active and result.steps[-2].action.node == active
     assert not any(on_node(bed, n["name"], ["sh", "-c", f"ls {SUSPEND_MARKER_DIR}/* 2>/dev/null"], ok=False).strip()
                    for n in bed["nodes"]), "a suspend marker was left"
 

@@ -71,3 +71,13 @@ def test_disruptive_steps_say_when_they_start_and_end_others_nothing() -> None:
                                          StepReport(stop, ok=False, duration=1, error="clpgrp exited 1")))
     assert (failed.type, failed.reason) == ("Warning", "StopGroupFailed") and "clpgrp exited 1" in failed.message
     assert step_events(StepProgress(1, len(actions), quiet, disruptive_run=True)) == []
+
+
+def test_the_suspend_markers_have_no_events_though_the_gate_holds_them_as_disruptive() -> None:
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    markers = [a for a in actions if a.kind in ("MarkSuspended", "ClearSuspendMarker")]
+    assert markers and all(a.disruptive for a in markers)
+    for marker in markers:
+        k = actions.index(marker) + 1
+        assert step_events(StepProgress(k, len(actions), marker, disruptive_run=True)) == []
+        assert step_events(StepProgress(k, len(actions), marker, True, StepReport(marker, ok=True, duration=0))) == []

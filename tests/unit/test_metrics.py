@@ -112,3 +112,15 @@ def test_the_metrics_components_turn_the_port_on_and_select_the_operator(tmp_pat
     service = docs["Service"]
     assert service["spec"]["selector"].items() <= docs["Deployment"]["spec"]["template"]["metadata"]["labels"].items()
     assert docs["ServiceMonitor"]["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+
+
+async def test_a_round_trip_of_several_commands_is_timed_once_under_its_first_commands_step() -> None:
+    from jobcenter_operator.node import BatchItem
+
+    metrics = Metrics()
+    runner = metrics.metered(_Runner())
+    await runner.run_batch(NODE, CREDS, TIMEOUTS, [BatchItem(("sh", "-c", "s", "stopgroup")),
+                                                   BatchItem(("sh", "-c", "s", "startgroup"))])
+    assert _value(metrics, "jobcenter_operator_ssh_command_duration_seconds_count", step="stopgroup") == 1
+    assert _value(metrics, "jobcenter_operator_ssh_command_duration_seconds_count", step="startgroup") is None
+    assert _value(metrics, "jobcenter_operator_ssh_command_duration_seconds_count", step="batch") is None

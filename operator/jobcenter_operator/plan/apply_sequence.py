@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..api.site import JobCenterSiteSpec
 from ..facts import NodeFacts
-from ..xml_spans import Document, Element, XmlError
+from ..xml_spans import Element, XmlError, parsed
 from . import commands, suspend_commands
 from .model import Action
 
@@ -50,7 +50,7 @@ class ConfigChange:
 def _element_text(xml: str, section: str, name: str, kind: str | None = None) -> str | None:
     """The source text of ``<section><kind name=name>`` (any kind but ``types`` when None)."""
     try:
-        doc = Document(xml)
+        doc = parsed(xml)
     except XmlError:
         return None
     parent = doc.root.child(section)
@@ -99,19 +99,24 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[st
     clp.conf the plan was made from (the push refuses to overwrite an edit made since).
     """
     stop = group_online and (change.group or restart_group)
+    suspend = suspend_actions(group, node, nodes, reason) if change.monitor else []
+    # With the group stopped too, every other node's markers are written before the stop and removed
+    # after the start: the stop, the suspend, the push, the resume and the start then follow each other
+    # on ``node`` (one round trip: reconcile.round_trip), the markers on the others in one each.
+    early = [a for a in suspend if a.kind == "MarkSuspended"] if stop else []
     actions: list[Action] = []
     if stop:
-        actions += [*mark_stopped(nodes, group, node, reason), stop_group(group, node, reason)]
-    if change.monitor:
-        actions += suspend_actions(group, node, nodes, reason)
+        actions += [*mark_stopped(nodes, group, node, reason), *early, stop_group(group, node, reason)]
+    actions += [a for a in suspend if a not in early]
     actions.append(Action(kind="ApplyClusterConfig", node=node, reason="ClusterConfigDiffers",
                           message="push exec scripts and monitor settings; differs: " + "; ".join(change.differs),
                           command=commands.apply_config(group, change.conf, change.scripts, planned_from,
                                                         change.encoding)))
-    if change.monitor:
-        # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
-        actions += resume_actions(group, node, nodes, facts, reason)
-    elif change.conf != planned_from:
+    # Same reason as the suspend: the gate holds or runs both (a recovery's are never held).
+    resume = resume_actions(group, node, nodes, facts, reason) if change.monitor else []
+    late = [a for a in resume if a.kind == "ClearSuspendMarker"] if stop else []
+    actions += [a for a in resume if a not in late]
+    if not change.monitor and change.conf != planned_from:
         # clp.conf changed without a monitor (the exec resource's element): nothing to suspend for,
         # but the manager services still load the new file (a WebUI save from a stale WebManager
         # would write the old one back). Alone, as the retry of a failed restart runs.
@@ -121,7 +126,7 @@ def apply_actions(group: str, node: str, nodes: Sequence[str], facts: Mapping[st
                               message=f"start {group} on {node}, where it was online",
                               command=commands.start_group(group)))
     if stop:
-        actions += clear_markers([n for n in nodes if n != node], group, reason)
+        actions += [*late, *clear_markers([n for n in nodes if n != node], group, reason)]
     return actions
 
 

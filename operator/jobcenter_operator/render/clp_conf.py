@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 from jobcenter_operator.api.site import JobCenterSiteSpec
 
-from ..xml_spans import Document, Element, Leaf, NewElement, XmlError, build
+from ..xml_spans import Document, Element, Leaf, NewElement, XmlError, build, parsed
 
 PID_MONITOR = "pidw"
 CUSTOM_MONITOR = "genw"
@@ -136,7 +136,7 @@ def _monitor_leaves(spec: JobCenterSiteSpec) -> list[Leaf]:
 
 def _parse(xml: str) -> Document:
     try:
-        doc = Document(xml)
+        doc = parsed(xml)
     except XmlError as error:
         raise ClpConfError(f"clp.conf: {error}") from error
     if doc.root.tag != "root":
@@ -214,7 +214,7 @@ def _ensure_leaves(xml: str, locate: Locator, leaves: list[Leaf]) -> str:
 
 def _ensure_leaf(xml: str, locate: Locator, path: tuple[str, ...], value: str) -> str:
     """Make ``path`` below the located element hold ``value``, creating what is missing."""
-    doc = Document(xml)
+    doc = parsed(xml)
     node = locate(doc.root)
     assert node is not None, "located element vanished"
     for depth, tag in enumerate(path):
@@ -230,7 +230,7 @@ def _ensure_leaf(xml: str, locate: Locator, path: tuple[str, ...], value: str) -
 
 
 def _ensure_monitor(xml: str, kind: str, name: str, leaves: list[Leaf]) -> str:
-    doc = Document(xml)
+    doc = parsed(xml)
     types = NewElement("types", (("name", kind),))
     monitor = build(kind, (("name", name),), leaves)
     monitors = doc.root.child("monitor")
@@ -247,7 +247,7 @@ def _ensure_monitor(xml: str, kind: str, name: str, leaves: list[Leaf]) -> str:
             xml = _edit(doc.insert, monitors, types, before=monitors.children[0])
         else:
             xml = _edit(doc.insert, monitors, types)
-        doc = Document(xml)
+        doc = parsed(xml)
         monitors = doc.root.child("monitor")
         assert monitors is not None
     if monitors.child(kind, name) is None:
@@ -258,13 +258,13 @@ def _ensure_monitor(xml: str, kind: str, name: str, leaves: list[Leaf]) -> str:
 
 
 def _remove_monitor(xml: str, kind: str, name: str) -> str:
-    doc = Document(xml)
+    doc = parsed(xml)
     monitors = doc.root.child("monitor")
     monitor = monitors.child(kind, name) if monitors is not None else None
     if monitor is None:
         return xml
     xml = _adjust_object_number(doc.remove(monitor), -1)
-    doc = Document(xml)
+    doc = parsed(xml)
     monitors = doc.root.child("monitor")
     assert monitors is not None
     if not monitors.children_named(kind):
@@ -278,7 +278,7 @@ def _remove_monitor(xml: str, kind: str, name: str) -> str:
 def _adjust_object_number(xml: str, delta: int) -> str:
     """Keep webmgr/client/objectnumber (the WebUI's object count, which includes one per
     monitor) in step with a monitor added or removed, when the file has one."""
-    doc = Document(xml)
+    doc = parsed(xml)
     counter = doc.root.find(("webmgr", "client", "objectnumber"))
     text = doc.text(counter) if counter is not None else None
     if counter is None or text is None or not text.strip().isdigit():

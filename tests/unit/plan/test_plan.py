@@ -22,18 +22,19 @@ from jobcenter_operator.plan import assess_processes, plan_site
 
 # A monitor added: the group stopped (its scripts change; its stop marker on the other node first, so
 # any survivor can finish the run: issue 12), then the cluster suspended around the push (the
-# suspend marker on the other node first), resumed, the marker cleared, the group started, the stop
-# marker cleared.
+# suspend marker on the other node first), resumed, the group started. The other node's markers
+# are both written before the stop and both removed after the start, so the stop, suspend, push,
+# resume and start follow each other on the active node (one round trip).
 SUSPENDED_PUSH = [
     ("MarkGroupStopped", "clu2"),
-    ("StopGroup", "clu1"),
     ("MarkSuspended", "clu2"),
+    ("StopGroup", "clu1"),
     ("SuspendCluster", "clu1"),
     ("ApplyClusterConfig", "clu1"),
     ("RestartManagerServices", "clu1"),
     ("ResumeCluster", "clu1"),
-    ("ClearSuspendMarker", "clu2"),
     ("StartGroup", "clu1"),
+    ("ClearSuspendMarker", "clu2"),
     ("ClearStopMarker", "clu2"),
 ]
 GROUP_STOP_PUSH = [("MarkGroupStopped", "clu2"), ("StopGroup", "clu1"), ("ApplyClusterConfig", "clu1"),

@@ -37,8 +37,9 @@ def gate_at(now: datetime, policy: Disruption, *, approved: str | None = None, o
     return gate
 
 
-# Removing the PID monitor (CHANGED) suspends the cluster around the push, with the group stopped.
-SUSPENDED_APPLY = ["StopGroup", "MarkSuspended", "SuspendCluster", "ResumeCluster", "ClearSuspendMarker", "StartGroup"]
+# Removing the PID monitor (CHANGED) suspends the cluster around the push, with the group stopped
+# (the other node's suspend marker written before the stop and removed after the start).
+SUSPENDED_APPLY = ["MarkSuspended", "StopGroup", "SuspendCluster", "ResumeCluster", "StartGroup", "ClearSuspendMarker"]
 
 
 def disruptive_sent(runner: FakeRunner) -> list[str]:
@@ -155,9 +156,9 @@ async def test_observe_reports_which_steps_are_disruptive_and_the_next_window() 
     status = site_status(spec=CHANGED, generation=2, previous=None, result=result)
     assert runner.actions() == []
     assert [(a["action"], a.get("disruptive", False)) for a in status["plan"]] == [
-        ("MarkGroupStopped", False), ("StopGroup", True), ("MarkSuspended", True), ("SuspendCluster", True),
-        ("ApplyClusterConfig", False), ("RestartManagerServices", False),
-        ("ResumeCluster", True), ("ClearSuspendMarker", True), ("StartGroup", True),
+        ("MarkGroupStopped", False), ("MarkSuspended", True), ("StopGroup", True), ("SuspendCluster", True),
+        ("ApplyClusterConfig", False), ("RestartManagerServices", False), ("ResumeCluster", True),
+        ("StartGroup", True), ("ClearSuspendMarker", True),
         ("ClearStopMarker", False)]
     assert status["disruption"]["nextWindowStart"] == "2026-01-10T21:00:00Z"
     # Observe never acts, so nothing "waits": Ready says what Observe mode says without a window.

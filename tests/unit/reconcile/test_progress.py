@@ -15,37 +15,36 @@ ACCESS = access(NODES)
 
 
 async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_ended() -> None:
-    """The consecutive steps on one node go in one round trip (reconcile.round_trip): the first is
-    reported before it is sent, and the trip's disruptive step (its last) too, so that the status names
-    the long step while it runs; every step before (if not yet) and after once the trip is back."""
+    """The consecutive steps on one node go in one round trip (reconcile.round_trip). Before it is
+    sent, every disruptive step of it is told as starting (its Started Event comes before the
+    interruption) and one step is shown in the status: the first disruptive one, else the first
+    (one status write per round trip). Once it is back, every step with its report."""
     runner, _ = fake_runner(CLASSIC, cluster())
-    seen: list[tuple[int, int, str, str, bool | None, int]] = []
+    seen: list[tuple[int, int, str, str, bool | None, bool, int]] = []
 
     async def progress(step: StepProgress, result: SiteResult) -> None:
         assert result.plan is not None and result.plan.actions  # what the run found before its steps
         ok = None if step.report is None else step.report.ok
-        seen.append((step.step, step.total, step.action.kind, step.action.node, ok, len(runner.actions())))
+        seen.append((step.step, step.total, step.action.kind, step.action.node, ok, step.shown, len(runner.actions())))
 
     done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
     assert done.error is None
     actions = plan_site(CLASSIC, NODES, cluster()).actions
+    n = len(actions)
     expected, start, trips = [], 0, []
-    while start < len(actions):
+    while start < n:
         trip = round_trip(actions, start)
         trips.append([a.kind for a in trip])
-        told_last = len(trip) > 1 and trip[-1].disruptive
-        last = start + len(trip)
-        expected.append((start + 1, len(actions), trip[0].kind, trip[0].node, None, start))
-        if told_last:
-            expected.append((last, len(actions), trip[-1].kind, trip[-1].node, None, start))
+        shown = next((a for a in trip if a.disruptive), trip[0])
         for k, a in enumerate(trip, start + 1):
-            if k != start + 1 and not (told_last and k == last):
-                expected.append((k, len(actions), a.kind, a.node, None, last))
-            expected.append((k, len(actions), a.kind, a.node, True, last))
-        start += len(trip)
+            if a is shown or a.disruptive:
+                expected.append((k, n, a.kind, a.node, None, a is shown, start))
+        last = start + len(trip)
+        expected += [(k, n, a.kind, a.node, True, True, last) for k, a in enumerate(trip, start + 1)]
+        start = last
     assert seen == expected
-    assert runner.trips == len(trips) + 2 * len(NODES), "a round trip per batch, the probes before and after"
-    assert trips[:3] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite"], ["CreateSite"]]
+    assert len([s for s in seen if s[4] is None and s[5]]) == len(trips), "one status write per round trip"
+    assert trips[:2] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite", "CreateSite"]]
 
 
 async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() -> None:
@@ -60,19 +59,23 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
     # The push runs with the group stopped and the cluster suspended (issue 11): the restores undo both,
     # the resume first, the group start last.
     i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
-    failed, not_run, restore_start, restore_end = seen[i:i + 4]
+    failed, not_run, not_started, restore_start, restore_end = seen[i:i + 5]
     assert failed.report is not None and not failed.report.ok
-    # The resume was the push's round trip's last step (after the manager restart, which is not
-    # disruptive and so not told), told as starting: it ends as never sent.
-    assert not_run.action.kind == "ResumeCluster" and not_run.report is not None and not not_run.report.ok
-    assert not_run.report.error == "not run: ApplyClusterConfig before it failed"
+    # The resume and the group start came after the push in its round trip, told as starting (they
+    # are disruptive): they end as never sent. The manager restart between them is not disruptive,
+    # so it was never told.
+    assert [(s.action.kind, s.report.error if s.report else None) for s in (not_run, not_started)] == [
+        ("ResumeCluster", "not run: ApplyClusterConfig before it failed"),
+        ("StartGroup", "not run: ApplyClusterConfig before it failed")]
+    assert not not_run.report.ok and not_started.report is not None and not not_started.report.ok
     assert "RestartManagerServices" not in [s.action.kind for s in seen]
     assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
     assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"
     assert restore_end.report is not None and restore_end.report.ok and restore_start.disruptive_run
-    last_start, last_end = seen[-2:]
-    assert last_start.restoring and last_start.action.kind == "StartGroup" and last_start.action.node == "clu1"
-    assert last_end.report is not None and last_end.report.ok
+    start, end = seen[-4:-2]  # then the standby's suspend marker is removed
+    assert start.restoring and start.action.kind == "StartGroup" and start.action.node == "clu1"
+    assert end.report is not None and end.report.ok
+    assert seen[-1].restoring and seen[-1].action.kind == "ClearSuspendMarker" and seen[-1].report is not None
 
 
 async def test_a_disruptive_step_told_before_its_round_trip_ends_as_not_run_when_the_trip_fails_earlier() -> None:

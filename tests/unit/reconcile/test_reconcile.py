@@ -85,15 +85,17 @@ async def test_a_failed_push_after_the_stop_starts_the_group_again_and_stops() -
     assert isinstance(result_.error, ApplyRefused) and result_.error.node == "clu1"
     assert "push refused" in result_.error.message
     steps = [(s.action.kind, s.action.node, s.ok, s.action.reason) for s in result_.steps]
-    assert steps[-7:] == [("StopGroup", "clu1", True, "ClusterConfigChange"),
-                          ("MarkSuspended", "clu2", True, "ClusterConfigChange"),
+    # The restores in reverse: the cluster resumed, the group started (never on a suspended cluster),
+    # then the standby's suspend marker removed.
+    assert steps[-7:] == [("MarkSuspended", "clu2", True, "ClusterConfigChange"),
+                          ("StopGroup", "clu1", True, "ClusterConfigChange"),
                           ("SuspendCluster", "clu1", True, "ClusterConfigChange"),
                           ("ApplyClusterConfig", "clu1", False, "ClusterConfigDiffers"),
                           ("ResumeCluster", "clu1", True, "RestoreAfterFailure"),
-                          ("ClearSuspendMarker", "clu2", True, "RestoreAfterFailure"),
-                          ("StartGroup", "clu1", True, "RestoreAfterFailure")]
+                          ("StartGroup", "clu1", True, "RestoreAfterFailure"),
+                          ("ClearSuspendMarker", "clu2", True, "RestoreAfterFailure")]
     assert all(ok for _, _, ok, _ in steps[:-4])
-    assert runner.sent[-1].step == "startgroup" and runner.sent[-1].node == "clu1", "nothing after the restore"
+    assert runner.sent[-1].step == "clearsuspend" and runner.sent[-2].step == "startgroup", "nothing after the restore"
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
     # Resumed, no marker left anywhere; the refusal and clpcfctrl's output are in the status.
     assert not any(f.cluster.suspended or f.suspended_by_operator for f in nodes.facts.values())
@@ -117,7 +119,7 @@ async def test_a_failed_restore_is_reported_and_the_first_failure_stays_the_erro
     runner.fail(step_is("startgroup"), stderr="start refused")
     result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     assert isinstance(result_.error, ApplyRefused) and "push refused" in result_.error.message
-    last = result_.steps[-1]
+    last = next(s for s in reversed(result_.steps) if s.action.kind == "StartGroup")
     assert (last.action.kind, last.ok, last.action.reason) == ("StartGroup", False, "RestoreAfterFailure")
     assert last.error is not None and "start refused" in last.error
     # The marker stays: the next run finds the group offline with it and finishes the job.

@@ -3,13 +3,28 @@ with its own step report and exit status; the run stops at the first failure as 
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from fake_nodes import access, fake_runner, result, step_is
 from plan_factory import CLASSIC, NODES, cluster
 
 from jobcenter_operator.errors import CommandFailed
+from jobcenter_operator.outcome import SiteResult
 from jobcenter_operator.plan import plan_site
 from jobcenter_operator.plan.commands import GUARD_SITE_EXISTS
-from jobcenter_operator.reconcile import MAX_TRIP_ACTIONS, execute, reconcile_site, round_trip
+from jobcenter_operator.progress import StepProgress
+from jobcenter_operator.reconcile import (
+    MAX_TRIP_ACTIONS,
+    Reread,
+    _sendable_while_exiting,
+    execute,
+    probe_target,
+    reconcile_site,
+    round_trip,
+)
+
+LOCAL_DAEMON_STEP = "sh"  # the daemon.conf write: an sh wrapper whose $0 is "sh"
 
 ACCESS = access(NODES)
 
@@ -28,22 +43,22 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     grouped = trips(actions)
     assert sum(len(t) for t in grouped) == len(actions) and len(grouped) < len(actions)
     assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
-    assert grouped[:3] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
-                           ["SetLocalDaemon@clu1", "StopLocalSite@clu1"], ["CreateSite@clu1"]]
-    assert ["SuspendCluster@clu1"] in grouped
-    assert ["ApplyClusterConfig@clu1", "RestartManagerServices@clu1", "ResumeCluster@clu1"] in grouped
+    assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
+                           ["SetLocalDaemon@clu1", "StopLocalSite@clu1", "CreateSite@clu1"]]
+    # the group's whole restart (the push suspended around) in one round trip, the standby's markers
+    # written before it in one and removed after it in one
+    assert grouped[2:] == [["MarkGroupStopped@clu2", "MarkSuspended@clu2"],
+                           ["StopGroup@clu1", "SuspendCluster@clu1", "ApplyClusterConfig@clu1",
+                            "RestartManagerServices@clu1", "ResumeCluster@clu1", "StartGroup@clu1"],
+                           ["ClearSuspendMarker@clu2", "ClearStopMarker@clu2", "StartLocalSite@clu2"],
+                           ["StartLocalSite@clu1"]]
 
 
-def test_a_disruptive_action_ends_its_round_trip() -> None:
-    """One interruption per round trip at most, at its end: its status and Event go out before it
-    runs, and an operator told to exit starts no disruptive step after the one in flight."""
+def test_consecutive_disruptive_actions_on_one_node_share_a_round_trip() -> None:
+    """The local site's stop and cjcmksite, the suspend, the push and the resume: one round trip each
+    (every disruptive step of it is told before it is sent: test_progress)."""
     actions = plan_site(CLASSIC, NODES, cluster()).actions
-    assert any(a.disruptive for a in actions)
-    start = 0
-    while start < len(actions):
-        trip = round_trip(actions, start)
-        assert not any(a.disruptive for a in trip[:-1]), [a.kind for a in trip]
-        start += len(trip)
+    assert any(sum(a.disruptive for a in round_trip(actions, start)) > 1 for start in range(len(actions)))
 
 
 def test_a_round_trip_holds_a_bounded_number_of_actions_and_a_large_payload_last() -> None:
@@ -68,7 +83,7 @@ async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_rep
         ("SetLocalDaemon", "clu2", True), ("StopLocalSite", "clu2", True),
         ("SetLocalDaemon", "clu1", True), ("StopLocalSite", "clu1", True), ("CreateSite", "clu1", False)]
     assert failure is not None and failure.reason == "SiteExists"  # the command's own refusal
-    assert runner.trips == 3 and [s.step for s in runner.actions()][-1] == "cjcmksite"
+    assert runner.trips == 2 and [s.step for s in runner.actions()][-1] == "cjcmksite"
 
 
 async def test_a_plain_failure_carries_its_own_exit_status() -> None:
@@ -84,8 +99,74 @@ async def test_a_round_trip_that_fails_after_a_group_stop_still_restores_the_gro
     runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
     done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     kinds = [(r.action.kind, r.ok) for r in done.steps]
-    # the push failed inside the round trip [suspend, push, resume]: the resume it did not reach, the
-    # suspend marker's removal and the group's start run as restores
-    assert kinds[-5:] == [("SuspendCluster", True), ("ApplyClusterConfig", False), ("ResumeCluster", True),
-                          ("ClearSuspendMarker", True), ("StartGroup", True)]
+    # the push failed inside the round trip [stop, suspend, push, resume, start]: the resume and the
+    # start it did not reach, and the suspend marker's removal, run as restores
+    assert kinds[-6:] == [("StopGroup", True), ("SuspendCluster", True), ("ApplyClusterConfig", False),
+                          ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True)]
     assert nodes.facts["clu1"].group_node == "clu1", "the group runs again"
+
+
+async def test_the_verification_read_goes_in_each_nodes_last_round_trip() -> None:
+    """After a build nothing is probed on its own: each node's facts are read at the end of its last
+    round trip (nothing after it changes that node: the other node only starts its local site)."""
+    runner, _ = fake_runner(CLASSIC, cluster())
+    done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
+    assert done.error is None and done.health is not None and done.health.healthy
+    probes = [s for s in runner.sent if s.is_probe]
+    assert len(probes) == 2 * len(NODES), "the read before the plan, and one folded into a trip per node"
+    for probe in probes[len(NODES):]:
+        trip = [s for s in runner.sent if s.trip == probe.trip]
+        assert len(trip) > 1 and trip[-1] == probe and not any(s.is_probe for s in trip[:-1])
+        assert max(s.trip for s in runner.sent if s.node == probe.node) == probe.trip
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    assert runner.trips == len(trips(actions)) + len(NODES)
+
+
+async def test_no_folded_read_on_a_node_whose_view_a_later_step_elsewhere_changes() -> None:
+    """A node's last round trip is followed by a step on another node that every node sees (a group
+    start): its facts are read after the whole plan, on their own."""
+    runner, _ = fake_runner(CLASSIC, cluster())
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    start = next(i for i, a in enumerate(actions) if a.kind == "StartGroup")
+    # up to the group start, with the standby's marker removal moved before it
+    clear = next(a for a in actions[start:] if a.kind == "ClearStopMarker")
+    plan = (*actions[:start], clear, actions[start])
+    reread = Reread(probe_target(CLASSIC))
+    reports, failure = await execute(runner, ACCESS, plan, reread=reread)
+    assert failure is None and len(reports) == len(plan)
+    assert set(reread.facts) == {"clu1"}, "clu2's last trip came before clu1's group start"
+    assert [s.step for s in runner.sent if s.trip == runner.trips][-1] == "jcop-facts"
+
+
+async def test_an_exit_told_while_a_round_trip_is_announced_sends_none_of_its_disruptive_steps() -> None:
+    """The signal lands while the steps of [daemon.conf, nqsstop, cjcmksite] are told (status write,
+    Events): nothing of it is sent, the steps told end as not run, and the run ends at its safe point."""
+    runner, _ = fake_runner(CLASSIC, cluster())
+    stopping = asyncio.Event()
+    told: list[StepProgress] = []
+
+    async def progress(step: StepProgress, result: SiteResult) -> None:
+        told.append(step)
+        if step.action.kind == "CreateSite" and step.report is None:
+            stopping.set()
+
+    with pytest.raises(asyncio.CancelledError):
+        await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress,
+                             stopping=stopping)
+    assert [(s.step, s.node) for s in runner.actions()] == [
+        (LOCAL_DAEMON_STEP, "clu2"), ("/usr/lib/nqs/nqsstop", "clu2")], "nothing of clu1's trip"
+    ends = [(s.action.kind, s.report.error) for s in told if s.report is not None and s.action.node == "clu1"]
+    assert ends == [("StopLocalSite", "not run: the operator is exiting"),
+                    ("CreateSite", "not run: the operator is exiting")]
+
+
+def test_an_exiting_operator_sends_only_what_completes_a_restart() -> None:
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    stop = next(i for i, a in enumerate(actions) if a.kind == "StopGroup")
+    owed = [actions[stop].restore]
+    after = actions[stop + 1:stop + 6]  # what follows the stop on its node: suspend, push, restart, resume, start
+    assert [a.kind for a in after] == ["SuspendCluster", "ApplyClusterConfig", "RestartManagerServices",
+                                       "ResumeCluster", "StartGroup"]
+    assert _sendable_while_exiting(after, owed) == 5
+    assert _sendable_while_exiting(round_trip(actions, 0), []) == 0
+    assert _sendable_while_exiting(round_trip(actions, stop), []) == 0, "no stop started by an exiting operator"

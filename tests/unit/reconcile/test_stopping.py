@@ -50,10 +50,10 @@ def test_the_plan_stops_the_group_between_its_markers() -> None:
 
 
 # What a first run still sends after a group stop once it is stopping: the rest of the apply
-# sequence up to the group start (the push with the cluster suspended around it), then the marker.
-FINISH_RESTART = [("marksuspend", "clu2"), ("suspendcluster", "clu1"), ("apply", "clu1"),
-                  ("restartmanager", "clu1"), ("resumecluster", "clu1"),
-                  ("clearsuspend", "clu2"), ("startgroup", "clu1"), ("clearmark", "clu2")]
+# sequence up to the group start (the push with the cluster suspended around it: the same round trip
+# as the stop), then the standby's markers.
+FINISH_RESTART = [("suspendcluster", "clu1"), ("apply", "clu1"), ("restartmanager", "clu1"), ("resumecluster", "clu1"),
+                  ("startgroup", "clu1"), ("clearsuspend", "clu2"), ("clearmark", "clu2")]
 
 
 async def test_stopping_while_the_group_stops_starts_it_again_and_sends_nothing_further() -> None:
@@ -75,7 +75,11 @@ async def test_stopping_before_the_stop_never_stops_the_group_and_removes_the_ma
     stopping = _stopping_during(runner, nodes, "markstop")
     with pytest.raises(asyncio.CancelledError):
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
-    assert _after(runner.actions(), "markstop") == [("clearmark", "clu2")]
+    # The suspend marker went in the same round trip as the stop marker (it was sent): the restore of
+    # it and the stop marker's removal follow; the group is never stopped.
+    assert _after(runner.actions(), "markstop") == [("marksuspend", "clu2"), ("clearsuspend", "clu2"),
+                                                    ("clearmark", "clu2")]
+    assert not any(s.step == "stopgroup" for s in runner.actions())
     _no_marker_and_online(nodes)
 
 
@@ -125,7 +129,8 @@ async def test_a_disruptive_step_before_the_start_is_not_run_the_group_is_restor
                *plan.actions[stop + 1:])
     with pytest.raises(asyncio.CancelledError):
         await execute(runner, ACCESS, actions, stopping=stopping)
-    assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1"), ("clearmark", "clu2")]
+    assert _after(runner.actions(), "stopgroup") == [("startgroup", "clu1"), ("clearsuspend", "clu2"),
+                                                     ("clearmark", "clu2")]
     _no_marker_and_online(nodes)
 
 
@@ -135,7 +140,8 @@ async def test_a_failed_restore_keeps_the_markers_for_the_next_run() -> None:
     runner.fail(step_is("startgroup"), stderr="clpgrp: start failed")
     with pytest.raises(asyncio.CancelledError):
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, stopping=stopping)
-    # The plan's start fails; its restore (the same start) is tried once more, and fails too.
+    # The plan's start fails; its restore (the same start) is tried once more, and fails too; the
+    # cluster was resumed, so the standby's suspend marker is removed.
     assert _after(runner.actions(), "stopgroup") == [
-        *FINISH_RESTART[:6], ("startgroup", "clu1"), ("startgroup", "clu1")]
+        *FINISH_RESTART[:5], ("startgroup", "clu1"), ("clearsuspend", "clu2")]
     assert nodes.facts["clu2"].stopped_by_operator == "clu1", "the marker tells the next run where to start it"

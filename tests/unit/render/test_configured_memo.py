@@ -51,3 +51,23 @@ def test_the_same_bytes_are_read_once() -> None:
     data = converged_conf().encode()
     assert clp_conf_bytes(data) is clp_conf_bytes(bytes(data))
     assert clp_conf_bytes(data + b"\n") is not clp_conf_bytes(data)
+
+
+def test_a_first_plan_parses_each_clp_conf_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configuring a site edits clp.conf element by element and the plan classifies the change: every
+    text in between is parsed once (xml_spans.parsed), not once per element looked at."""
+    from jobcenter_operator import xml_spans
+
+    facts = cluster(spec=MANAGER)
+    sources: list[str] = []
+    init = xml_spans.Document.__init__
+
+    def counted(self: xml_spans.Document, source: str) -> None:
+        sources.append(source)
+        init(self, source)
+
+    monkeypatch.setattr(xml_spans.Document, "__init__", counted)
+    xml_spans.parsed.cache_clear()
+    plan = plan_site(MANAGER, NODES, facts)
+    assert any(a.kind == "ApplyClusterConfig" for a in plan.actions)
+    assert sources and len(sources) == len(set(sources)), f"{len(sources) - len(set(sources))} texts parsed again"
