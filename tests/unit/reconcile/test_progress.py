@@ -4,7 +4,7 @@ Events of a running build are written from that), restores included."""
 from __future__ import annotations
 
 from fake_nodes import access, fake_runner, step_is
-from plan_factory import CLASSIC, NODES, apply, cluster
+from plan_factory import CLASSIC, NODES, cluster
 
 from jobcenter_operator.outcome import SiteResult
 from jobcenter_operator.plan import plan_site
@@ -76,24 +76,3 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
     assert start.restoring and start.action.kind == "StartGroup" and start.action.node == "clu1"
     assert end.report is not None and end.report.ok
     assert seen[-1].restoring and seen[-1].action.kind == "ClearSuspendMarker" and seen[-1].report is not None
-
-
-async def test_a_disruptive_step_told_before_its_round_trip_ends_as_not_run_when_the_trip_fails_earlier() -> None:
-    # A script-only change: the push and the group start go in one round trip, the start told first.
-    converged = apply(CLASSIC, cluster(), plan_site(CLASSIC, NODES, cluster()).actions)
-    stale = {n: f.model_copy(update={"script_hashes": {**f.script_hashes, "failover-jc/exec-jc/stop.sh": "0" * 64}})
-             for n, f in converged.items()}
-    runner, _ = fake_runner(CLASSIC, stale)
-    runner.fail(step_is("apply"), stderr="clpcfctrl: push refused")
-    seen: list[StepProgress] = []
-
-    async def progress(step: StepProgress, result: SiteResult) -> None:
-        seen.append(step)
-
-    await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress)
-    i = next(i for i, s in enumerate(seen) if s.action.kind == "ApplyClusterConfig" and s.report is not None)
-    failed, not_run, restore_start = seen[i:i + 3]
-    assert failed.report is not None and not failed.report.ok
-    assert not_run.action.kind == "StartGroup" and not_run.report is not None and not not_run.report.ok
-    assert not_run.report.error == "not run: ApplyClusterConfig before it failed"
-    assert restore_start.restoring and restore_start.action.kind == "StartGroup"
