@@ -105,6 +105,8 @@ class Server:
             e.pending = (e.pending[0], files)
         else:
             e.files = files
+        for s in e.servers.values():  # the WebUI applied it through WebManager, which now has it
+            s.loaded["--web"] = files["clp.conf"][0]
         return {"rc": 0, "stdout": "", "stderr": ""}
 
     def status(self) -> dict[str, Any]:
