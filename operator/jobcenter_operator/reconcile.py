@@ -230,7 +230,8 @@ async def execute(
     *, stopping: Stopping | None = None, shared: SharedFacts | None = None, reread: Reread | None = None,
 ) -> tuple[list[StepReport], OperatorError | None]:
     """Run each action's command in order; stop at the first failure, then run the ``restore`` of
-    every action that still needs it (a stopped group is started again on its node).
+    every action that still needs it (a stopped group is started again on its node), and once they
+    all ran, remove the stop markers this run wrote (unless its group stop itself failed).
 
     ``reread``: the facts probe (of ``reread.target``) goes at the end of each node's last round
     trip of the plan, when nothing after that trip changes that node (``_last_on_node``); what it
@@ -259,7 +260,8 @@ async def execute(
     failure: OperatorError | None = None
     disruptive = any(a.disruptive for a in actions)
     shielded = _Shielded(stopping)
-    rest: Sequence[Action] = ()
+    rest: Sequence[Action] = ()  # what was not sent (the operator exiting, or after a failure)
+    failed_kind = ""
     ran = 0
     while ran < len(actions) and failure is None:
         action = actions[ran]
@@ -282,10 +284,13 @@ async def execute(
             reports.append(done)
             if not done.ok:
                 failure = done.failure
+                failed_kind = done.action.kind
                 break
             if done.action.kind == "MarkGroupStopped":
                 marked.add(done.action.node)
             pending = _owed_after(pending, done.action)
+    if failure is not None:
+        rest = actions[ran:]
     if failure is not None or rest:
         # Never leave the failover group stopped because a step after its stop failed.
         restored = True
@@ -296,8 +301,11 @@ async def execute(
                 log.error("node=%s %s failed: %s", restore.node, restore.describe(), report.error)
                 restored = False
             reports.append(report)
-        if failure is None and restored:
-            # The group runs again: this run's stop markers would only mislead a later run.
+        if restored and failed_kind != "StopGroup":
+            # The group runs again, or this run never stopped it: its stop markers would only mislead
+            # a later run (an administrator's stop taken for the operator's, and finished). Not after a
+            # failed stop (the group may be half stopped: the markers let the next run finish it) nor a
+            # failed restore.
             for clear in (a for a in rest if a.kind == "ClearStopMarker" and a.node in marked):
                 reports.append(await shielded.run(
                     _reported_step(runner, access, StepProgress(0, len(actions), clear, False), on_step, shared)))
@@ -335,8 +343,9 @@ def _completes_restart(action: Action, pending: Sequence[Action]) -> bool:
     """While a stopped group is owed its start: the start itself, or a step on the way to it (the
     push, with the cluster suspended and resumed around it when a monitor changes). Finishing them
     reaches the same safe point (group started, cluster resumed) with one restart of the site, where
-    restoring now would cost a second one on the next run."""
-    if not pending:
+    restoring now would cost a second one on the next run. A marker's restore alone (its removal)
+    is no restart to complete: the run stops there and removes it."""
+    if not any(r.kind in ("StartGroup", "ResumeCluster") for r in pending):
         return False
     if action.kind in _SUSPENDED_PUSH and any(r.kind == "StartGroup" for r in pending):
         return True
@@ -394,8 +403,9 @@ def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     """The actions sent in one round trip from ``actions[start]``: it and the actions right after it
     on the same node. The executor only decides between them whether to go on (the first failure
     ends the run), which the node does as well (node/batch.py stops at the first failure); every
-    action keeps its own node-side bound, lock and exit status. At most MAX_TRIP_ACTIONS, and a
-    large payload (the configuration archive) is the round trip's last one.
+    action keeps its own node-side bound, lock and exit status. At most MAX_TRIP_ACTIONS, a large
+    payload (the configuration archive) is the round trip's last one, and a group stop starts a new
+    round trip when this one cannot also carry everything up to the group's start.
 
     A round trip may hold several disruptive actions (the local site's stop and cjcmksite; the
     group's stop, the suspend, the push and the resume): every one of them is told (its Started
@@ -406,13 +416,27 @@ def round_trip(actions: Sequence[Action], start: int) -> tuple[Action, ...]:
     first = actions[start]
     trip = [first]
     large = len(first.command.input or "") > SMALL_INPUT
-    for action in actions[start + 1:]:
+    for index in range(start + 1, len(actions)):
+        action = actions[index]
         if (action.node != first.node or len(trip) == MAX_TRIP_ACTIONS
-                or (large and action.command.input is not None)):
+                or (large and action.command.input is not None)
+                or (action.kind == "StopGroup" and len(trip) + _restart_length(actions, index) > MAX_TRIP_ACTIONS)):
             break
         trip.append(action)
         large = large or len(action.command.input or "") > SMALL_INPUT
     return tuple(trip)
+
+
+def _restart_length(actions: Sequence[Action], stop: int) -> int:
+    """How many actions from the group stop at ``stop`` through its start, when all on its node (else 1).
+    A round trip does not take a group stop it cannot carry to that start: the group's stop, the push
+    and its start then go together in the next one, with no status write or Event while it is down."""
+    for end in range(stop, len(actions)):
+        if actions[end].node != actions[stop].node:
+            return 1
+        if actions[end].kind == "StartGroup":
+            return end - stop + 1
+    return 1
 
 
 # Actions whose command changes only the node it runs on (its daemon.conf, its local site, its

@@ -15,6 +15,7 @@ from ..facts import NodeFacts
 from .apply_sequence import clear_stale_markers, recover_suspend, restart_pending
 from .assess import ProcessHealth, assess_processes
 from .model import PREFLIGHT, Action, Command, Context, Finding, Plan
+from .order import hoist_markers
 from .preflight import active_node, preflight
 from .steps import AGENT_STEPS, SITE_STEPS, resume_steps
 
@@ -46,6 +47,7 @@ def plan_site(spec: JobCenterSiteSpec, nodes: Sequence[str], facts: Mapping[str,
         actions += outcome.actions
     actions += clear_stale_markers(spec.failover_group, ctx.nodes, facts, actions)
     actions += restart_pending(spec.failover_group, ctx.nodes, facts, actions)
+    actions = hoist_markers(actions)
     findings += [_group_online(ctx), _in_sync(actions)]
     return Plan(findings=tuple(findings), actions=tuple(actions), active_node=ctx.active)
 

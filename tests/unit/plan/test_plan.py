@@ -42,15 +42,19 @@ GROUP_STOP_PUSH = [("MarkGroupStopped", "clu2"), ("StopGroup", "clu1"), ("ApplyC
 # The exec resource added to clp.conf without a monitor: the manager services load it, no suspend.
 GROUP_STOP_CONF_PUSH = [*GROUP_STOP_PUSH[:3], ("RestartManagerServices", "clu1"),
                         *GROUP_STOP_PUSH[3:]]
+# The standby goes first: its local daemon change and local site stop, and with them (plan/order.py)
+# the markers of the stop and the suspend, in one round trip; then the active node's.
 LOCAL_FIRST = [
     ("SetLocalDaemon", "clu2"),
     ("StopLocalSite", "clu2"),
+    ("MarkGroupStopped", "clu2"),
+    ("MarkSuspended", "clu2"),
     ("SetLocalDaemon", "clu1"),
     ("StopLocalSite", "clu1"),
     ("CreateSite", "clu1"),
 ]
 LOCAL_LAST = [("StartLocalSite", "clu2"), ("StartLocalSite", "clu1")]
-FRESH_CLASSIC = LOCAL_FIRST + SUSPENDED_PUSH + LOCAL_LAST
+FRESH_CLASSIC = LOCAL_FIRST + SUSPENDED_PUSH[2:] + LOCAL_LAST
 
 SITE_PRESENT = {"site": ClusterSite(present=True, virtual_host="cluv", machine_id=114)}
 
@@ -75,12 +79,12 @@ CASES: list[Any] = [
     ),
     pytest.param(
         CLASSIC.model_copy(update={"process_monitoring": False}), cluster(),
-        LOCAL_FIRST + GROUP_STOP_CONF_PUSH + LOCAL_LAST,
+        [a for a in LOCAL_FIRST if a[0] != "MarkSuspended"] + GROUP_STOP_CONF_PUSH[1:] + LOCAL_LAST,
         id="without process monitoring (no monitor to add) other scripts are pushed with the group stopped only",
     ),
     pytest.param(
         AGENT, cluster(spec=AGENT),
-        [("DisableAgentUnit", "clu2"), ("DisableAgentUnit", "clu1"), *SUSPENDED_PUSH],
+        [("DisableAgentUnit", "clu2"), *SUSPENDED_PUSH[:2], ("DisableAgentUnit", "clu1"), *SUSPENDED_PUSH[2:]],
         id="a fresh agent cluster disables the unit at boot and pushes the systemctl scripts",
     ),
 ]

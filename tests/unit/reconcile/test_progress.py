@@ -44,7 +44,8 @@ async def test_each_step_is_reported_before_its_round_trip_is_sent_and_after_it_
         start = last
     assert seen == expected
     assert len([s for s in seen if s[4] is None and s[5]]) == len(trips), "one status write per round trip"
-    assert trips[:2] == [["SetLocalDaemon", "StopLocalSite"], ["SetLocalDaemon", "StopLocalSite", "CreateSite"]]
+    assert trips[:2] == [["SetLocalDaemon", "StopLocalSite", "MarkGroupStopped", "MarkSuspended"],
+                         ["SetLocalDaemon", "StopLocalSite", "CreateSite"]]
 
 
 async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() -> None:
@@ -72,7 +73,8 @@ async def test_a_restore_is_reported_as_such_with_the_failed_step_before_it() ->
     assert restore_start.restoring and restore_start.report is None and restore_start.action.kind == "ResumeCluster"
     assert restore_start.message == "restoring after a failed step: ResumeCluster on clu1"
     assert restore_end.report is not None and restore_end.report.ok and restore_start.disruptive_run
-    start, end = seen[-4:-2]  # then the standby's suspend marker is removed
+    start, end = seen[-6:-4]  # then the standby's suspend marker is removed, and its stop marker
     assert start.restoring and start.action.kind == "StartGroup" and start.action.node == "clu1"
     assert end.report is not None and end.report.ok
-    assert seen[-1].restoring and seen[-1].action.kind == "ClearSuspendMarker" and seen[-1].report is not None
+    assert seen[-3].restoring and seen[-3].action.kind == "ClearSuspendMarker" and seen[-3].report is not None
+    assert seen[-1].action.kind == "ClearStopMarker" and seen[-1].report is not None and seen[-1].report.ok

@@ -86,17 +86,19 @@ async def test_a_failed_push_after_the_stop_starts_the_group_again_and_stops() -
     assert "push refused" in result_.error.message
     steps = [(s.action.kind, s.action.node, s.ok, s.action.reason) for s in result_.steps]
     # The restores in reverse: the cluster resumed, the group started (never on a suspended cluster),
-    # then the standby's suspend marker removed.
-    assert steps[-7:] == [("MarkSuspended", "clu2", True, "ClusterConfigChange"),
-                          ("StopGroup", "clu1", True, "ClusterConfigChange"),
+    # then the standby's suspend marker removed; the group running again, its stop marker too.
+    assert steps[-7:] == [("StopGroup", "clu1", True, "ClusterConfigChange"),
                           ("SuspendCluster", "clu1", True, "ClusterConfigChange"),
                           ("ApplyClusterConfig", "clu1", False, "ClusterConfigDiffers"),
                           ("ResumeCluster", "clu1", True, "RestoreAfterFailure"),
                           ("StartGroup", "clu1", True, "RestoreAfterFailure"),
-                          ("ClearSuspendMarker", "clu2", True, "RestoreAfterFailure")]
-    assert all(ok for _, _, ok, _ in steps[:-4])
-    assert runner.sent[-1].step == "clearsuspend" and runner.sent[-2].step == "startgroup", "nothing after the restore"
-    assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
+                          ("ClearSuspendMarker", "clu2", True, "RestoreAfterFailure"),
+                          ("ClearStopMarker", "clu2", True, "ClusterConfigChange")]
+    assert all(ok for _, _, ok, _ in steps[:-5])
+    assert [s.step for s in runner.sent[-3:]] == ["startgroup", "clearsuspend", "clearmark"], \
+        "nothing after the restore and the markers' removal"
+    assert nodes.facts["clu1"].group_node == "clu1"
+    assert not any(f.stopped_by_operator for f in nodes.facts.values()), "no stop marker left anywhere"
     # Resumed, no marker left anywhere; the refusal and clpcfctrl's output are in the status.
     assert not any(f.cluster.suspended or f.suspended_by_operator for f in nodes.facts.values())
     conds = site_conditions(CLASSIC, result_, None)
@@ -104,13 +106,18 @@ async def test_a_failed_push_after_the_stop_starts_the_group_again_and_stops() -
     assert "push refused" in conds["ClusterResourcesConfigured"].message
 
 
-async def test_a_failure_before_the_stop_restores_nothing() -> None:
-    runner, _ = fake_runner(CLASSIC, cluster())
+async def test_a_failure_before_the_stop_stops_nothing_and_leaves_no_marker() -> None:
+    """cjcmksite fails after the standby's markers went out (in its first round trip, plan/order.py):
+    the group is never stopped, and both markers are removed (a stop marker left with the group
+    online would make an administrator's later stop look like the operator's)."""
+    runner, nodes = fake_runner(CLASSIC, cluster())
     runner.fail(step_is("cjcmksite"))
     result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     assert isinstance(result_.error, CommandFailed)
-    assert [(s.action.kind, s.ok) for s in result_.steps][-1] == ("CreateSite", False)
+    assert [(s.action.kind, s.ok) for s in result_.steps][-3:] == [
+        ("CreateSite", False), ("ClearSuspendMarker", True), ("ClearStopMarker", True)]
     assert not [s for s in runner.actions() if s.step in ("stopgroup", "startgroup")]
+    assert not any(f.stopped_by_operator or f.suspended_by_operator for f in nodes.facts.values())
 
 
 async def test_a_failed_restore_is_reported_and_the_first_failure_stays_the_error() -> None:

@@ -43,12 +43,13 @@ def test_a_build_goes_in_fewer_round_trips_than_actions_never_mixing_nodes() -> 
     grouped = trips(actions)
     assert sum(len(t) for t in grouped) == len(actions) and len(grouped) < len(actions)
     assert all(len({step.split("@")[1] for step in t}) == 1 for t in grouped)
-    assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2"],
+    # the standby's markers go with its first steps (plan/order.py), the active node's cjcmksite in
+    # a round trip of its own: the group's whole restart (the push suspended around) does not fit
+    # after it, and goes in the next one; the markers are removed after it in one
+    assert grouped[:2] == [["SetLocalDaemon@clu2", "StopLocalSite@clu2", "MarkGroupStopped@clu2",
+                            "MarkSuspended@clu2"],
                            ["SetLocalDaemon@clu1", "StopLocalSite@clu1", "CreateSite@clu1"]]
-    # the group's whole restart (the push suspended around) in one round trip, the standby's markers
-    # written before it in one and removed after it in one
-    assert grouped[2:] == [["MarkGroupStopped@clu2", "MarkSuspended@clu2"],
-                           ["StopGroup@clu1", "SuspendCluster@clu1", "ApplyClusterConfig@clu1",
+    assert grouped[2:] == [["StopGroup@clu1", "SuspendCluster@clu1", "ApplyClusterConfig@clu1",
                             "RestartManagerServices@clu1", "ResumeCluster@clu1", "StartGroup@clu1"],
                            ["ClearSuspendMarker@clu2", "ClearStopMarker@clu2", "StartLocalSite@clu2"],
                            ["StartLocalSite@clu1"]]
@@ -64,14 +65,29 @@ def test_consecutive_disruptive_actions_on_one_node_share_a_round_trip() -> None
 def test_a_round_trip_holds_a_bounded_number_of_actions_and_a_large_payload_last() -> None:
     actions = plan_site(CLASSIC, NODES, cluster()).actions
     same_node = tuple(a.model_copy(update={"node": "clu1", "command": a.command.model_copy(
-        update={"disruptive": False})}) for a in actions)
+        update={"disruptive": False})}) for a in actions if a.kind != "StopGroup")
     sizes = [len(t) for t in trips(same_node)]
-    assert sum(sizes) == len(actions) and sizes[:len(actions) // MAX_TRIP_ACTIONS] == [MAX_TRIP_ACTIONS] * (
-        len(actions) // MAX_TRIP_ACTIONS)
+    assert sum(sizes) == len(same_node) and sizes[:len(same_node) // MAX_TRIP_ACTIONS] == [MAX_TRIP_ACTIONS] * (
+        len(same_node) // MAX_TRIP_ACTIONS)
     big = actions[0].model_copy(update={"command": actions[0].command.model_copy(update={"input": "x" * 70_000})})
     small = actions[0]
     assert [len(t) for t in trips((big, small, actions[1]))] == [1, 2], "nothing with a payload after a large one"
     assert [len(t) for t in trips((small, big, actions[1]))] == [3]
+
+
+def test_a_group_stop_goes_with_everything_up_to_its_start_or_in_a_round_trip_of_its_own() -> None:
+    """The group is down from its stop to its start: no status write nor Event between them. A round
+    trip that cannot carry the stop through the start ends before the stop."""
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    stop = next(i for i, a in enumerate(actions) if a.kind == "StopGroup")
+    start = next(i for i, a in enumerate(actions) if a.kind == "StartGroup")
+    restart = actions[stop:start + 1]
+    assert len(restart) == MAX_TRIP_ACTIONS and round_trip(actions, stop) == restart
+    active = actions[stop - 1].node
+    assert actions[stop - 1].kind == "CreateSite" and round_trip(actions, stop - 1) == (actions[stop - 1],)
+    shorter = tuple(a for a in restart if a.kind not in ("SuspendCluster", "ResumeCluster"))
+    fits = (actions[stop - 1], *shorter)
+    assert round_trip(fits, 0) == fits and {a.node for a in fits} == {active}, "one round trip when it all fits"
 
 
 async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_report() -> None:
@@ -79,11 +95,13 @@ async def test_a_failure_inside_a_round_trip_ends_the_run_there_with_its_own_rep
     runner.on(step_is("cjcmksite"), lambda s: result(s, GUARD_SITE_EXISTS, stderr="cjcmksite refused: exists"))
     actions = plan_site(CLASSIC, NODES, cluster()).actions
     reports, failure = await execute(runner, ACCESS, actions)
+    # the standby's markers (sent with its first steps) are removed: the group was never stopped
     assert [(r.action.kind, r.action.node, r.ok) for r in reports] == [
-        ("SetLocalDaemon", "clu2", True), ("StopLocalSite", "clu2", True),
-        ("SetLocalDaemon", "clu1", True), ("StopLocalSite", "clu1", True), ("CreateSite", "clu1", False)]
+        ("SetLocalDaemon", "clu2", True), ("StopLocalSite", "clu2", True), ("MarkGroupStopped", "clu2", True),
+        ("MarkSuspended", "clu2", True), ("SetLocalDaemon", "clu1", True), ("StopLocalSite", "clu1", True),
+        ("CreateSite", "clu1", False), ("ClearSuspendMarker", "clu2", True), ("ClearStopMarker", "clu2", True)]
     assert failure is not None and failure.reason == "SiteExists"  # the command's own refusal
-    assert runner.trips == 2 and [s.step for s in runner.actions()][-1] == "cjcmksite"
+    assert runner.trips == 4 and [s.step for s in runner.actions()][-3:] == ["cjcmksite", "clearsuspend", "clearmark"]
 
 
 async def test_a_plain_failure_carries_its_own_exit_status() -> None:
@@ -100,9 +118,10 @@ async def test_a_round_trip_that_fails_after_a_group_stop_still_restores_the_gro
     done = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0)
     kinds = [(r.action.kind, r.ok) for r in done.steps]
     # the push failed inside the round trip [stop, suspend, push, resume, start]: the resume and the
-    # start it did not reach, and the suspend marker's removal, run as restores
-    assert kinds[-6:] == [("StopGroup", True), ("SuspendCluster", True), ("ApplyClusterConfig", False),
-                          ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True)]
+    # start it did not reach, and the suspend marker's removal, run as restores; then the stop marker goes
+    assert kinds[-7:] == [("StopGroup", True), ("SuspendCluster", True), ("ApplyClusterConfig", False),
+                          ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True),
+                          ("ClearStopMarker", True)]
     assert nodes.facts["clu1"].group_node == "clu1", "the group runs again"
 
 
@@ -154,7 +173,8 @@ async def test_an_exit_told_while_a_round_trip_is_announced_sends_none_of_its_di
         await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_interval=0, progress=progress,
                              stopping=stopping)
     assert [(s.step, s.node) for s in runner.actions()] == [
-        (LOCAL_DAEMON_STEP, "clu2"), ("/usr/lib/nqs/nqsstop", "clu2")], "nothing of clu1's trip"
+        (LOCAL_DAEMON_STEP, "clu2"), ("/usr/lib/nqs/nqsstop", "clu2"), ("markstop", "clu2"), ("marksuspend", "clu2"),
+        ("clearsuspend", "clu2"), ("clearmark", "clu2")], "nothing of clu1's trip; the standby's markers removed"
     ends = [(s.action.kind, s.report.error) for s in told if s.report is not None and s.action.node == "clu1"]
     assert ends == [("StopLocalSite", "not run: the operator is exiting"),
                     ("CreateSite", "not run: the operator is exiting")]

@@ -79,8 +79,9 @@ async def test_a_failed_restore_still_starts_the_group_again() -> None:
         ("MarkSuspended", True, "Unconfigure"),
         ("SuspendCluster", True, "Unconfigure"), ("RestoreClusterConfig", False, "Unconfigure"),
         ("ResumeCluster", True, "RestoreAfterFailure"), ("ClearSuspendMarker", True, "RestoreAfterFailure"),
-        ("StartGroup", True, "RestoreAfterFailure")]
-    assert not any(f.cluster.suspended or f.suspended_by_operator for f in nodes.facts.values())
+        ("StartGroup", True, "RestoreAfterFailure"), ("ClearStopMarker", True, "Unconfigure")]
+    assert not any(f.cluster.suspended or f.suspended_by_operator or f.stopped_by_operator
+                   for f in nodes.facts.values())
     assert nodes.facts["clu1"].group_node == "clu1" and nodes.facts["clu1"].stopped_by_operator is None
 
 

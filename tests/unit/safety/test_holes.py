@@ -138,8 +138,8 @@ async def test_6_an_edit_of_clp_conf_since_the_plan_stops_the_push_with_concurre
     steps = [(s.action.kind, s.ok) for s in run.steps]
     assert steps[steps.index(("StopGroup", True)):] == [
         ("StopGroup", True), ("SuspendCluster", True), ("ApplyClusterConfig", False),
-        ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True)], \
-        "the cluster is resumed and the group started again"
+        ("ResumeCluster", True), ("StartGroup", True), ("ClearSuspendMarker", True), ("ClearStopMarker", True)], \
+        "the cluster is resumed and the group started again, the standby's markers removed"
     assert "edited in the WebUI" in nodes.facts["clu1"].clp_conf.text, "the administrator's edit stays"
     # The next run plans from the edited file and pushes it with the change.
     runner.rules.clear()
