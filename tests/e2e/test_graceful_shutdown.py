@@ -52,9 +52,13 @@ def _sent(op: Operator) -> list[tuple[str, str]]:
 
 # What the operator sends after the signal: what completes a group restart under way (push, start)
 # and the removal of the stop marker this run put on the standby (before the stop), nothing else.
+RESTART = [("stopgroup", "clu1"), ("suspendcluster", "clu1"), ("apply", "clu1"), ("restartmanager", "clu1"),
+           ("resumecluster", "clu1"), ("startgroup", "clu1")]
 AFTER = {
-    "nqsstop": [],  # the first of the build's local site stops (on the standby)
-    "cjcmksite": [],
+    # the first of the build's local site stops (on the standby): its round trip also carries the
+    # standby's stop and suspend markers (plan/order.py); they are removed, the group never stopped
+    "nqsstop": [("markstop", "clu2"), ("marksuspend", "clu2"), ("clearsuspend", "clu2"), ("clearmark", "clu2")],
+    "cjcmksite": [("clearsuspend", "clu2"), ("clearmark", "clu2")],
     # the push between stop and start (suspended around it: a first build adds the PID monitor)
     # reaches the same safe point: finishing it costs the site no second restart. The stop, suspend,
     # push, resume and start go in one round trip (the standby's markers before and after it).
@@ -66,14 +70,12 @@ AFTER = {
                        ("clearmark", "clu2")],
     "startgroup": [("clearsuspend", "clu2"), ("clearmark", "clu2")],
 }
-# cjcmksite is short on the bed: the next round trip (the standby's stop and suspend markers, before
-# the group stop) may already be sent when the signal lands; the safe point then removes them and the
-# group is never stopped.
+# cjcmksite is short on the bed: the next round trip (the group's whole restart) may already be sent
+# when the signal lands; it runs to its end, then the standby's markers are removed.
 # The group start is short too: the round trip after it (the standby's markers removed, then its
 # local site started again) may already be under way when the signal lands; a round trip in flight
 # runs to its end.
-ALSO = {"cjcmksite": [[("markstop", "clu2"), ("marksuspend", "clu2"), ("clearsuspend", "clu2"),
-                       ("clearmark", "clu2")]],
+ALSO = {"cjcmksite": [[*RESTART, ("clearsuspend", "clu2"), ("clearmark", "clu2")]],
         "startgroup": [[("clearsuspend", "clu2"), ("clearmark", "clu2"), ("nqsstart", "clu2")]]}
 
 
