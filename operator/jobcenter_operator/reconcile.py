@@ -10,7 +10,9 @@ Rules enforced here (DESIGN.md "Reconcile"):
   cluster or another drift check of the node within the interval (shared_facts.py);
 - actions run in plan order (standby nodes first), stopping at the first failure; consecutive
   actions on one node go in one round trip (``round_trip``, node/batch.py), each with its own
-  node-side bound, lock, exit status and step report;
+  node-side bound, lock, exit status and step report; the plan's last steps, once each of them
+  changes only its own node (after the group's start: the standby's markers removed, the local
+  sites started), go on every node at once (``node_lanes``);
 - an action's ``restore`` (a stopped failover group started again on the same node) runs when a
   later step fails, so a failure never leaves the site down;
 - after changes, facts are gathered again and the plan must be empty (verification); the
@@ -268,6 +270,25 @@ async def execute(
         if shielded.stopping() and not _completes_restart(action, pending):
             rest = actions[ran:]
             break
+        lanes = None if shielded.stopping() or not _settled_by(pending, actions[ran:]) else node_lanes(actions, ran)
+        if lanes is not None:
+            # What is left changes each node on its own (the standby's markers removed and its local
+            # site started, the active node's local site started): every node's part at once.
+            ordered = await shielded.run(_run_lanes(runner, access, actions, lanes, on_step, shared, reread,
+                                                    disruptive, shielded.stopping))
+            for done in ordered:
+                reports.append(done)
+                if not done.ok:
+                    if failure is None:
+                        failure, failed_kind = done.failure, done.action.kind
+                    continue
+                if done.action.kind == "MarkGroupStopped":
+                    marked.add(done.action.node)
+                pending = _owed_after(pending, done.action)
+            sent = {id(done.action) for done in ordered}
+            rest = [a for a in actions[ran:] if id(a) not in sent]
+            ran += len(ordered)
+            break
         # Once the operator is exiting, one action at a time: each is checked before it starts.
         trip = (action,) if shielded.stopping() else round_trip(actions, ran)
         steps = [StepProgress(ran + k + 1, len(actions), a, disruptive) for k, a in enumerate(trip)]
@@ -289,8 +310,8 @@ async def execute(
             if done.action.kind == "MarkGroupStopped":
                 marked.add(done.action.node)
             pending = _owed_after(pending, done.action)
-    if failure is not None:
-        rest = actions[ran:]
+        if failure is not None:
+            rest = actions[ran:]
     if failure is not None or rest:
         # Never leave the failover group stopped because a step after its stop failed.
         restored = True
@@ -437,6 +458,59 @@ def _restart_length(actions: Sequence[Action], stop: int) -> int:
         if actions[end].kind == "StartGroup":
             return end - stop + 1
     return 1
+
+
+def node_lanes(actions: Sequence[Action], start: int) -> list[list[int]] | None:
+    """The indexes of ``actions[start:]`` by node, in plan order, when there are several nodes and
+    every one of those actions changes only its own node and has nothing to restore (so no order
+    between nodes matters, and a failure on one undoes nothing on another); else None."""
+    lanes: dict[str, list[int]] = {}
+    for index in range(start, len(actions)):
+        action = actions[index]
+        if action.kind not in NODE_LOCAL or action.restore is not None:
+            return None
+        lanes.setdefault(action.node, []).append(index)
+    return list(lanes.values()) if len(lanes) > 1 else None
+
+
+def _settled_by(pending: Sequence[Action], rest: Sequence[Action]) -> bool:
+    """Every restore still owed is one of ``rest``'s own steps (the standby's suspend marker, removed
+    after the resume): running ``rest`` settles it, and should it fail first the restore runs."""
+    return all(any((r.node, r.command) == (a.node, a.command) for a in rest) for r in pending)
+
+
+async def _run_lanes(runner: Runner, access: ClusterAccess, actions: Sequence[Action], lanes: Sequence[Sequence[int]],
+                     on_step: OnStep | None, shared: SharedFacts | None, reread: Reread | None, disruptive: bool,
+                     stopping: Callable[[], bool]) -> list[StepReport]:
+    """Each lane's round trips in order, the lanes at once; a lane sends no further round trip once any
+    step failed (a trip in flight elsewhere runs to its end) or the operator is exiting. The
+    verification's read goes at the end of each node's last round trip (nothing after it changes
+    that node). Returns the reports in plan order."""
+    failed = False
+
+    def sendable(trip: Sequence[Action]) -> int:
+        return len(trip) if not stopping() else _sendable_while_exiting(trip, ())
+
+    async def lane(indexes: Sequence[int]) -> list[tuple[int, StepReport]]:
+        nonlocal failed
+        mine = tuple(actions[i] for i in indexes)
+        done: list[tuple[int, StepReport]] = []
+        k = 0
+        while k < len(mine) and not failed:
+            trip = round_trip(mine, k)
+            at = indexes[k:k + len(trip)]
+            steps = [StepProgress(i + 1, len(actions), actions[i], disruptive) for i in at]
+            last = k + len(trip) == len(mine)
+            reports = await _reported_trip(runner, access, steps, on_step, shared, sendable, reread if last else None)
+            done += zip(at, reports, strict=False)
+            if len(reports) < len(trip) or not all(r.ok for r in reports):
+                failed = failed or not all(r.ok for r in reports)
+                break
+            k += len(trip)
+        return done
+
+    results = await asyncio.gather(*(lane(indexes) for indexes in lanes))
+    return [report for _, report in sorted((pair for found in results for pair in found), key=lambda p: p[0])]
 
 
 # Actions whose command changes only the node it runs on (its daemon.conf, its local site, its

@@ -4,13 +4,16 @@ with its own step report and exit status; the run stops at the first failure as 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
-from fake_nodes import access, fake_runner, result, step_is
+from fake_nodes import FakeRunner, access, fake_runner, result, step_is
 from plan_factory import CLASSIC, NODES, cluster
 
 from jobcenter_operator.errors import CommandFailed
+from jobcenter_operator.node import CommandResult, NodeAddress, SSHCredentials, Timeouts
 from jobcenter_operator.outcome import SiteResult
+from jobcenter_operator.paths import NQSSTART
 from jobcenter_operator.plan import plan_site
 from jobcenter_operator.plan.commands import GUARD_SITE_EXISTS
 from jobcenter_operator.progress import StepProgress
@@ -19,6 +22,7 @@ from jobcenter_operator.reconcile import (
     Reread,
     _sendable_while_exiting,
     execute,
+    node_lanes,
     probe_target,
     reconcile_site,
     round_trip,
@@ -190,3 +194,53 @@ def test_an_exiting_operator_sends_only_what_completes_a_restart() -> None:
     assert _sendable_while_exiting(after, owed) == 5
     assert _sendable_while_exiting(round_trip(actions, 0), []) == 0
     assert _sendable_while_exiting(round_trip(actions, stop), []) == 0, "no stop started by an exiting operator"
+
+
+class _Meeting:
+    """The FakeRunner, with each node's local site start held until every node's has been sent: a run
+    that sent them one after the other never gets past the first."""
+
+    def __init__(self, runner: FakeRunner) -> None:
+        self.runner = runner
+        self.arrived = {n: asyncio.Event() for n in NODES}
+
+    async def run(self, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts, argv: Sequence[str],
+                  **kwargs: object) -> CommandResult:
+        if NQSSTART in argv:
+            self.arrived[node.name].set()
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.arrived.values())), timeout=5)
+        return await self.runner.run(node, creds, timeouts, tuple(argv), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_the_last_round_trips_of_the_nodes_go_at_once() -> None:
+    """After the group's start what is left changes each node on its own (the standby's markers removed,
+    both local sites started): the nodes' last round trips are in flight together, each with the
+    verification's read at its end; the reports stay in plan order."""
+    runner, _ = fake_runner(CLASSIC, cluster())
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    tail = next(i for i, a in enumerate(actions) if a.kind == "StartGroup") + 1
+    assert node_lanes(actions, tail) is not None and node_lanes(actions, tail - 1) is None
+    reread = Reread(probe_target(CLASSIC))
+    reports, failure = await execute(_Meeting(runner), ACCESS, actions, reread=reread)
+    assert failure is None and [r.action for r in reports] == list(actions)
+    assert set(reread.facts) == set(NODES)
+
+
+async def test_a_failure_in_one_nodes_last_round_trip_is_the_runs_error_and_the_other_node_finishes() -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    runner.on(step_is(NQSSTART, "clu2"), lambda s: result(s, 6, stderr="nqsstart: bad daemon.conf"))
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    reports, failure = await execute(_Meeting(runner), ACCESS, actions)
+    assert isinstance(failure, CommandFailed) and failure.node == "clu2" and "bad daemon.conf" in failure.stderr
+    ends = [(r.action.kind, r.action.node, r.ok) for r in reports if r.action.kind == "StartLocalSite"]
+    assert ends == [("StartLocalSite", "clu2", False), ("StartLocalSite", "clu1", True)]
+
+
+def test_lanes_only_for_steps_that_change_their_own_node_and_restore_nothing() -> None:
+    actions = plan_site(CLASSIC, NODES, cluster()).actions
+    marks = [i for i, a in enumerate(actions) if a.kind in ("MarkGroupStopped", "MarkSuspended")]
+    assert node_lanes(actions[:marks[-1] + 1], 0) is None, "a group's markers come with its stop"
+    one_node = tuple(a for a in actions if a.node == "clu1" and a.kind in ("SetLocalDaemon", "StartLocalSite"))
+    assert node_lanes(one_node, 0) is None
+    local = tuple(a for a in actions if a.kind in ("SetLocalDaemon", "StartLocalSite"))
+    assert node_lanes(local, 0) == [[i for i, a in enumerate(local) if a.node == n] for n in ("clu2", "clu1")]
