@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from .clp import conf as clpconf
+from .clp import services as clp_services
 from .clp.templates import exec_template
 from .config import OVERLAY_DIRS, PRIVATE_DIRS, BedRecord, node_dir, node_private, shared_disk_dir
 from .jc import guesses
@@ -122,6 +123,10 @@ def populate(bed: BedRecord) -> None:
             sdir = f"/opt/nec/clusterpro/scripts/{g.name}/{g.exec_name}"
             for kind in ("start", "stop"):
                 _install(node_private(bed, n.name, f"{sdir}/{kind}.sh"), exec_template(kind), 0o755)
+        # the version's units where the product's package puts them (the operator finds them there)
+        for unit in clp_services.units(bed.variant("clp-version")):
+            _install(overlay_upper(bed, n.name, "usr/lib") / clp_services.UNIT_DIR.removeprefix("/usr/lib/")
+                     / f"{unit}.service", clp_services.unit_file(unit))
         node_private(bed, n.name, "/opt/nec/clusterpro/log").mkdir(parents=True, exist_ok=True)
         node_private(bed, n.name, "/opt/nec/clusterpro/work").mkdir(parents=True, exist_ok=True)
         # JobCenter

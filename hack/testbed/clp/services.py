@@ -3,7 +3,8 @@ configuration each loaded.
 
 Sourced (node-protocol 4.1, 8; S2, S6): every version has WebManager (``clusterpro_webmgr``,
 ``clpcl -r --web``) and alert sync (``clusterpro_alertsync``, ``--alert``); X4.2 added
-InformationBase (``clusterpro_ib``, ``--ib``) and the API (``clusterpro_api``, ``--api``). After a
+InformationBase (``clusterpro_ib``, ``--ib``) and the API (``clusterpro_api``, ``--api``), each a
+unit file in ``UNIT_DIR`` (what the operator's probe looks for). After a
 push NEC restarts them on every server so that they load it. The version is the bed's
 ``clp-version`` axis (hack/testbed/variants.py); what a service serves until restarted, and what
 X4.1's clpcl says to ``--ib``, are GUESSes in clp/guesses.py.
@@ -17,6 +18,15 @@ OPTIONS = {"--web": "clusterpro_webmgr", "--alert": "clusterpro_alertsync", "--i
 X41_UNITS = ("clusterpro", "clusterpro_md", "clusterpro_evt", "clusterpro_trn", "clusterpro_alertsync",
              "clusterpro_webmgr")
 X42_UNITS = (*X41_UNITS, "clusterpro_ib", "clusterpro_api")
+
+# Where the product's package installs its units (the distribution's unit directory, systemd.unit(5)).
+UNIT_DIR = "/usr/lib/systemd/system"
+
+
+def unit_file(unit: str) -> str:
+    """A unit file for ``unit`` (its content is never read: the bed's systemctl answers from ``units``)."""
+    return f"[Unit]\nDescription=EXPRESSCLUSTER {unit} (test bed)\n\n[Service]\nExecStart=/bin/true\n\n" \
+           "[Install]\nWantedBy=multi-user.target\n"
 
 
 def units(version: str) -> tuple[str, ...]:

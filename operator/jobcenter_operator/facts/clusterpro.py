@@ -59,6 +59,7 @@ STOP_MARKER = Section(
     "stop_marker",
     f"""\
     case "$group" in ""|*/*) return 3 ;; esac
+    [ -e "{STOP_MARKER_DIR}/$group" ] || return 1  # the usual answer, without starting cat
     cat "{STOP_MARKER_DIR}/$group\"""",
 )
 # Written on every reachable node before the operator suspends the cluster, removed after the
@@ -67,21 +68,25 @@ SUSPEND_MARKER = Section(
     "suspend_marker",
     f"""\
     case "$group" in ""|*/*) return 3 ;; esac
+    [ -e "{SUSPEND_MARKER_DIR}/$group" ] || return 1  # the usual answer, without starting cat
     cat "{SUSPEND_MARKER_DIR}/$group\"""",
 )
 # sha256 of the installed exec scripts and genw.sh, one "<hash>  <path>" line per existing file,
 # and "managed  <path>" for each that is the operator's (of any version: it carries MANAGED_BY).
+# One sha256sum and one grep for all the files: every facts read runs this.
 SCRIPT_HASHES = Section(
     "script_hashes",
     f"""\
     [ -n "$group" ] && [ -n "$exec_rsc" ] || return 3
+    set --
     for f in "{SCRIPTS_ROOT}/$group/$exec_rsc/start.sh" \\
              "{SCRIPTS_ROOT}/$group/$exec_rsc/stop.sh" \\
              "{SCRIPTS_ROOT}/monitor.s/$monitor/genw.sh"; do
-        [ -f "$f" ] || continue
-        sha256sum "$f"
-        if grep -qxF {shlex.quote(MANAGED_BY)} "$f"; then echo "managed  $f"; fi
+        if [ -f "$f" ]; then set -- "$@" "$f"; fi
     done
+    [ "$#" -gt 0 ] || return 0
+    sha256sum "$@"
+    grep -lxF {shlex.quote(MANAGED_BY)} "$@" | while IFS= read -r f; do echo "managed  $f"; done
     return 0""",
 )
 

@@ -55,8 +55,8 @@ while [ "$#" -gt 0 ]; do
               exec "$@") </dev/null >"$o" 2>"$e" ;;
     esac
     rc=$?
-    printf '@@JCOP %s OUT %d@@\\n' "$nonce" "$i"; cat "$o"
-    printf '\\n@@JCOP %s ERR %d@@\\n' "$nonce" "$i"; cat "$e"
+    printf '@@JCOP %s OUT %d@@\\n' "$nonce" "$i"; if [ -s "$o" ]; then cat "$o"; fi
+    printf '\\n@@JCOP %s ERR %d@@\\n' "$nonce" "$i"; if [ -s "$e" ]; then cat "$e"; fi
     printf '\\n@@JCOP %s END %d %d@@\\n' "$nonce" "$i" "$rc"
     [ "$rc" -eq 0 ] || exit 0
     shift "$n"

@@ -162,7 +162,7 @@ EXIT_TIMED_OUT = 124  # timeout(1): the command ran out of time and was sent SIG
 EXIT_KILLED = 137  # timeout(1) -k: it ignored SIGTERM and was killed
 _BOUNDED_SETTINGS = 5  # $1-$5 above
 _BOUNDED = f"""\
-mkdir -p "$1" || exit 1
+[ -d "$1" ] || mkdir -p "$1" || exit 1
 lock=$1/lock wait=$2 grace=$3 limit=$4 me=$5
 shift 5
 exec 9>>"$lock" || exit 1

@@ -1,8 +1,10 @@
 """Issue 11: which CLUSTERPRO manager services a node has (the clpcl -r options follow them) and the
-operator's restart marker, from the probe section run by a real shell with a stand-in systemctl."""
+operator's restart marker, from the probe section run by a real shell on unit directories laid out
+as systemd reads them (systemd.unit(5))."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -10,38 +12,70 @@ import pytest
 
 from jobcenter_operator.facts import manager
 from jobcenter_operator.facts.sections import SectionOutput
-from jobcenter_operator.paths import MANAGER_RESTART_DIR, SYSTEMCTL
+from jobcenter_operator.paths import MANAGER_RESTART_DIR
 from jobcenter_operator.plan import suspend_commands
 
-# is-enabled's answers: X4.2+ (both units), X4.1 (old systemd: nothing on stdout; new: not-found),
-# an administrator's mask.
-SYSTEMCTLS = {
-    "x42": 'case "$2" in clusterpro_ib.service|clusterpro_api.service) echo enabled ;; esac',
-    "x41-old-systemd": 'echo "Failed to get unit file state for $2: No such file or directory" >&2; exit 1',
-    "x41": "echo not-found; exit 1",
-    "api-masked": 'case "$2" in clusterpro_api.service) echo masked ;; *) echo static ;; esac; exit 0',
+UNIT = "[Unit]\nDescription=EXPRESSCLUSTER {}\n\n[Service]\nExecStart=/bin/true\n"
+# (directory, unit, kind): kind "file" a unit file, "link" a symlink to one in /usr/lib, "mask" a
+# symlink to /dev/null, "empty" an empty file (systemd reads both as masked), "dangling" a link to nothing.
+PRODUCTS: dict[str, list[tuple[str, str, str]]] = {
+    "x42-rpm": [("usr/lib", "clusterpro_ib", "file"), ("usr/lib", "clusterpro_api", "file")],
+    "x42-deb": [("lib", "clusterpro_ib", "file"), ("lib", "clusterpro_api", "file")],
+    "x42-enabled-links": [("usr/lib", "clusterpro_ib", "file"), ("usr/lib", "clusterpro_api", "file"),
+                          ("etc", "clusterpro_ib", "link")],
+    "x41": [],
+    "api-masked": [("usr/lib", "clusterpro_ib", "file"), ("usr/lib", "clusterpro_api", "file"),
+                   ("etc", "clusterpro_api", "mask")],
+    "ib-masked-at-runtime": [("usr/lib", "clusterpro_ib", "file"), ("run", "clusterpro_ib", "empty")],
+    "api-dangling": [("etc", "clusterpro_api", "dangling")],
 }
-EXPECTED = {"x42": {"clusterpro_ib", "clusterpro_api"}, "x41-old-systemd": set(), "x41": set(),
-            "api-masked": {"clusterpro_ib"}}
+EXPECTED = {"x42-rpm": {"clusterpro_ib", "clusterpro_api"}, "x42-deb": {"clusterpro_ib", "clusterpro_api"},
+            "x42-enabled-links": {"clusterpro_ib", "clusterpro_api"}, "x41": set(), "api-masked": {"clusterpro_ib"},
+            "ib-masked-at-runtime": set(), "api-dangling": set()}
+SEARCH = ("etc", "run", "usr/local/lib", "usr/lib", "lib")
 
 
-def _run(tmp_path: Path, systemctl: str, *, group: str = "failover-jc", pending: bool = False) -> SectionOutput:
-    fake = tmp_path / "systemctl"
-    fake.write_text(f"#!/bin/sh\n{systemctl}\n")
-    fake.chmod(0o755)
+def _lay_out(root: Path, product: str) -> tuple[str, ...]:
+    dirs = tuple(str(root / d / "systemd" / "system") for d in SEARCH)
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+    for where, unit, kind in PRODUCTS[product]:
+        path = root / where / "systemd" / "system" / f"{unit}.service"
+        if kind == "file":
+            path.write_text(UNIT.format(unit))
+        elif kind == "empty":
+            path.write_text("")
+        elif kind == "mask":
+            path.symlink_to("/dev/null")
+        elif kind == "link":
+            path.symlink_to(root / "usr/lib/systemd/system" / f"{unit}.service")
+        else:
+            path.symlink_to(root / "nowhere" / f"{unit}.service")
+    return dirs
+
+
+def _run(tmp_path: Path, product: str, *, group: str = "failover-jc", pending: bool = False) -> SectionOutput:
+    dirs = _lay_out(tmp_path / "root", product)
     markers = tmp_path / "manager-restart"
     markers.mkdir(exist_ok=True)
     if pending:
         (markers / group).touch()
-    body = manager.MANAGER_SERVICES.body.replace(SYSTEMCTL, str(fake)).replace(MANAGER_RESTART_DIR, str(markers))
-    done = subprocess.run(["sh", "-c", f"f() {{\n{body}\n}}\ngroup=$1\nf", "probe", group],
+    body = manager.manager_services_section(dirs).body.replace(MANAGER_RESTART_DIR, str(markers))
+    # PATH empty: the section starts no process (every word is a shell builtin)
+    done = subprocess.run(["sh", "-c", f"f() {{\n{body}\n}}\ngroup=$1\nPATH=\nf", "probe", group],
                           capture_output=True, text=True, check=False)
+    assert not done.stderr
     return SectionOutput(done.stdout, done.returncode)
 
 
-@pytest.mark.parametrize("product", sorted(SYSTEMCTLS))
+def test_the_probe_section_searches_systemds_unit_path() -> None:
+    assert manager.MANAGER_SERVICES.body == manager.manager_services_section(manager.UNIT_DIRS).body
+    assert manager.UNIT_DIRS == tuple(f"/{d}/systemd/system" for d in SEARCH)
+
+
+@pytest.mark.parametrize("product", sorted(PRODUCTS))
 def test_the_installed_units_decide_the_restart_options(tmp_path: Path, product: str) -> None:
-    found = manager.parse_manager_services(_run(tmp_path, SYSTEMCTLS[product]))
+    found = manager.parse_manager_services(_run(tmp_path, product))
     assert found.units == EXPECTED[product] and not found.restart_pending
     options = suspend_commands.manager_restart_options(found.units)
     assert options[:2] == ("--web", "--alert")  # every version (node-protocol 8)
@@ -50,9 +84,9 @@ def test_the_installed_units_decide_the_restart_options(tmp_path: Path, product:
 
 
 def test_the_restart_marker_is_read_for_the_probed_group_only(tmp_path: Path) -> None:
-    assert manager.parse_manager_services(_run(tmp_path, SYSTEMCTLS["x42"], pending=True)).restart_pending
-    assert not manager.parse_manager_services(_run(_fresh(tmp_path), SYSTEMCTLS["x42"], group="other")).restart_pending
-    assert not manager.parse_manager_services(_run(tmp_path, SYSTEMCTLS["x42"], group="a/b")).restart_pending
+    assert manager.parse_manager_services(_run(tmp_path, "x42-rpm", pending=True)).restart_pending
+    assert not manager.parse_manager_services(_run(_fresh(tmp_path), "x42-rpm", group="other")).restart_pending
+    assert not manager.parse_manager_services(_run(tmp_path, "x42-rpm", group="a/b")).restart_pending
 
 
 def test_odd_output_reads_as_no_optional_service() -> None:

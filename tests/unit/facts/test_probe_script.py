@@ -103,3 +103,46 @@ def test_the_process_table_has_whole_args_and_not_the_probes_own_lines() -> None
     table = parse_probe("here", result.stdout, nonce).processes
     assert [p.args for p in table.processes if p.pid == other.pid] == [f"sh -c sleep 30 sh {marker}"]
     assert not [p for p in table.processes if f"jcop-facts {nonce}" in p.args]
+
+
+def test_script_hashes_and_markers_read_by_a_real_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One sha256sum and one grep for the three scripts; a missing marker answers 1 without cat."""
+    import hashlib
+
+    from jobcenter_operator.facts import clusterpro
+    from jobcenter_operator.facts.sections import SectionOutput
+    from jobcenter_operator.paths import MANAGED_BY, SCRIPTS_ROOT, STOP_MARKER_DIR
+
+    root = tmp_path / "scripts"
+    files = {"failover-jc/exec-jc/start.sh": f"#!/bin/sh\n{MANAGED_BY}\nexit 0\n",
+             "failover-jc/exec-jc/stop.sh": "#!/bin/sh\n# the administrator's own\nexit 0\n",
+             "monitor.s/genw-jc/genw.sh": f"#!/bin/sh\n{MANAGED_BY}\n"}
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    markers = tmp_path / "stopped"
+    markers.mkdir()
+    sections = (Section("script_hashes", clusterpro.SCRIPT_HASHES.body.replace(SCRIPTS_ROOT, str(root))),
+                Section("stop_marker", clusterpro.STOP_MARKER.body.replace(STOP_MARKER_DIR, str(markers))))
+    script = build_script(sections, ("group", "exec_rsc", "monitor"))
+
+    def run(monitor: str) -> dict[str, SectionOutput]:
+        done = subprocess.run(["sh", "-c", script, "t", "N1", "failover-jc", "exec-jc", monitor],
+                              capture_output=True, text=True, check=True)
+        # the paths as they are on a node
+        return dict(split_output(done.stdout.replace(str(root), SCRIPTS_ROOT), "N1", ("script_hashes", "stop_marker")))
+
+    out = run("genw-jc")
+    want = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
+    assert clusterpro.parse_script_hashes(out["script_hashes"]) == want
+    assert clusterpro.parse_managed_scripts(out["script_hashes"]) == {
+        "failover-jc/exec-jc/start.sh", "monitor.s/genw-jc/genw.sh"}
+    assert clusterpro.parse_stop_marker(out["stop_marker"]) is None
+    # no monitor script and no managed one: hashes only; a marker present is read
+    (root / "failover-jc/exec-jc/start.sh").write_text("#!/bin/sh\n")
+    (markers / "failover-jc").write_text("clu1\n")
+    out = run("none")
+    assert set(clusterpro.parse_script_hashes(out["script_hashes"])) == {
+        "failover-jc/exec-jc/start.sh", "failover-jc/exec-jc/stop.sh"}
+    assert clusterpro.parse_managed_scripts(out["script_hashes"]) == frozenset()
+    assert clusterpro.parse_stop_marker(out["stop_marker"]) == "clu1"
