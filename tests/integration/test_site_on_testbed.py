@@ -516,7 +516,8 @@ def _kind_of(argv: tuple[str, ...], spec: JobCenterSiteSpec, node: str) -> str:
             return kind
     for kind, step in (("SuspendCluster", "suspendcluster"), ("ResumeCluster", "resumecluster"),
                        ("RestartManagerServices", "restartmanager"),
-                       ("MarkSuspended", "marksuspend"), ("ClearSuspendMarker", "clearsuspend")):
+                       ("MarkSuspended", "marksuspend"), ("ClearSuspendMarker", "clearsuspend"),
+                       ("MarkGroupStopped", "markstop"), ("ClearStopMarker", "clearmark")):
         if argv[:2] == ("sh", "-c") and argv[3:4] == (step,):
             return kind
     if "cjcmksite" in argv:
@@ -533,14 +534,16 @@ async def test_group_is_restarted_when_a_step_after_stop_group_fails(testbed_clu
     _, rec, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     spec = site_spec(bed)
 
-    # What was sent (observer): ... the standby's suspend marker, StopGroup, the cluster suspended (a
-    # monitor is added), ApplyClusterConfig (fails), the cluster resumed, StartGroup, the marker
-    # cleared, then nothing.
+    # What was sent (observer): ... StopGroup, the cluster suspended (a monitor is added),
+    # ApplyClusterConfig (fails), the cluster resumed, StartGroup, the standby's suspend marker
+    # cleared (written with its first steps, plan/order.py), then its stop marker, then nothing.
     sent = [(n, _kind_of(a, spec, n)) for n, a in rec.actions()]
     standby = next(n["name"] for n in bed["nodes"] if n["name"] != active)
-    assert sent[-7:] == [(standby, "MarkSuspended"), (active, "StopGroup"), (active, "SuspendCluster"),
+    assert sent[-7:] == [(active, "StopGroup"), (active, "SuspendCluster"),
                          (active, "ApplyClusterConfig"), (active, "ResumeCluster"), (active, "StartGroup"),
-                         (standby, "ClearSuspendMarker")], sent
+                         (standby, "ClearSuspendMarker"), (standby, "ClearStopMarker")], sent
+    assert sent[:4] == [(standby, "SetLocalDaemon"), (standby, "StopLocalSite"), (standby, "MarkGroupStopped"),
+                        (standby, "MarkSuspended")], sent
     assert [k for _, k in sent].count("StopGroup") == 1 and [k for _, k in sent].count("StartGroup") == 1
     # no re-gather after the failure: the last thing sent is the restore
     assert not rec.is_probe(rec.sent[-1][1])
@@ -555,12 +558,12 @@ async def test_failed_step_and_group_restore_are_reported_in_steps(testbed_clust
     bed = testbed_cluster(mode="classic")
     result, _, active = await _reconcile_with_failing_clpcfctrl(bed, pools)
     kinds = [(s.action.kind, s.ok, s.action.reason) for s in result.steps]
-    assert [k for k, _, _ in kinds[-7:]] == ["MarkSuspended", "StopGroup", "SuspendCluster", "ApplyClusterConfig",
-                                             "ResumeCluster", "StartGroup", "ClearSuspendMarker"], kinds
-    (_, apply_ok, _), *restores = kinds[-4:]
+    assert [k for k, _, _ in kinds[-7:]] == ["StopGroup", "SuspendCluster", "ApplyClusterConfig", "ResumeCluster",
+                                             "StartGroup", "ClearSuspendMarker", "ClearStopMarker"], kinds
+    (_, apply_ok, _), *restores = kinds[-5:-1]
     assert not apply_ok and all(ok and reason == "RestoreAfterFailure" for _, ok, reason in restores), kinds
-    assert all(ok for _, ok, _ in kinds[:-4]), kinds
-    assert result.steps[-4].action.node == active and result.steps[-2].action.node == active
+    assert all(ok for _, ok, _ in kinds[:-5]) and kinds[-1][1], kinds
+    assert result.steps[-5].action.node == active and result.steps[-3].action.node == active
     assert not any(on_node(bed, n["name"], ["sh", "-c", f"ls {SUSPEND_MARKER_DIR}/* 2>/dev/null"], ok=False).strip()
                    for n in bed["nodes"]), "a suspend marker was left"
 

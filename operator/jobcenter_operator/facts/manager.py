@@ -30,8 +30,9 @@ UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/syste
 
 def manager_services_section(unit_dirs: tuple[str, ...] = UNIT_DIRS) -> Section:
     """"unit <name> installed|masked|not-found" per optional unit, from the first of ``unit_dirs``
-    holding its file (masked: a link to /dev/null or an empty file, as systemd reads them), then "pending" when the operator's
-    restart marker of the group is here. No process is started (tests pass other directories)."""
+    holding its file (masked: a link to /dev/null or an empty file, as systemd reads them), then
+    "pending" when the operator's restart marker of the group is here. No process is started
+    (tests pass other directories)."""
     return Section(
         "manager_services",
         f"""\
