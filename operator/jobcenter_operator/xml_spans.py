@@ -250,12 +250,13 @@ def _tokenise(source: str) -> Element:
             match = _START_TAG.match(source, index)
             if match is None:
                 raise XmlError(f"unsupported markup at offset {index}")
-            attrs = {
+            attributes = match.group(2)
+            attrs = {  # most of clp.conf's elements have none: no scan then
                 attribute.group(1): _unescape(
                     attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
                 )
-                for attribute in _ATTRIBUTE.finditer(match.group(2))
-            }
+                for attribute in _ATTRIBUTE.finditer(attributes)
+            } if attributes else {}
             element = Element(match.group(1), attrs, index, match.end())
             if stack:
                 stack[-1].children.append(element)
@@ -311,6 +312,9 @@ def _unescape_text(content: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("#x"):
