@@ -405,12 +405,13 @@ async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: 
 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
                        generation: int | None) -> OnProgress:
-    """Before each round trip: the status says which step (the one shown: one write per round trip,
-    none when nothing changed); a disruptive step also gets an Event when it starts and when it ends."""
+    """Before each round trip: the status says which step (the one shown: at most one write per round
+    trip, none when nothing changed, none for a trip that only writes or clears the operator's markers:
+    progress.BOOKKEEPING); a disruptive step also gets an Event when it starts and when it ends."""
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
         _post(kw["body"], ev.step_events(progress))
-        if progress.report is not None or not progress.shown:
+        if progress.report is not None or not progress.shown or progress.bookkeeping:
             return
         old = memory.known_status(kw["status"])
         new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)
