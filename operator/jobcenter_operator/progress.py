@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from .outcome import StepReport
 from .plan import Action
 
-
 # The operator's own bookkeeping on a node: the stop and suspend markers. Writing one interrupts
 # nothing and takes no time, so such a step has no Event (events.py) and is not shown in the status
 # (handlers.py): the status keeps the step shown before it, and a run writes its status once less
-# for each round trip that only leaves or clears markers.
+# for each round trip whose shown step (its first disruptive one, else its first) is a marker.
 BOOKKEEPING = frozenset({"MarkGroupStopped", "ClearStopMarker", "MarkSuspended", "ClearSuspendMarker"})
 
 
