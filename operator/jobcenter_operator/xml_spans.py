@@ -106,11 +106,8 @@ class Document:
     """A parsed document: the root element plus the source's layout conventions."""
 
     def __init__(self, source: str) -> None:
-        _check_well_formed(source)
         self.source = source
-        self.root = _tokenise(source)
-        self.newline = "\r\n" if "\r\n" in source else "\n"
-        self.indent_unit = _indent_unit(source, self.root)
+        self.root, self.newline, self.indent_unit = _structure(source)
 
     def indent_of(self, element: Element) -> str | None:
         """The whitespace before ``element`` on its line, or None when it does not start a line."""
@@ -211,6 +208,16 @@ def parsed(source: str) -> Document:
     """``Document(source)``, kept for the last few sources (a Document is never changed once parsed:
     its edits return new source text). A source that is not well-formed raises XmlError each time."""
     return Document(source)
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _structure(source: str) -> tuple[Element, str, str]:
+    """The checked and tokenised source (root, newline, indent unit), kept for the last few sources:
+    every Document of one text shares it, so the facts' read of a node's clp.conf and the plan that
+    edits that text parse it once. Elements are never changed once tokenised (edits splice the text)."""
+    _check_well_formed(source)
+    root = _tokenise(source)
+    return root, "\r\n" if "\r\n" in source else "\n", _indent_unit(source, root)
 
 
 def _check_well_formed(source: str) -> None:
