@@ -406,7 +406,7 @@ async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
                        generation: int | None) -> OnProgress:
     """Before each round trip: the status says which step (the one shown: at most one write per round
-    trip, none when nothing changed, none for a trip that only writes or clears the operator's markers:
+    trip, none when nothing changed, none when the step shown is one of the operator's markers:
     progress.BOOKKEEPING); a disruptive step also gets an Event when it starts and when it ends."""
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
