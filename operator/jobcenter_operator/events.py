@@ -68,15 +68,13 @@ def transition_events(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> 
     return events
 
 
-# The suspend markers are disruptive for the disruption gate only (held or run with their suspend:
-# plan/suspend_commands.py); writing one interrupts nothing, so like the stop markers they have no Events.
-QUIET_MARKERS = frozenset({"MarkSuspended", "ClearSuspendMarker"})
-
-
 def step_events(progress: StepProgress) -> list[Event]:
-    """A disruptive step (the site stops serving) says when it starts and how it ended."""
+    """A disruptive step (the site stops serving) says when it starts and how it ended. The suspend
+    markers are disruptive for the disruption gate only (held or run with their suspend:
+    plan/suspend_commands.py); writing one interrupts nothing, so like the stop markers they have no
+    Events (progress.BOOKKEEPING)."""
     action = progress.action
-    if not action.disruptive or action.kind in QUIET_MARKERS:
+    if not action.disruptive or progress.bookkeeping:
         return []
     where = "" if f" {action.node}" in action.message else f" on {action.node}"
     which = "restoring after a failed step" if progress.restoring else f"step {progress.step}/{progress.total}"

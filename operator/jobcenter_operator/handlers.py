@@ -31,7 +31,7 @@ import os
 import random
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -94,6 +94,41 @@ KINDS = {SITES: "JobCenterSite", CLUSTERS: "ClusterproCluster"}
 log = logging.getLogger("jobcenter_operator.handlers")
 
 
+# --------------------------------------------------------------------------- kopf's diff base
+
+# The metadata a diff base is built from (kopf's essence keeps labels and annotations; it reads
+# ownerReferences to name its keys): the rest of the metadata and the status never reach it.
+_ESSENCE_METADATA = ("labels", "annotations", "ownerReferences")
+
+
+class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's annotation diff base with the same essence, built without copying what it drops.
+
+    kopf builds the essence of every watch event it gets (each status write comes back as one) by
+    deep-copying the whole body, status and metadata included, and then deleting both. This hands
+    it the body without the status and with only the metadata the essence is made of, so the copy
+    is of the spec, labels and annotations alone. A handler watching a status or other metadata
+    field (none here) gets kopf's own build. tests/unit/test_handlers_kopf_storage.py compares the
+    two on the operator's handlers and bodies.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> Any:
+        fields = list(extra_fields or ())
+        if any(_outside_lean_body(field) for field in fields):
+            return super().build(body=body, extra_fields=fields)
+        lean = {key: value for key, value in body.items() if key not in ("status", "metadata")}
+        meta = body.get("metadata") or {}
+        lean["metadata"] = {key: meta[key] for key in _ESSENCE_METADATA if key in meta}
+        return super().build(body=kopf.Body(cast(kopf.RawBody, lean)), extra_fields=fields)
+
+
+def _outside_lean_body(field: Any) -> bool:
+    path = tuple(field.split(".")) if isinstance(field, str) else tuple(field)
+    if not path:
+        return False
+    return path[0] == "status" or (path[0] == "metadata" and (len(path) < 2 or path[1] not in _ESSENCE_METADATA))
+
+
 # --------------------------------------------------------------------------- startup / login
 
 
@@ -106,9 +141,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     prefix = f"{memo.shards.config.identity}.{KOPF_PREFIX}" if memo.shards else KOPF_PREFIX
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=prefix, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(prefix=prefix, key="last-handled-configuration")
     settings.posting.level = logging.INFO
     # Events say who wrote them (kubectl's "From" column, reportingComponent), not "kopf".
     settings.posting.reporting_component = REPORTING_COMPONENT
@@ -160,31 +193,34 @@ def ssh_stats(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- indexes
+# kopf calls every index function of a kind on every watch event of it (each status write comes
+# back as one). They are coroutines, though they never await: kopf runs a plain function in its
+# thread pool (a thread hop and a shielded task per call), a coroutine inline.
 
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
-def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
+async def cluster_by_name(**kwargs: Any) -> dict[tuple[str, str], ClusterEntry]:
     namespace, name = kwargs["namespace"], kwargs["name"]
     return {(namespace, name): ClusterEntry(dict(kwargs["spec"]), _recorded_host_keys(kwargs.get("status")),
                                             scope=f"{namespace}/{name}")}
 
 
 @kopf.index("", "v1", "secrets", when=lambda body, **_: is_credentials_secret(body))
-def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
+async def secret_by_name(**kwargs: Any) -> dict[tuple[str, str], SecretEntry]:
     body = kwargs["body"]
     data = {k: base64.b64decode(v) for k, v in (body.get("data") or {}).items() if k in SECRET_KEYS}
     return {(kwargs["namespace"], kwargs["name"]): SecretEntry(data, body.get("metadata", {}).get("resourceVersion"))}
 
 
 @kopf.index(GROUP, VERSION, SITES)
-def site_by_group(**kwargs: Any) -> dict[Any, tuple[str, str]]:
+async def site_by_group(**kwargs: Any) -> dict[Any, tuple[str, str]]:
     spec, meta = kwargs["spec"], kwargs["meta"]
     key = (kwargs["namespace"], (spec.get("clusterRef") or {}).get("name"), spec.get("failoverGroup"))
     return {key: (meta.get("creationTimestamp") or "", kwargs["name"])}
 
 
 @kopf.index(GROUP, VERSION, CLUSTERS)
-def cluster_labels(**kwargs: Any) -> dict[tuple[str, str], dict[str, str]]:
+async def cluster_labels(**kwargs: Any) -> dict[tuple[str, str], dict[str, str]]:
     return {(kwargs["namespace"], kwargs["name"]): dict(kwargs["labels"])}  # the shard pin label is here
 
 
@@ -369,12 +405,13 @@ async def _patch_status_now(kw: Mapping[str, Any], old: Mapping[str, Any], new: 
 
 def _progress_reporter(kw: Mapping[str, Any], site: JobCenterSiteSpec, memory: ObjectMemory,
                        generation: int | None) -> OnProgress:
-    """Before each round trip: the status says which step (the one shown: one write per round trip,
-    none when nothing changed); a disruptive step also gets an Event when it starts and when it ends."""
+    """Before each round trip: the status says which step (the one shown: at most one write per round
+    trip, none when nothing changed, none when the step shown is one of the operator's markers:
+    progress.BOOKKEEPING); a disruptive step also gets an Event when it starts and when it ends."""
 
     async def report(progress: StepProgress, result: SiteResult) -> None:
         _post(kw["body"], ev.step_events(progress))
-        if progress.report is not None or not progress.shown:
+        if progress.report is not None or not progress.shown or progress.bookkeeping:
             return
         old = memory.known_status(kw["status"])
         new = st.site_status(spec=site, generation=generation, previous=old, result=result, progress=progress)

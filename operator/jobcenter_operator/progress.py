@@ -12,6 +12,12 @@ from dataclasses import dataclass
 from .outcome import StepReport
 from .plan import Action
 
+# The operator's own bookkeeping on a node: the stop and suspend markers. Writing one interrupts
+# nothing and takes no time, so such a step has no Event (events.py) and is not shown in the status
+# (handlers.py): the status keeps the step shown before it, and a run writes its status once less
+# for each round trip whose shown step (its first disruptive one, else its first) is a marker.
+BOOKKEEPING = frozenset({"MarkGroupStopped", "ClearStopMarker", "MarkSuspended", "ClearSuspendMarker"})
+
 
 @dataclass(frozen=True)
 class StepProgress:
@@ -21,8 +27,13 @@ class StepProgress:
     disruptive_run: bool  # some step of this round interrupts the site (it will not serve meanwhile)
     report: StepReport | None = None  # None: starting; set: finished (ok or failed)
     # Starting and shown in the status. False: a disruptive step of the same round trip as the shown
-    # one, told before the trip is sent for its Event only (one status write per round trip).
+    # one, told before the trip is sent for its Event only (at most one status write per round trip).
     shown: bool = True
+
+    @property
+    def bookkeeping(self) -> bool:
+        """A marker's write or removal (``BOOKKEEPING``): neither an Event nor a status write."""
+        return self.action.kind in BOOKKEEPING
 
     @property
     def restoring(self) -> bool:

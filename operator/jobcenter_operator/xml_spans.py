@@ -106,11 +106,8 @@ class Document:
     """A parsed document: the root element plus the source's layout conventions."""
 
     def __init__(self, source: str) -> None:
-        _check_well_formed(source)
         self.source = source
-        self.root = _tokenise(source)
-        self.newline = "\r\n" if "\r\n" in source else "\n"
-        self.indent_unit = _indent_unit(source, self.root)
+        self.root, self.newline, self.indent_unit = _structure(source)
 
     def indent_of(self, element: Element) -> str | None:
         """The whitespace before ``element`` on its line, or None when it does not start a line."""
@@ -213,6 +210,16 @@ def parsed(source: str) -> Document:
     return Document(source)
 
 
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _structure(source: str) -> tuple[Element, str, str]:
+    """The checked and tokenised source (root, newline, indent unit), kept for the last few sources:
+    every Document of one text shares it, so the facts' read of a node's clp.conf and the plan that
+    edits that text parse it once. Elements are never changed once tokenised (edits splice the text)."""
+    _check_well_formed(source)
+    root = _tokenise(source)
+    return root, "\r\n" if "\r\n" in source else "\n", _indent_unit(source, root)
+
+
 def _check_well_formed(source: str) -> None:
     parser = expat.ParserCreate()
 
@@ -250,12 +257,13 @@ def _tokenise(source: str) -> Element:
             match = _START_TAG.match(source, index)
             if match is None:
                 raise XmlError(f"unsupported markup at offset {index}")
-            attrs = {
+            attributes = match.group(2)
+            attrs = {  # most of clp.conf's elements have none: no scan then
                 attribute.group(1): _unescape(
                     attribute.group(2) if attribute.group(2) is not None else attribute.group(3)
                 )
-                for attribute in _ATTRIBUTE.finditer(match.group(2))
-            }
+                for attribute in _ATTRIBUTE.finditer(attributes)
+            } if attributes else {}
             element = Element(match.group(1), attrs, index, match.end())
             if stack:
                 stack[-1].children.append(element)
@@ -311,6 +319,9 @@ def _unescape_text(content: str) -> str:
 
 
 def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name.startswith("#x"):

@@ -80,3 +80,29 @@ def test_attributes_in_either_quote_style_are_read() -> None:
     doc = Document("<r><g name='a &amp; b' id=\"1\"/></r>")
     assert doc.root.children[0].attrs == {"name": "a & b", "id": "1"}
     assert doc.root.child("g", "a & b") is doc.root.children[0]
+
+
+def test_documents_of_one_text_share_one_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The facts read a node's clp.conf with Document(text); the plan then edits that text: it is
+    tokenised once. Another text is parsed anew, and a malformed one is refused every time."""
+    from jobcenter_operator import xml_spans
+
+    tokenised: list[str] = []
+    tokenise = xml_spans._tokenise
+
+    def counted(source: str) -> xml_spans.Element:
+        tokenised.append(source)
+        return tokenise(source)
+
+    monkeypatch.setattr(xml_spans, "_tokenise", counted)
+    xml_spans._structure.cache_clear()
+    xml_spans.parsed.cache_clear()
+    first = Document("<r>\n  <a x='1'>t</a>\n</r>")
+    again = xml_spans.parsed("<r>\n  <a x='1'>t</a>\n</r>")
+    assert again is not first and again.root is first.root and tokenised == [first.source]
+    assert again.indent_unit == "  " and again.text(again.root.children[0]) == "t"
+    edited = Document(first.set_text(first.root.children[0], "u"))
+    assert edited.text(edited.root.children[0]) == "u" and len(tokenised) == 2
+    for _ in range(2):
+        with pytest.raises(XmlError):
+            Document("<r><a></r>")
