@@ -444,7 +444,7 @@ def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
 
 def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpec | None:
     try:
-        return JobCenterSiteSpec.model_validate(dict(kw["spec"]))
+        return _memory(kw, SITES).validated(kw["spec"], JobCenterSiteSpec.model_validate)
     except ValidationError as exc:
         # Only reachable without admission (the CRD's schema/CEL refuse these manifests).
         if drift_check:
@@ -654,7 +654,7 @@ async def _observe_cluster(kwargs: Mapping[str, Any], *, drift_check: bool = Fal
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before the run (the body is a live view)
     try:
-        spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
+        spec = memory.validated(kwargs["spec"], ClusterproClusterSpec.model_validate)
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))

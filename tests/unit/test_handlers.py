@@ -153,3 +153,24 @@ async def test_a_build_writes_its_progress_once_per_round_trip(monkeypatch: pyte
     started = [e["reason"] for e in no_events if e["reason"].endswith("Started")]
     assert started == [f"{a.kind}Started" for a in actions
                        if a.disruptive and a.kind not in ("MarkSuspended", "ClearSuspendMarker")]
+
+
+async def test_a_drift_check_validates_the_spec_again_only_when_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+    validated: list[str] = []
+    real = handlers.JobCenterSiteSpec.model_validate
+
+    def counting(data: Any) -> Any:
+        validated.append(data["failoverGroup"])
+        return real(data)
+
+    monkeypatch.setattr(handlers.JobCenterSiteSpec, "model_validate", counting)
+    first = handlers._valid_site(kw, drift_check=True)
+    assert first is not None and handlers._valid_site(kw, drift_check=True) is first and len(validated) == 1
+    kw["spec"] = {**kw["spec"], "failoverGroup": "other"}
+    other = handlers._valid_site(kw, drift_check=True)
+    assert other is not None and other.failover_group == "other" and validated == [first.failover_group, "other"]
+    kw["spec"]["databasePath"] = "/mnt/elsewhere"  # changed in place: still seen as a change
+    moved = handlers._valid_site(kw, drift_check=True)
+    assert moved is not None and moved.database_path == "/mnt/elsewhere" and len(validated) == 3
