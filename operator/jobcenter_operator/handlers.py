@@ -44,6 +44,7 @@ from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .audit import AuditLog
 from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
+from .facts import is_probe_argv
 from .memory import ObjectMemory, OperatorMemory
 from .metrics import Metrics, result_of
 from .node import CommandLimit, Limited, NodePool
@@ -118,7 +119,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
         memo.audit = AuditLog.from_env(os.environ, memo.shards.config.identity if memo.shards else None)
-        memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None)
+        # The facts probe of every drift check goes to each connection's resident shell (node.pool._Shell).
+        memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None,
+                             resident=is_probe_argv)
     memo.metrics = Metrics()
     memo.metrics.watch_connections(memo.pool.stats)
     # every command sent to a node waits for one of MAX_COMMANDS slots, then is timed and counted
