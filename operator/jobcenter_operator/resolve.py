@@ -10,6 +10,7 @@ index entries and what the operator remembers. No kopf, no I/O; handlers.py only
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,8 +87,33 @@ def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, 
                           f"{ordered[0][1]}", reason="GroupClaimed")
 
 
+# The last accesses built, by the index entries they came from (kept, so compared by identity): kopf's
+# index hands a site's drift check the same entries until the ClusterproCluster or Secret changes,
+# and validating the cluster's spec and decoding the Secret again each check cost more than the rest
+# of the decision. Bounded: about one entry per ClusterproCluster in use.
+_ACCESSES: OrderedDict[tuple[str, int, int], tuple[ClusterEntry, SecretEntry, ClusterAccess | OperatorError]] = (
+    OrderedDict())
+ACCESS_CACHE_SIZE = 256
+
+
 def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
+    if cluster is not None and secret is not None:
+        key = (cluster_name, id(cluster), id(secret))
+        kept = _ACCESSES.get(key)
+        if kept is not None and kept[0] is cluster and kept[1] is secret:
+            _ACCESSES.move_to_end(key)
+            return kept[2]
+        access = _cluster_access(cluster_name, cluster, secret)
+        _ACCESSES[key] = (cluster, secret, access)
+        if len(_ACCESSES) > ACCESS_CACHE_SIZE:
+            _ACCESSES.popitem(last=False)
+        return access
+    return _cluster_access(cluster_name, cluster, secret)
+
+
+def _cluster_access(cluster_name: str, cluster: ClusterEntry | None,
+                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
     if cluster is None:
         return TransientError(f"ClusterproCluster {cluster_name} not found", reason="ClusterNotFound")
     try:

@@ -175,6 +175,7 @@ class NodePool:
         self._connect_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._private_keys: dict[str, asyncssh.SSHKey] = {}
         self._known_hosts: dict[str, asyncssh.SSHKnownHosts] = {}
+        self._fingerprints: dict[SSHCredentials, str] = {}
         self._hostkeys = HostKeyStore()
         self._stats = _Stats()
         self._closed = False
@@ -399,13 +400,23 @@ class NodePool:
     # ----------------------------------------------------------------- connections
 
     def _entry(self, node: NodeAddress, creds: SSHCredentials) -> _Entry:
-        key: _ConnKey = (node.cluster, node.name, node.host, node.port, creds.user, creds.fingerprint(self._salt))
+        key: _ConnKey = (node.cluster, node.name, node.host, node.port, creds.user, self._fingerprint(creds))
         entry = self._entries.get(key)
         if entry is None:
             reserved = 1 if self._resident is not None else 0  # the resident shell's
             entry = _Entry(key=key, sessions=asyncio.Semaphore(self._sessions_per_connection - reserved))
             self._entries[key] = entry
         return entry
+
+    def _fingerprint(self, creds: SSHCredentials) -> str:
+        """``creds.fingerprint``, kept per credentials (an HMAC over the key material each command
+        was a drift check's measurable share); equal credentials hash and compare cheaply."""
+        fp = self._fingerprints.get(creds)
+        if fp is None:
+            if len(self._fingerprints) >= _KEY_CACHE_SIZE:  # rotated credentials: forget the oldest
+                self._fingerprints.pop(next(iter(self._fingerprints)))
+            fp = self._fingerprints[creds] = creds.fingerprint(self._salt)
+        return fp
 
     async def _retire(self, current: _Entry) -> None:
         """Close the connections nobody should use any more: those of the same node of the same
