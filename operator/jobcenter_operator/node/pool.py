@@ -755,17 +755,11 @@ class NodePool:
                     # nonce the command cannot know in advance.
                     shell.proc.stdin.write(f"( {shlex.join(argv)} ) </dev/null 2>/dev/null; "
                                            f"printf '\\n%s %s %d@@\\n' {_SHELL_END} {nonce} $?\n")
-                    answer = await shell.proc.stdout.readuntil(end)
-                    status = await shell.proc.stdout.readuntil("@@\n")
-                except (asyncio.IncompleteReadError, BrokenPipeError, ConnectionResetError, asyncssh.Error,
-                        OSError, EOFError) as exc:
+                    return await _answer(shell.proc, end)
+                except (BrokenPipeError, ConnectionResetError, asyncssh.Error, OSError, EOFError) as exc:
                     raise _ShellGone from exc
             finally:
                 self._stats.commands_in_flight -= 1
-        digits = status[:-3]
-        if not (digits.isascii() and digits.isdigit()):
-            raise _ShellGone
-        return int(digits), answer[: -len(end)], ""
 
 
 class _ShellGone(Exception):
@@ -774,6 +768,28 @@ class _ShellGone(Exception):
 
 # Ends a resident command's answer (followed by the command's nonce and exit status).
 _SHELL_END = "@@JCOP-RESIDENT"
+
+
+async def _answer(proc: asyncssh.SSHClientProcess[Any], end: str) -> tuple[int, str, str]:
+    """Read the shell's stdout up to ``end`` (with the command's nonce), then the exit status and
+    ``@@``. Plain string search: asyncssh's ``readuntil`` compiles a regex per separator, and each
+    separator here is new (its nonce), which cost more than the rest of the read."""
+    buf, searched = "", 0
+    while True:
+        at = buf.find(end, searched)
+        if at >= 0:
+            close = buf.find("@@\n", at + len(end))
+            if close >= 0:
+                digits = buf[at + len(end):close]
+                if not (digits.isascii() and digits.isdigit()) or close + 3 != len(buf):
+                    raise _ShellGone  # not the shape the shell writes: do not trust its stream any more
+                return int(digits), buf[:at], ""
+        else:
+            searched = max(0, len(buf) - len(end))
+        chunk = await proc.stdout.read(65536)
+        if not chunk:
+            raise _ShellGone  # the shell ended before answering
+        buf += chunk
 
 
 async def _read_watched(proc: asyncssh.SSHClientProcess[Any], watch: Callable[[str], None]) -> tuple[str, str]:
