@@ -136,3 +136,28 @@ def test_the_access_of_the_same_index_entries_is_built_once_and_anew_for_new_one
                                                          {"name": "clu2", "address": "10.0.0.2"}]}, scope="ns/c")
     other = resolve.cluster_access("c", moved, rotated)
     assert isinstance(other, resolve.ClusterAccess) and other.nodes[0].host == "10.0.0.9" and len(built) == 3
+
+
+def test_a_cluster_entry_is_validated_once_however_many_site_checks_read_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    validated: list[int] = []
+    real = resolve.ClusterproClusterSpec.model_validate
+
+    def counting(data: Any) -> Any:
+        validated.append(1)
+        return real(data)
+
+    monkeypatch.setattr(resolve.ClusterproClusterSpec, "model_validate", counting)
+    spec = {"nodes": [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}],
+            "ssh": {"credentialsSecretRef": {"name": "ssh"}}, "disruption": {"approval": "Manual"}}
+    entry = resolve.ClusterEntry(spec=spec, scope="ns/c")
+    secret = resolve.SecretEntry(data={"ssh-privatekey": b"KEY", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"})
+    for _ in range(3):
+        decision = resolve.decide_site(name="cluv", site=CLASSIC, generation=1, claims=[], cluster=entry,
+                                       secret=secret, stalled_on=None, drift_check=True)
+        assert decision.access is not None and decision.disruption.approval == "Manual"
+    assert len(validated) == 1
+    edited = resolve.ClusterEntry(spec={**spec, "disruption": {"approval": "Automatic"}}, scope="ns/c")
+    decision = resolve.decide_site(name="cluv", site=CLASSIC, generation=1, claims=[], cluster=edited,
+                                   secret=secret, stalled_on=None, drift_check=True)
+    assert decision.disruption.approval == "Automatic" and len(validated) == 2
