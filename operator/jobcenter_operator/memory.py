@@ -30,6 +30,7 @@ class ObjectMemory:
     suspended: bool = False  # the Suspended event was posted
     refused: str | None = None  # the approve/override refusal last told in an Event (told once)
     spec_seen: tuple[dict[str, Any], Any, Any] | None = None  # the last spec validated, how, and its model
+    observed: Any = None  # a cluster: what its unchanged status was last computed from (handlers._Observation)
 
     def validated(self, raw: Mapping[str, Any], validate: Callable[[dict[str, Any]], T]) -> T:
         """``validate(raw)``, or the model it gave for an equal spec last time: a drift check sees the
