@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import random
@@ -105,9 +106,28 @@ class _Shell:
 
     conn: asyncssh.SSHClientConnection
     proc: asyncssh.SSHClientProcess[Any]
+    # ``sh -c SCRIPT`` commands' scripts defined in this shell as functions, by script: the probe's
+    # 4 KB script travels once per shell, then each probe is its function's name and arguments.
+    functions: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
         _kill(self.proc)
+
+    def line(self, argv: tuple[str, ...], nonce: str) -> str:
+        """What the shell is sent for ``argv``: every word quoted once (``shlex``), stdin from
+        /dev/null, then the end marker with the exit status. ``sh -c SCRIPT NAME ARG...`` calls
+        ``f() { sh -c SCRIPT "$@"; }`` (defined on first use) with ``NAME ARG...``: the same argv for
+        the same child sh, and a function whose body is only that child cannot change the shell.
+        Anything else runs in a subshell, so that a builtin (cd, exit, exec) cannot change it."""
+        head, end = "", f"; printf '\\n%s %s %d@@\\n' {_SHELL_END} {nonce} $?\n"
+        if len(argv) >= 4 and argv[:2] == ("sh", "-c") and (argv[2] in self.functions or
+                                                             len(self.functions) < _SHELL_FUNCTIONS):
+            name = self.functions.get(argv[2])
+            if name is None:
+                name = self.functions[argv[2]] = f"jcop_{hashlib.sha256(argv[2].encode()).hexdigest()[:16]}"
+                head = f'{name}() {{ sh -c {shlex.quote(argv[2])} "$@"; }}\n'
+            return f"{head}{name} {shlex.join(argv[3:])} </dev/null 2>/dev/null{end}"
+        return f"( {shlex.join(argv)} ) </dev/null 2>/dev/null{end}"
 
 
 @dataclass
@@ -753,8 +773,7 @@ class NodePool:
                 try:
                     # The exit status follows the command's output on a line of its own, after a
                     # nonce the command cannot know in advance.
-                    shell.proc.stdin.write(f"( {shlex.join(argv)} ) </dev/null 2>/dev/null; "
-                                           f"printf '\\n%s %s %d@@\\n' {_SHELL_END} {nonce} $?\n")
+                    shell.proc.stdin.write(shell.line(argv, nonce))
                     return await _answer(shell.proc, end)
                 except (BrokenPipeError, ConnectionResetError, asyncssh.Error, OSError, EOFError) as exc:
                     raise _ShellGone from exc
@@ -768,6 +787,8 @@ class _ShellGone(Exception):
 
 # Ends a resident command's answer (followed by the command's nonce and exit status).
 _SHELL_END = "@@JCOP-RESIDENT"
+# Scripts a resident shell keeps as functions (the probe needs one; others beyond this run as sent).
+_SHELL_FUNCTIONS = 8
 
 
 async def _answer(proc: asyncssh.SSHClientProcess[Any], end: str) -> tuple[int, str, str]:

@@ -719,6 +719,7 @@ async def test_resident_commands_answer_as_exec_requests_do_in_one_shell(
     pool, plain = NodePool(observer=lambda n, a: seen.append((n, a)), resident=_resident), NodePool()
     try:
         commands = [["printf", "%s\\0", *HOSTILE], ["sh", "-c", "printf 'no newline'; exit 7"],
+                    ["sh", "-c", 'printf "%s\\0" "$0" "$@"', *HOSTILE], ["sh", "-c", 'printf "%s\\0" "$0" "$@"', "x"],
                     ["sh", "-c", "cat; read x; echo \"[$x]\"; cd /; exit 0"], ["pwd"], ["sh", "-c", "echo err >&2"]]
         for argv in commands:
             got = await pool.run(node, creds, timeouts, argv, check=False)
