@@ -106,6 +106,7 @@ class _Shell:
 
     conn: asyncssh.SSHClientConnection
     proc: asyncssh.SSHClientProcess[Any]
+    answered: bool = False  # it answered a command (one that never did is not tried again on conn)
     # ``sh -c SCRIPT`` commands' scripts defined in this shell as functions, by script: the probe's
     # 4 KB script travels once per shell, then each probe is its function's name and arguments.
     functions: dict[str, str] = field(default_factory=dict)
@@ -141,6 +142,9 @@ class _Entry:
     last_used: float = field(default_factory=time.monotonic)
     shell: _Shell | None = None  # the resident shell, once a resident command ran
     shell_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in it
+    # A connection on which a shell never answered (sudo refused it, say): its commands go as exec
+    # requests, without trying a shell before each one.
+    no_shell: asyncssh.SSHClientConnection | None = None
 
 
 class _DeadConnection(Exception):
@@ -295,7 +299,7 @@ class NodePool:
                 try:
                     # A second resident command while the shell answers one goes as an exec request
                     # (the cluster's and a site's first reads of a node at once): never queued behind it.
-                    if (input is None and watch is None and self._resident is not None
+                    if (input is None and watch is None and self._resident is not None and entry.no_shell is not conn
                             and not entry.shell_lock.locked() and self._resident(argv_t)):
                         exit_status, stdout, stderr = await self._exec_resident(
                             conn, client, entry, node, creds, argv_t, limit
@@ -736,6 +740,8 @@ class NodePool:
                     raise Timeout(node.name, f"{argv[0]}: {redact(str(lost))}") from None
                 raise Timeout(node.name, f"{argv[0]} did not finish within {limit:g}s") from None
             except _ShellGone:
+                if shell is None or not shell.answered:
+                    entry.no_shell = conn
                 if entry.shell is not None:
                     entry.shell.close()
                     entry.shell = None
@@ -774,7 +780,9 @@ class NodePool:
                     # The exit status follows the command's output on a line of its own, after a
                     # nonce the command cannot know in advance.
                     shell.proc.stdin.write(shell.line(argv, nonce))
-                    return await _answer(shell.proc, end)
+                    answer = await _answer(shell.proc, end)
+                    shell.answered = True
+                    return answer
                 except (BrokenPipeError, ConnectionResetError, asyncssh.Error, OSError, EOFError) as exc:
                     raise _ShellGone from exc
             finally:

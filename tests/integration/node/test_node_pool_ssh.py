@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -783,5 +784,28 @@ async def test_resident_commands_at_once_do_not_wait_for_each_other(
             *(pool.run(node, creds, timeouts, ["sh", "-c", 'echo "$1"', "sh", str(i)]) for i in range(12)))
         assert [r.stdout for r in results] == [f"{i}\n" for i in range(12)]
         assert pool.stats()["commands_in_flight"] == 0 and pool.stats()["connects_total"] == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_whose_shell_never_answers_sends_its_resident_commands_as_exec_requests(
+    monkeypatch: pytest.MonkeyPatch, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    from jobcenter_operator.node import pool as pool_module
+
+    tried: list[int] = []
+
+    async def refused(conn: Any, creds: Any) -> Any:  # as when sudo refuses the shell
+        tried.append(1)
+        raise pool_module._ShellGone
+
+    monkeypatch.setattr(pool_module.NodePool, "_open_shell", staticmethod(refused))
+    pool = NodePool(resident=_resident)
+    try:
+        for word in ("one", "two", "three"):
+            result = await pool.run(node, creds, timeouts, ["printf", "%s", word])
+            assert result.stdout == word
+        assert tried == [1], "tried once on this connection"
+        assert pool.stats()["commands_total"] == 3 and pool.stats()["connects_total"] == 1
     finally:
         await pool.close()
