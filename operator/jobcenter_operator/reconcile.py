@@ -186,7 +186,28 @@ async def _gather(runner: Runner, access: ClusterAccess, target: ProbeTarget | N
             if kept is not None:
                 reused = True
                 return kept
+        if shared is not None and (reuse or target is None):
+            under_way = shared.reading(key, target)
+            if under_way is not None:
+                got = await asyncio.shield(under_way)
+                if got is not None:
+                    return got  # the node as it is now: read by a probe that started a moment ago
         asked = target if target is not None else shared.target_for(key) if shared is not None else ProbeTarget()
+        if shared is None:
+            return await probe(node, key, asked)
+        reading: asyncio.Future[NodeFacts | None] = asyncio.get_running_loop().create_future()
+        offered = shared.begin(key, asked, reading)
+        try:
+            facts = await probe(node, key, asked)
+            reading.set_result(facts)
+        finally:
+            if offered:
+                shared.end(key, reading)
+            if not reading.done():  # a failed or cancelled probe: whoever waits probes for itself
+                reading.set_result(None)
+        return facts
+
+    async def probe(node: NodeAddress, key: Hashable, asked: ProbeTarget) -> NodeFacts:
         # the node's clp.conf comes back only if it is no longer the copy read last (shared_facts)
         known = shared.clp_conf(key) if shared is not None else None
         sent = replace(asked, clp_conf_sha256=known.file_sha256 or "") if known is not None else asked

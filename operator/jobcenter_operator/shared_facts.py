@@ -13,7 +13,10 @@ read by one run may serve another:
   as it was before;
 - the cluster, when it must probe, probes with the target a site last asked for on that node
   (``target_for``), so that the site's next drift check finds its facts here. Two sites of one node
-  with different targets still read the node once each (the probe answers one target).
+  with different targets still read the node once each (the probe answers one target);
+- a probe under way (``reading``) serves the cluster's observation and drift checks that would probe
+  the node at the same moment: at creation the cluster's first read and its new site's first read
+  of a node are one probe. A site's create or update never waits for a probe it did not start.
 
 A drift check that finds something to do on facts from here reads the node again before acting
 (reconcile.reconcile_site): facts from here only ever confirm that nothing is to be done.
@@ -36,7 +39,7 @@ Both are bounded by the nodes and sites kept (one entry each, let go with the no
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .api.site import JobCenterSiteSpec
@@ -103,6 +106,7 @@ class SharedFacts:
         self._clp_confs: dict[NodeKey, ClpConf] = {}
         self._answers: dict[NodeKey, _Answer] = {}
         self._verdicts: dict[Hashable, _Verdict] = {}
+        self._reading: dict[NodeKey, tuple[ProbeTarget, Awaitable[NodeFacts | None]]] = {}
         self._swept = 0.0
 
     def fresh(self, key: NodeKey, asked: ProbeTarget | None, now: float) -> NodeFacts | None:
@@ -175,6 +179,25 @@ class SharedFacts:
                 del self._verdicts[next(iter(self._verdicts))]
             self._verdicts[site] = verdict
         return verdict
+
+    def begin(self, key: NodeKey, target: ProbeTarget, reading: Awaitable[NodeFacts | None]) -> bool:
+        """A probe of the node for ``target`` starts; ``reading`` gives its facts (None: it failed).
+        False when another is already under way (this one is then not offered to others)."""
+        if key in self._reading:
+            return False
+        self._reading[key] = (target, reading)
+        return True
+
+    def end(self, key: NodeKey, reading: Awaitable[NodeFacts | None]) -> None:
+        if key in self._reading and self._reading[key][1] is reading:
+            del self._reading[key]
+
+    def reading(self, key: NodeKey, asked: ProbeTarget | None) -> Awaitable[NodeFacts | None] | None:
+        """A probe of the node under way that answers ``asked``: a run that would probe the node now
+        (the cluster's first observation while its new site's first read runs, say) awaits it
+        instead; it reads the node as it is now, as its own probe would."""
+        got = self._reading.get(key)
+        return got[1] if got is not None and covers(got[0], asked) else None
 
     def clp_conf(self, key: NodeKey) -> ClpConf | None:
         """The node's clp.conf as last read from it (its digest goes with the next probe)."""

@@ -3,6 +3,7 @@ reconcile's use of it), against the fake nodes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -249,3 +250,49 @@ def test_memos_of_nodes_nobody_reads_any_more_are_let_go() -> None:
     assert shared.plan(CLASSIC, NODES, kept).converged
     shared.record("other", TARGET, facts["clu1"], now=100.0, site=True)  # sweeps the nodes read at 0
     assert shared._answers == {} and shared._verdicts == {}
+
+
+class _Held:
+    """The fake nodes, each probe held until ``go`` (probes under way at the same moment)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.go, self.waiting, self.arrived = inner, asyncio.Event(), 0, asyncio.Condition()
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.arrived:
+            self.waiting += 1
+            self.arrived.notify_all()
+        await self.go.wait()
+        return await self.inner.run(*args, **kwargs)
+
+    async def until_waiting(self, n: int) -> None:
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: self.waiting >= n)
+
+
+async def test_the_clusters_observation_takes_the_probe_its_new_sites_first_read_has_under_way() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    held, shared = _Held(runner), SharedFacts(max_age=LONG)
+    site = asyncio.create_task(reconcile_site(held, ACCESS, CLASSIC, enforce=False, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(len(NODES))
+    observed = asyncio.create_task(observe_cluster(held, ACCESS, shared=shared))  # type: ignore[arg-type]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert held.waiting == len(NODES), "the cluster probes nothing of its own"
+    held.go.set()
+    result, cluster_result = await site, await observed
+    assert sum(s.is_probe for s in runner.sent) == len(NODES)
+    assert set(cluster_result.gathered.facts) == set(NODES)
+    assert all(cluster_result.gathered.facts[n] is result.gathered.facts[n] for n in NODES)
+
+
+async def test_a_sites_create_reads_for_itself_while_the_clusters_probe_is_under_way() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    held, shared = _Held(runner), SharedFacts(max_age=LONG)
+    observed = asyncio.create_task(observe_cluster(held, ACCESS, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(len(NODES))
+    site = asyncio.create_task(reconcile_site(held, ACCESS, CLASSIC, enforce=False, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(2 * len(NODES))
+    held.go.set()
+    await observed, await site
+    assert sum(s.is_probe for s in runner.sent) == 2 * len(NODES)
