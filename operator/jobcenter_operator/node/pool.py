@@ -97,8 +97,8 @@ class _Shell:
     the operator's CPU each time (hack/bench), where the probe's own bytes cost little. Written to
     a shell that stays open, it is one packet out and its answer back. What stays as with exec:
     the command line is ``shlex.join(argv)`` (quoted once; the shell itself is ``remote_command``'s
-    ``sh -s``, so become=Sudo wraps the shell, not each line), it runs in a subshell with stdin from
-    /dev/null (it can neither read the lines after it nor change the shell), on the same connection
+    ``sh -s``, so become=Sudo wraps the shell, not each line), it runs with stdin from /dev/null (it
+    cannot read the lines after it) and cannot change the shell (``line``), on the same connection
     (host key checked once, no new handshake), bounded by the same timeout (on expiry the shell is
     closed and ``Timeout`` raised). Its stderr is not kept (``2>/dev/null``): only commands whose
     answer is stdout and exit status go here. The shell holds one of the connection's session slots.
