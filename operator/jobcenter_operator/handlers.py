@@ -31,7 +31,9 @@ import os
 import random
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -44,6 +46,7 @@ from .api import GROUP, VERSION, ClusterproClusterSpec, JobCenterSiteSpec
 from .audit import AuditLog
 from .coordination import CoordinationConfig, Coordinator, KubeLeases
 from .errors import OperatorError
+from .facts import is_probe_argv
 from .memory import ObjectMemory, OperatorMemory
 from .metrics import Metrics, result_of
 from .node import CommandLimit, Limited, NodePool
@@ -51,7 +54,7 @@ from .outcome import ClusterResult, SiteResult, run_error
 from .plan import Action
 from .plan.disruption import Gate, decide
 from .progress import StepProgress
-from .reconcile import ClusterAccess, OnProgress, Runner, observe_cluster, probe_target, reconcile_site
+from .reconcile import ClusterAccess, OnProgress, Runner, node_key, observe_cluster, probe_target, reconcile_site
 from .resolve import (
     ClusterEntry,
     SecretEntry,
@@ -151,7 +154,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = [1, 2, 5, 10]
     if "pool" not in memo:  # a test may bring its own Runner
         memo.audit = AuditLog.from_env(os.environ, memo.shards.config.identity if memo.shards else None)
-        memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None)
+        # The facts probe of every drift check goes to each connection's resident shell (node.pool._Shell).
+        memo.pool = NodePool(observer=memo.audit.observer(_ACTING_ON.get) if memo.audit else None,
+                             resident=is_probe_argv)
     memo.metrics = Metrics()
     memo.metrics.watch_connections(memo.pool.stats)
     # every command sent to a node waits for one of MAX_COMMANDS slots, then is timed and counted
@@ -481,7 +486,7 @@ def _memory(kw: Mapping[str, Any], kind: str) -> ObjectMemory:
 
 def _valid_site(kw: Mapping[str, Any], *, drift_check: bool) -> JobCenterSiteSpec | None:
     try:
-        return JobCenterSiteSpec.model_validate(dict(kw["spec"]))
+        return _memory(kw, SITES).validated(kw["spec"], JobCenterSiteSpec.model_validate)
     except ValidationError as exc:
         # Only reachable without admission (the CRD's schema/CEL refuse these manifests).
         if drift_check:
@@ -691,23 +696,70 @@ async def _observe_cluster(kwargs: Mapping[str, Any], *, drift_check: bool = Fal
     meta, memory, pool = kwargs["meta"], _memory(kwargs, CLUSTERS), kwargs["memo"].pool
     generation = meta.get("generation")  # before the run (the body is a live view)
     try:
-        spec = ClusterproClusterSpec.model_validate(dict(kwargs["spec"]))
+        spec = memory.validated(kwargs["spec"], ClusterproClusterSpec.model_validate)
     except ValidationError as exc:
         raise kopf.PermanentError(f"InvalidSpec: {exc}") from exc
     secret = _one(kwargs["secret_by_name"], (meta["namespace"], spec.ssh.credentials_secret_ref.name))
     access = observation_access(spec, secret, scope=f"{meta['namespace']}/{meta['name']}")
     recorded = _recorded_host_keys(memory.known_status(kwargs["status"]))
-    result = (await _observe(pool, _runner(kwargs), access, recorded, _shared_facts(kwargs), drift_check)
+    shared = _shared_facts(kwargs)
+    if drift_check and isinstance(access, ClusterAccess) and memory.observed is not None:
+        unchanged = _Observation.of(pool, access, recorded, generation, shared, None)
+        if unchanged is not None and unchanged.same(memory.observed):
+            memory.succeeded()  # the status these exact inputs give is written already: nothing to do
+            return result_of(None)
+    memory.observed = None
+    result = (await _observe(pool, _runner(kwargs), access, recorded, shared, drift_check)
               if isinstance(access, ClusterAccess) else None)
     error = access if isinstance(access, OperatorError) else result.gathered.first_error() if result else None
     old = memory.known_status(kwargs["status"])  # after the run: the latest write counts
-    _write_status(kwargs, memory, old, st.cluster_status(
-        generation=generation, previous=old, result=result, node_names=[n.name for n in spec.nodes],
-        error=error))
+    new = st.cluster_status(generation=generation, previous=old, result=result,
+                            node_names=[n.name for n in spec.nodes], error=error)
+    settled = not st.differs(dict(old), new)
+    _write_status(kwargs, memory, old, new)
     if error is not None and error.transient:
         raise to_kopf(error, memory)
+    if settled and error is None and isinstance(access, ClusterAccess) and result is not None:
+        memory.observed = _Observation.of(pool, access, recorded, generation, None, result.gathered.facts)
     memory.succeeded()
     return result_of(error)
+
+
+@dataclass(frozen=True)
+class _Observation:
+    """What a ClusterproCluster's status is computed from on a drift check (issue 15). Each of its
+    sites' drift checks reads every node of the cluster, so the cluster's own timer, firing in the
+    same interval, finds the nodes' facts in shared_facts; when they are the very objects its last
+    status was computed from (shared_facts.parse hands out the same object for the same answer),
+    with the same generation, access and host key fingerprints, that status (already written: it is
+    recorded only when a computation left it unchanged) is what it would compute again, and the
+    check ends there: no observation, no status computation, no write, no Event."""
+
+    generation: int | None
+    access: ClusterAccess
+    facts: tuple[Any, ...]  # one NodeFacts per node, compared by identity
+    fingerprints: tuple[str | None, ...]
+
+    @staticmethod
+    def of(pool: NodePool, access: ClusterAccess, recorded: Mapping[str, str], generation: int | None,
+           shared: SharedFacts | None, read: Mapping[str, Any] | None) -> _Observation | None:
+        """From what this check would take from ``shared`` (None when a node is not fresh there: it
+        must be read), or from ``read`` (the facts the status was just computed from)."""
+        facts = []
+        now = time.monotonic()
+        for node in access.nodes:
+            got = (shared.fresh(node_key(access, node), None, now) if shared is not None
+                   else (read or {}).get(node.name))
+            if got is None:
+                return None
+            facts.append(got)
+        return _Observation(generation=generation, access=access, facts=tuple(facts), fingerprints=tuple(
+            pool.host_key_fingerprint(n) or recorded.get(n.name) for n in access.nodes))
+
+    def same(self, other: _Observation) -> bool:
+        return (self.generation == other.generation and self.access == other.access
+                and self.fingerprints == other.fingerprints and len(self.facts) == len(other.facts)
+                and all(a is b for a, b in zip(self.facts, other.facts, strict=True)))
 
 
 async def _observe(pool: NodePool, runner: Runner, access: ClusterAccess, recorded: Mapping[str, str],

@@ -9,10 +9,13 @@ tick that changes neither does nothing; a suspended site remembers that it said 
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 # Capped exponential backoff: 2, 4, 8... seconds up to the cap, with +-20% jitter.
 _MAX_EXPONENT = 16
@@ -26,6 +29,19 @@ class ObjectMemory:
     stalled_on: Hashable | None = None  # (generation, Secret resourceVersion) a permanent error came from
     suspended: bool = False  # the Suspended event was posted
     refused: str | None = None  # the approve/override refusal last told in an Event (told once)
+    spec_seen: tuple[dict[str, Any], Any, Any] | None = None  # the last spec validated, how, and its model
+    observed: Any = None  # a cluster: what its unchanged status was last computed from (handlers._Observation)
+
+    def validated(self, raw: Mapping[str, Any], validate: Callable[[dict[str, Any]], T]) -> T:
+        """``validate(raw)``, or the model it gave for an equal spec last time: a drift check sees the
+        same spec every interval, and validating it again costs more than comparing it. A spec that
+        does not validate is never kept (its error is raised each time)."""
+        spec, last = dict(raw), self.spec_seen
+        if last is not None and last[1] == validate and last[0] == spec:
+            return cast(T, last[2])
+        model = validate(spec)
+        self.spec_seen = (copy.deepcopy(spec), validate, model)  # a copy: nothing outside can change it
+        return model
 
     def known_status(self, body_status: Mapping[str, Any] | None) -> dict[str, Any]:
         """The status as it stands: what this process last wrote, else what the body shows."""

@@ -38,7 +38,7 @@ from .errors import ApplyRefused, CommandFailed, InvalidSpec, OperatorError, Tim
 from .facts import NodeFacts, ProbeOutputError, ProbeTarget, parse_probe, probe_argv
 from .node import BatchItem, CommandResult, NodeAddress, SSHCredentials, Timeouts, drift_checking, run_batch
 from .outcome import ClusterResult, Gathered, SiteResult, StepReport
-from .plan import Action, Plan, assess_processes, commands, plan_site
+from .plan import Action, Plan, ProcessHealth, assess_processes, commands, plan_site
 from .plan.disruption import Gate
 from .plan.resume import resume_with_nodes_down
 from .progress import StepProgress
@@ -186,14 +186,37 @@ async def _gather(runner: Runner, access: ClusterAccess, target: ProbeTarget | N
             if kept is not None:
                 reused = True
                 return kept
+        if shared is not None and (reuse or target is None):
+            under_way = shared.reading(key, target)
+            if under_way is not None:
+                got = await asyncio.shield(under_way)
+                if got is not None:
+                    return got  # the node as it is now: read by a probe that started a moment ago
         asked = target if target is not None else shared.target_for(key) if shared is not None else ProbeTarget()
+        if shared is None:
+            return await probe(node, key, asked)
+        reading: asyncio.Future[NodeFacts | None] = asyncio.get_running_loop().create_future()
+        offered = shared.begin(key, asked, reading)
+        try:
+            facts = await probe(node, key, asked)
+            reading.set_result(facts)
+        finally:
+            if offered:
+                shared.end(key, reading)
+            if not reading.done():  # a failed or cancelled probe: whoever waits probes for itself
+                reading.set_result(None)
+        return facts
+
+    async def probe(node: NodeAddress, key: Hashable, asked: ProbeTarget) -> NodeFacts:
         # the node's clp.conf comes back only if it is no longer the copy read last (shared_facts)
         known = shared.clp_conf(key) if shared is not None else None
         sent = replace(asked, clp_conf_sha256=known.file_sha256 or "") if known is not None else asked
         nonce = _secrets.token_hex(8)
         result = await runner.run(node, access.creds, access.timeouts, probe_argv(sent, nonce), check=False)
         try:
-            facts = parse_probe(node.name, result.stdout, nonce, known)
+            # shared: a node that answers what it answered last time is not parsed again (shared_facts)
+            facts = (shared.parse(key, node.name, result.stdout, nonce, known) if shared is not None
+                     else parse_probe(node.name, result.stdout, nonce, known))
         except ProbeOutputError as exc:
             raise CommandFailed(node.name, "facts probe", result.exit_status, str(exc)) from exc
         if shared is not None:
@@ -702,7 +725,7 @@ async def reconcile_site(
         target = probe_target(spec)
         gathered, reused = await _gather(runner, access, target, shared=shared, reuse=drift_check)
         result = SiteResult(gathered=gathered, enforced=enforce)
-        if reused and not _confirmed(spec, access.names, result, runnable):
+        if reused and not _confirmed(spec, access.names, result, runnable, shared):
             # Kept facts only confirm; anything to do (or to report) is decided on the nodes as they are now.
             gathered = await gather(runner, access, target, shared=shared)
             result = SiteResult(gathered=gathered, enforced=enforce)
@@ -716,11 +739,11 @@ async def reconcile_site(
             if resume:
                 result.steps, _ = await execute(runner, access, resume, stopping=stopping, shared=shared)
             return result
-        plan = plan_site(spec, access.names, gathered.facts)
+        plan = _plan(shared, spec, access.names, gathered.facts)
         result.plan, result.active_node = plan, plan.active_node
         actions = runnable(plan)
         if plan.preflight or not enforce or not actions:
-            result.health = assess_processes(spec, access.names, gathered.facts, plan.active_node)
+            result.health = _health(shared, spec, access.names, gathered.facts, plan)
             return result
         # Execute, then verify by planning again. A plan can leave work for a second round (a run
         # resumed after an interruption finishes the group start first); rounds are bounded.
@@ -808,19 +831,34 @@ async def observe_cluster(runner: Runner, access: ClusterAccess, *, shared: Shar
 
 
 def _confirmed(spec: JobCenterSiteSpec, names: Sequence[str], result: SiteResult,
-               runnable: Callable[[Plan], tuple[Action, ...]]) -> bool:
+               runnable: Callable[[Plan], tuple[Action, ...]], shared: SharedFacts | None = None) -> bool:
     """Facts kept from an earlier read say there is nothing to do: every node answered, no check
     failed, the plan holds nothing that may run and the processes are healthy. Fills ``result``
     (plan, active node, health) from them."""
     gathered = result.gathered
     if gathered.errors:
         return False
-    plan = plan_site(spec, names, gathered.facts)
+    plan = _plan(shared, spec, names, gathered.facts)
     result.plan, result.active_node = plan, plan.active_node
     if plan.preflight or plan.actions or runnable(plan):
         return False
-    result.health = assess_processes(spec, names, gathered.facts, plan.active_node)
+    result.health = _health(shared, spec, names, gathered.facts, plan)
     return result.health.healthy
+
+
+def _plan(shared: SharedFacts | None, spec: JobCenterSiteSpec, names: Sequence[str],
+          facts: Mapping[str, NodeFacts]) -> Plan:
+    """``plan_site``; with ``shared``, the site's last plan when spec, nodes and facts are the same
+    (a drift check of a converged site plans nothing new)."""
+    return shared.plan(spec, names, facts) if shared is not None else plan_site(spec, names, facts)
+
+
+def _health(shared: SharedFacts | None, spec: JobCenterSiteSpec, names: Sequence[str],
+            facts: Mapping[str, NodeFacts], plan: Plan) -> ProcessHealth:
+    """``assess_processes`` for ``plan``, kept with it in ``shared`` the same way."""
+    if shared is not None:
+        return shared.health(spec, names, facts, plan)
+    return assess_processes(spec, names, facts, plan.active_node)
 
 
 __all__ = [

@@ -10,6 +10,7 @@ index entries and what the operator remembers. No kopf, no I/O; handlers.py only
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,12 +87,53 @@ def claim_error(name: str, site: JobCenterSiteSpec, claims: Iterable[tuple[str, 
                           f"{ordered[0][1]}", reason="GroupClaimed")
 
 
+# The last accesses built, by the index entries they came from (kept, so compared by identity): kopf's
+# index hands a site's drift check the same entries until the ClusterproCluster or Secret changes,
+# and validating the cluster's spec and decoding the Secret again each check cost more than the rest
+# of the decision. Bounded: about one entry per ClusterproCluster in use.
+_ACCESSES: OrderedDict[tuple[str, int, int], tuple[ClusterEntry, SecretEntry, ClusterAccess | OperatorError]] = (
+    OrderedDict())
+ACCESS_CACHE_SIZE = 256
+
+
+_SPECS: OrderedDict[int, tuple[ClusterEntry, ClusterproClusterSpec]] = OrderedDict()
+
+
+def _cluster_spec(cluster: ClusterEntry) -> ClusterproClusterSpec:
+    """The entry's spec validated, once per index entry (as ``_ACCESSES``); invalid: ValidationError."""
+    kept = _SPECS.get(id(cluster))
+    if kept is not None and kept[0] is cluster:
+        _SPECS.move_to_end(id(cluster))
+        return kept[1]
+    spec = ClusterproClusterSpec.model_validate(dict(cluster.spec))
+    _SPECS[id(cluster)] = (cluster, spec)
+    if len(_SPECS) > ACCESS_CACHE_SIZE:
+        _SPECS.popitem(last=False)
+    return spec
+
+
 def cluster_access(cluster_name: str, cluster: ClusterEntry | None,
                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
+    if cluster is not None and secret is not None:
+        key = (cluster_name, id(cluster), id(secret))
+        kept = _ACCESSES.get(key)
+        if kept is not None and kept[0] is cluster and kept[1] is secret:
+            _ACCESSES.move_to_end(key)
+            return kept[2]
+        access = _cluster_access(cluster_name, cluster, secret)
+        _ACCESSES[key] = (cluster, secret, access)
+        if len(_ACCESSES) > ACCESS_CACHE_SIZE:
+            _ACCESSES.popitem(last=False)
+        return access
+    return _cluster_access(cluster_name, cluster, secret)
+
+
+def _cluster_access(cluster_name: str, cluster: ClusterEntry | None,
+                    secret: SecretEntry | None) -> ClusterAccess | OperatorError:
     if cluster is None:
         return TransientError(f"ClusterproCluster {cluster_name} not found", reason="ClusterNotFound")
     try:
-        spec = ClusterproClusterSpec.model_validate(dict(cluster.spec))
+        spec = _cluster_spec(cluster)
     except ValidationError:
         # Only reachable without admission; the ClusterproCluster's own status says what is wrong.
         return TransientError(f"ClusterproCluster {cluster_name} is invalid", reason="ClusterInvalid")
@@ -110,10 +152,25 @@ def observation_access(spec: ClusterproClusterSpec, secret: SecretEntry | None, 
     if secret is None:
         return TransientError(f"Secret {spec.ssh.credentials_secret_ref.name} (SSH credentials) not found{_UNMARKED}",
                               reason="SecretNotFound")
+    # The cluster's drift check passes the same spec model (memory.validated) and Secret entry each
+    # interval: the access is built once for them, as ``_ACCESSES``.
+    key = (scope, id(spec), id(secret))
+    kept = _OBSERVATIONS.get(key)
+    if kept is not None and kept[0] is spec and kept[1] is secret:
+        _OBSERVATIONS.move_to_end(key)
+        return kept[2]
     try:
-        return access_from(spec, secret.data, cluster=scope)
+        access: ClusterAccess | OperatorError = access_from(spec, secret.data, cluster=scope)
     except InvalidSpec as exc:
-        return exc
+        access = exc
+    _OBSERVATIONS[key] = (spec, secret, access)
+    if len(_OBSERVATIONS) > ACCESS_CACHE_SIZE:
+        _OBSERVATIONS.popitem(last=False)
+    return access
+
+
+_OBSERVATIONS: OrderedDict[tuple[str, int, int], tuple[ClusterproClusterSpec, SecretEntry,
+                                                       ClusterAccess | OperatorError]] = OrderedDict()
 
 
 def enforce(site: JobCenterSiteSpec, *, drift_check: bool) -> bool:
@@ -135,7 +192,7 @@ def decide_site(*, name: str, site: JobCenterSiteSpec, generation: int | None, c
     if isinstance(access, OperatorError):
         return SiteDecision(error=access, stall_key=stall_key)
     assert cluster is not None
-    cluster_default = ClusterproClusterSpec.model_validate(dict(cluster.spec)).disruption  # valid: access resolved
+    cluster_default = _cluster_spec(cluster).disruption  # valid: access resolved
     return SiteDecision(access=access, enforce=enforce(site, drift_check=drift_check), stall_key=stall_key,
                         host_keys=cluster.host_keys, disruption=effective_disruption(site.disruption, cluster_default))
 

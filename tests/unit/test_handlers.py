@@ -159,3 +159,72 @@ async def test_a_build_writes_its_progress_once_per_round_trip(monkeypatch: pyte
     started = [e["reason"] for e in no_events if e["reason"].endswith("Started")]
     assert started == [f"{a.kind}Started" for a in actions
                        if a.disruptive and a.kind not in ("MarkSuspended", "ClearSuspendMarker")]
+
+
+async def test_a_drift_check_validates_the_spec_again_only_when_it_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner, _ = fake_runner(CLASSIC, cluster())
+    kw = kwargs(runner)
+    validated: list[str] = []
+    real = handlers.JobCenterSiteSpec.model_validate
+
+    def counting(data: Any) -> Any:
+        validated.append(data["failoverGroup"])
+        return real(data)
+
+    monkeypatch.setattr(handlers.JobCenterSiteSpec, "model_validate", counting)
+    first = handlers._valid_site(kw, drift_check=True)
+    assert first is not None and handlers._valid_site(kw, drift_check=True) is first and len(validated) == 1
+    kw["spec"] = {**kw["spec"], "failoverGroup": "other"}
+    other = handlers._valid_site(kw, drift_check=True)
+    assert other is not None and other.failover_group == "other" and validated == [first.failover_group, "other"]
+    kw["spec"]["databasePath"] = "/mnt/elsewhere"  # changed in place: still seen as a change
+    moved = handlers._valid_site(kw, drift_check=True)
+    assert moved is not None and moved.database_path == "/mnt/elsewhere" and len(validated) == 3
+
+
+async def test_a_clusters_drift_check_on_facts_unchanged_since_its_status_computes_nothing_again(
+        monkeypatch: pytest.MonkeyPatch, no_events: list[Any]) -> None:
+    from jobcenter_operator.reconcile import reconcile_site
+
+    runner, fake = fake_runner(CLASSIC, cluster())
+    site_kw = kwargs(runner)
+    shared = handlers.SharedFacts(max_age=3600)
+    site_kw["memo"].facts = shared
+    site_kw["memo"].runner = runner
+    site_kw["memo"].pool = SimpleNamespace(host_key_fingerprint=lambda node: f"SHA256:{node.name}",
+                                           pin_host_key=lambda node, fp: None)
+    await handlers._reconcile_site(site_kw)  # the site is built: its nodes' facts are in ``shared``
+    kw = {**site_kw, "spec": CLUSTER.spec, "status": {}, "patch": Patch(),
+          "meta": {"namespace": "default", "name": "jc-cluster", "uid": "c1", "generation": 1, "annotations": {}},
+          "resource": SimpleNamespace(plural=handlers.CLUSTERS)}
+    computed: list[int] = []
+    real = handlers.st.cluster_status
+
+    def counting(**args: Any) -> Any:
+        computed.append(1)
+        return real(**args)
+
+    monkeypatch.setattr(handlers.st, "cluster_status", counting)
+
+    async def check() -> dict[str, Any]:
+        kw["status"] = {**kw["status"], **kw["patch"].status}  # the API applied the last patch
+        kw["patch"] = Patch()
+        await handlers._observe_cluster(kw, drift_check=True)
+        return kw["patch"].status
+
+    assert await check() and len(computed) == 1, "the first check writes the cluster's status"
+    assert await check() == {} and len(computed) == 2, "unchanged: computed once more, nothing written"
+    probes = sum(s.is_probe for s in runner.sent)
+    for _ in range(3):
+        assert await check() == {} and len(computed) == 2, "the same facts again: nothing computed"
+    assert sum(s.is_probe for s in runner.sent) == probes, "and nothing read: the site's read served"
+    # A site's drift check reads a node that changed: the cluster computes (and writes) again.
+    fake.facts["clu2"] = fake.facts["clu2"].model_copy(update={"cluster": fake.facts["clu2"].cluster.model_copy(
+        update={"running": False})})
+    for key in list(shared._probed):
+        shared.forget(key)
+    spec = handlers.JobCenterSiteSpec.model_validate(dict(site_kw["spec"]))
+    decision = handlers._decide(site_kw, spec, handlers._memory(site_kw, handlers.SITES), True)
+    assert decision.access is not None
+    await reconcile_site(runner, decision.access, spec, enforce=False, shared=shared, drift_check=True)
+    assert await check() and len(computed) == 3, "new facts: the status is computed again, and written"

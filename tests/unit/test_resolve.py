@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from plan_factory import CLASSIC
 
+import jobcenter_operator.resolve as resolve
 from jobcenter_operator.errors import InvalidSpec, OperatorError
 from jobcenter_operator.memory import OperatorMemory
 from jobcenter_operator.reconcile import ClusterAccess
@@ -108,3 +110,54 @@ def test_each_object_has_one_memory_and_a_new_uid_starts_afresh() -> None:
         fresh.retry_delay(300)
     assert fresh.retry_delay(300) <= 300 * 1.2
     assert objects.cluster_lock("ns", "jc") is objects.cluster_lock("ns", "jc")
+
+
+def test_the_access_of_the_same_index_entries_is_built_once_and_anew_for_new_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real = resolve.access_from
+
+    def counting(spec: Any, secret: Any, *, cluster: str = "") -> Any:
+        built.append(cluster)
+        return real(spec, secret, cluster=cluster)
+
+    monkeypatch.setattr(resolve, "access_from", counting)
+    spec = {"nodes": [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}],
+            "ssh": {"credentialsSecretRef": {"name": "ssh"}}}
+    entry = resolve.ClusterEntry(spec=spec, scope="ns/c")
+    secret = resolve.SecretEntry(data={"ssh-privatekey": b"KEY", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"})
+    first = resolve.cluster_access("c", entry, secret)
+    assert isinstance(first, resolve.ClusterAccess)
+    assert resolve.cluster_access("c", entry, secret) is first and built == ["ns/c"]
+    rotated = resolve.SecretEntry(data={"ssh-privatekey": b"KEY2", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"})
+    again = resolve.cluster_access("c", entry, rotated)
+    assert isinstance(again, resolve.ClusterAccess) and again.creds.private_key == b"KEY2" and len(built) == 2
+    moved = resolve.ClusterEntry(spec={**spec, "nodes": [{"name": "clu1", "address": "10.0.0.9"},
+                                                         {"name": "clu2", "address": "10.0.0.2"}]}, scope="ns/c")
+    other = resolve.cluster_access("c", moved, rotated)
+    assert isinstance(other, resolve.ClusterAccess) and other.nodes[0].host == "10.0.0.9" and len(built) == 3
+
+
+def test_a_cluster_entry_is_validated_once_however_many_site_checks_read_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    validated: list[int] = []
+    real = resolve.ClusterproClusterSpec.model_validate
+
+    def counting(data: Any) -> Any:
+        validated.append(1)
+        return real(data)
+
+    monkeypatch.setattr(resolve.ClusterproClusterSpec, "model_validate", counting)
+    spec = {"nodes": [{"name": "clu1", "address": "10.0.0.1"}, {"name": "clu2", "address": "10.0.0.2"}],
+            "ssh": {"credentialsSecretRef": {"name": "ssh"}}, "disruption": {"approval": "Manual"}}
+    entry = resolve.ClusterEntry(spec=spec, scope="ns/c")
+    secret = resolve.SecretEntry(data={"ssh-privatekey": b"KEY", "known_hosts": b"10.0.0.1 ssh-ed25519 AAAA\n"})
+    for _ in range(3):
+        decision = resolve.decide_site(name="cluv", site=CLASSIC, generation=1, claims=[], cluster=entry,
+                                       secret=secret, stalled_on=None, drift_check=True)
+        assert decision.access is not None and decision.disruption.approval == "Manual"
+    assert len(validated) == 1
+    edited = resolve.ClusterEntry(spec={**spec, "disruption": {"approval": "Automatic"}}, scope="ns/c")
+    decision = resolve.decide_site(name="cluv", site=CLASSIC, generation=1, claims=[], cluster=edited,
+                                   secret=secret, stalled_on=None, drift_check=True)
+    assert decision.disruption.approval == "Automatic" and len(validated) == 2

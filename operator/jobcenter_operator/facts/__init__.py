@@ -3,8 +3,8 @@
 Pure package: each module holds sh sections (argv text) and parsers; no I/O happens here.
 """
 
-from .gather import ProbeTarget, parse_probe, probe_argv
+from .gather import ProbeTarget, is_probe_argv, parse_probe, probe_argv
 from .model import NodeFacts
 from .sections import ProbeOutputError
 
-__all__ = ["NodeFacts", "ProbeOutputError", "ProbeTarget", "parse_probe", "probe_argv"]
+__all__ = ["NodeFacts", "ProbeOutputError", "ProbeTarget", "is_probe_argv", "parse_probe", "probe_argv"]

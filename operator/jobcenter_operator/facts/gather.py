@@ -77,6 +77,12 @@ def probe_argv(target: ProbeTarget, nonce: str) -> list[str]:
     return ["sh", "-c", SCRIPT, "jcop-facts", nonce, *target.values()]
 
 
+def is_probe_argv(argv: tuple[str, ...]) -> bool:
+    """``argv`` is the facts probe (``probe_argv``): read-only, its answer is its stdout, so the node
+    pool may send it to the connection's resident shell (node.pool, ``resident``)."""
+    return len(argv) == 5 + len(PARAMETERS) and argv[3] == "jcop-facts" and argv[:3] == ("sh", "-c", SCRIPT)
+
+
 def parse_probe(node: str, stdout: str, nonce: str, known_clp_conf: ClpConf | None = None) -> NodeFacts:
     """``known_clp_conf``: the copy of the node's clp.conf whose digest the probe was sent
     (``ProbeTarget.clp_conf_sha256``); the facts carry it when the node says it is unchanged."""

@@ -19,8 +19,11 @@ from .sections import Section, SectionOutput
 
 # -ww: args whole, whatever width ps would guess without a terminal (it may cut at 80 columns, which
 # would cut a cjcpw's operands). Without the probe's own processes: their args hold the nonce (and
-# the whole script, a few KB a line, once per subshell); they are never JobCenter's.
-PS = Section("ps", '    ps -ww -eo pid=,ppid=,args= | grep -vF -- "$nonce"')
+# the whole script, a few KB a line, once per subshell); they are never JobCenter's. Nor ps's own
+# line (its args are exactly PS_ARGS, a new PID each time): a converged node then answers the
+# same bytes every drift check, which shared_facts.parse does not parse again.
+PS_ARGS = "ps -ww -eo pid=,ppid=,args="
+PS = Section("ps", f'    {PS_ARGS} | grep -vF -e "$nonce" -e "{PS_ARGS}"')
 # PIDs whose working directory is the database path or below it (3: no database path asked for).
 # One ls for all processes (no fork per process: the probe stays cheap on a busy node); LC_ALL=C
 # gives ls -l its fixed columns: mode links owner group size month day time LINK -> TARGET.

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import random
 import secrets
+import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +35,9 @@ log = logging.getLogger("jobcenter_operator.node")
 install_log_redaction()
 
 Observer = Callable[[str, tuple[str, ...]], None]
+# Which commands may run in a connection's resident shell (``NodePool(resident=...)``): read-only
+# ones whose answer is their stdout and exit status (the facts probe, facts.gather.is_probe_argv; see _Shell).
+Resident = Callable[[tuple[str, ...]], bool]
 
 # Connection cache key: cluster, node name, host, port, user, credentials fingerprint.
 _ConnKey = tuple[str, str, str, int, str, str]
@@ -84,6 +89,49 @@ class _Client(asyncssh.SSHClient):
 
 
 @dataclass
+class _Shell:
+    """A shell kept open on one connection for the read-only commands the pool was told of (issue 15).
+
+    Every drift check sends the facts probe to every node: as an exec request that is a channel
+    opened, an exec, EOFs, an exit status and two closes, some ten SSH packets and about 1 ms of
+    the operator's CPU each time (hack/bench), where the probe's own bytes cost little. Written to
+    a shell that stays open, it is one packet out and its answer back. What stays as with exec:
+    the command line is ``shlex.join(argv)`` (quoted once; the shell itself is ``remote_command``'s
+    ``sh -s``, so become=Sudo wraps the shell, not each line), it runs with stdin from /dev/null (it
+    cannot read the lines after it) and cannot change the shell (``line``), on the same connection
+    (host key checked once, no new handshake), bounded by the same timeout (on expiry the shell is
+    closed and ``Timeout`` raised). Its stderr is not kept (``2>/dev/null``): only commands whose
+    answer is stdout and exit status go here. The shell holds one of the connection's session slots.
+    """
+
+    conn: asyncssh.SSHClientConnection
+    proc: asyncssh.SSHClientProcess[Any]
+    answered: bool = False  # it answered a command (one that never did is not tried again on conn)
+    # ``sh -c SCRIPT`` commands' scripts defined in this shell as functions, by script: the probe's
+    # 4 KB script travels once per shell, then each probe is its function's name and arguments.
+    functions: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        _kill(self.proc)
+
+    def line(self, argv: tuple[str, ...], nonce: str) -> str:
+        """What the shell is sent for ``argv``: every word quoted once (``shlex``), stdin from
+        /dev/null, then the end marker with the exit status. ``sh -c SCRIPT NAME ARG...`` calls
+        ``f() { sh -c SCRIPT "$@"; }`` (defined on first use) with ``NAME ARG...``: the same argv for
+        the same child sh, and a function whose body is only that child cannot change the shell.
+        Anything else runs in a subshell, so that a builtin (cd, exit, exec) cannot change it."""
+        head, end = "", f"; printf '\\n%s %s %d@@\\n' {_SHELL_END} {nonce} $?\n"
+        if len(argv) >= 4 and argv[:2] == ("sh", "-c") and (argv[2] in self.functions or
+                                                             len(self.functions) < _SHELL_FUNCTIONS):
+            name = self.functions.get(argv[2])
+            if name is None:
+                name = self.functions[argv[2]] = f"jcop_{hashlib.sha256(argv[2].encode()).hexdigest()[:16]}"
+                head = f'{name}() {{ sh -c {shlex.quote(argv[2])} "$@"; }}\n'
+            return f"{head}{name} {shlex.join(argv[3:])} </dev/null 2>/dev/null{end}"
+        return f"( {shlex.join(argv)} ) </dev/null 2>/dev/null{end}"
+
+
+@dataclass
 class _Entry:
     key: _ConnKey
     sessions: asyncio.Semaphore
@@ -92,6 +140,11 @@ class _Entry:
     client: _Client | None = None
     busy: int = 0  # runs using this entry right now
     last_used: float = field(default_factory=time.monotonic)
+    shell: _Shell | None = None  # the resident shell, once a resident command ran
+    shell_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one command at a time in it
+    # A connection on which a shell never answered (sudo refused it, say): its commands go as exec
+    # requests, without trying a shell before each one.
+    no_shell: asyncssh.SSHClientConnection | None = None
 
 
 class _DeadConnection(Exception):
@@ -128,9 +181,12 @@ class NodePool:
         sessions_per_connection: int = DEFAULT_SESSIONS_PER_CONNECTION,
         connect_retries: int = DEFAULT_CONNECT_RETRIES,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        resident: Resident | None = None,
     ) -> None:
         if (global_limit is not None and global_limit < 1) or per_node_connects < 1 or sessions_per_connection < 1:
             raise ValueError("limits must be >= 1")
+        # A resident shell keeps one session of each connection: only with two or more to share.
+        self._resident = resident if sessions_per_connection >= 2 else None
         # None: the caller bounds the commands in flight (the operator: node.limit, JCOP_MAX_COMMANDS).
         self._global = asyncio.Semaphore(global_limit) if global_limit is not None else contextlib.nullcontext()
         self._per_node_connects = per_node_connects
@@ -143,6 +199,7 @@ class NodePool:
         self._connect_limits: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._private_keys: dict[str, asyncssh.SSHKey] = {}
         self._known_hosts: dict[str, asyncssh.SSHKnownHosts] = {}
+        self._fingerprints: dict[SSHCredentials, str] = {}
         self._hostkeys = HostKeyStore()
         self._stats = _Stats()
         self._closed = False
@@ -240,9 +297,17 @@ class NodePool:
                 # 60 keepalives per 300 s drift interval, each costlier than the interval's probe).
                 conn.set_keepalive(timeouts.keepalive_interval, timeouts.keepalive_count_max)
                 try:
-                    exit_status, stdout, stderr = await self._exec(
-                        conn, client, entry, node, argv_t, command, input, limit, watch
-                    )
+                    # A second resident command while the shell answers one goes as an exec request
+                    # (the cluster's and a site's first reads of a node at once): never queued behind it.
+                    if (input is None and watch is None and self._resident is not None and entry.no_shell is not conn
+                            and not entry.shell_lock.locked() and self._resident(argv_t)):
+                        exit_status, stdout, stderr = await self._exec_resident(
+                            conn, client, entry, node, creds, argv_t, limit
+                        )
+                    else:
+                        exit_status, stdout, stderr = await self._exec(
+                            conn, client, entry, node, argv_t, command, input, limit, watch
+                        )
                 except _DeadConnection as dead:
                     await self._drop(entry, conn)
                     # A peer that stopped answering (keepalive) is not retried: reconnecting would
@@ -359,12 +424,23 @@ class NodePool:
     # ----------------------------------------------------------------- connections
 
     def _entry(self, node: NodeAddress, creds: SSHCredentials) -> _Entry:
-        key: _ConnKey = (node.cluster, node.name, node.host, node.port, creds.user, creds.fingerprint(self._salt))
+        key: _ConnKey = (node.cluster, node.name, node.host, node.port, creds.user, self._fingerprint(creds))
         entry = self._entries.get(key)
         if entry is None:
-            entry = _Entry(key=key, sessions=asyncio.Semaphore(self._sessions_per_connection))
+            reserved = 1 if self._resident is not None else 0  # the resident shell's
+            entry = _Entry(key=key, sessions=asyncio.Semaphore(self._sessions_per_connection - reserved))
             self._entries[key] = entry
         return entry
+
+    def _fingerprint(self, creds: SSHCredentials) -> str:
+        """``creds.fingerprint``, kept per credentials (an HMAC over the key material each command
+        was a drift check's measurable share); equal credentials hash and compare cheaply."""
+        fp = self._fingerprints.get(creds)
+        if fp is None:
+            if len(self._fingerprints) >= _KEY_CACHE_SIZE:  # rotated credentials: forget the oldest
+                self._fingerprints.pop(next(iter(self._fingerprints)))
+            fp = self._fingerprints[creds] = creds.fingerprint(self._salt)
+        return fp
 
     async def _retire(self, current: _Entry) -> None:
         """Close the connections nobody should use any more: those of the same node of the same
@@ -628,6 +704,121 @@ class NodePool:
                     raise classify(node.name, lost, what=f"running {argv[0]}")
                 status = -1  # channel closed without exit status or signal
             return status, _as_str(stdout), _as_str(stderr)
+
+    async def _exec_resident(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        client: _Client,
+        entry: _Entry,
+        node: NodeAddress,
+        creds: SSHCredentials,
+        argv: tuple[str, ...],
+        limit: float,
+    ) -> tuple[int, str, str]:
+        """``argv`` in the connection's resident shell (``_Shell``), opened on first use. A shell that
+        cannot be opened or dies before answering (sudo refused it, the node ended it) is closed and
+        the command goes as an exec request instead: resident commands are read-only, so sending one
+        again changes nothing; a connection that is gone is reported as by ``_exec``."""
+        started = time.monotonic()
+        async with entry.shell_lock:
+            shell = entry.shell
+            if shell is not None and (shell.conn is not conn or shell.proc.is_closing()):
+                entry.shell = None
+                shell.close()
+                shell = None
+            try:
+                async with asyncio.timeout(limit):
+                    if shell is None:
+                        shell = entry.shell = await self._open_shell(conn, creds)
+                    return await self._in_shell(shell, node, argv)
+            except TimeoutError:
+                if entry.shell is not None:
+                    entry.shell.close()  # its answer is still coming, or never will: not reusable
+                    entry.shell = None
+                lost = client.lost
+                if lost is not None and is_timeout(lost):
+                    raise Timeout(node.name, f"{argv[0]}: {redact(str(lost))}") from None
+                raise Timeout(node.name, f"{argv[0]} did not finish within {limit:g}s") from None
+            except _ShellGone:
+                if shell is None or not shell.answered:
+                    entry.no_shell = conn
+                if entry.shell is not None:
+                    entry.shell.close()
+                    entry.shell = None
+                if conn.is_closed():
+                    raise _DeadConnection(client.lost or asyncssh.ConnectionLost("connection closed")) from None
+            except BaseException:
+                if entry.shell is not None:  # cancelled mid-answer: the next command must not read its rest
+                    entry.shell.close()
+                    entry.shell = None
+                raise
+        log.info("node=%s resident shell unavailable; %s sent as an exec request", node.name, argv[0])
+        return await self._exec(conn, client, entry, node, argv, remote_command(argv, become=creds.become,
+                                user=creds.user), None, max(0.001, limit - (time.monotonic() - started)))
+
+    @staticmethod
+    async def _open_shell(conn: asyncssh.SSHClientConnection, creds: SSHCredentials) -> _Shell:
+        try:
+            proc = await conn.create_process(remote_command(("sh", "-s"), become=creds.become, user=creds.user),
+                                             encoding="utf-8", errors="replace")
+            # Nothing the shell itself might say is read: stderr goes nowhere, never filling the channel.
+            proc.stdin.write("exec 2>/dev/null\n")
+        except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError, EOFError) as exc:
+            raise _ShellGone from exc
+        return _Shell(conn=conn, proc=proc)
+
+    async def _in_shell(self, shell: _Shell, node: NodeAddress, argv: tuple[str, ...]) -> tuple[int, str, str]:
+        nonce = secrets.token_hex(8)
+        end = f"\n{_SHELL_END} {nonce} "
+        async with self._global:
+            self._stats.commands_in_flight += 1
+            self._stats.commands_total += 1
+            if self._observer is not None:
+                self._observer(node.name, argv)
+            try:
+                try:
+                    # The exit status follows the command's output on a line of its own, after a
+                    # nonce the command cannot know in advance.
+                    shell.proc.stdin.write(shell.line(argv, nonce))
+                    answer = await _answer(shell.proc, end)
+                    shell.answered = True
+                    return answer
+                except (BrokenPipeError, ConnectionResetError, asyncssh.Error, OSError, EOFError) as exc:
+                    raise _ShellGone from exc
+            finally:
+                self._stats.commands_in_flight -= 1
+
+
+class _ShellGone(Exception):
+    """The resident shell could not be opened or ended before it answered."""
+
+
+# Ends a resident command's answer (followed by the command's nonce and exit status).
+_SHELL_END = "@@JCOP-RESIDENT"
+# Scripts a resident shell keeps as functions (the probe needs one; others beyond this run as sent).
+_SHELL_FUNCTIONS = 8
+
+
+async def _answer(proc: asyncssh.SSHClientProcess[Any], end: str) -> tuple[int, str, str]:
+    """Read the shell's stdout up to ``end`` (with the command's nonce), then the exit status and
+    ``@@``. Plain string search: asyncssh's ``readuntil`` compiles a regex per separator, and each
+    separator here is new (its nonce), which cost more than the rest of the read."""
+    buf, searched = "", 0
+    while True:
+        at = buf.find(end, searched)
+        if at >= 0:
+            close = buf.find("@@\n", at + len(end))
+            if close >= 0:
+                digits = buf[at + len(end):close]
+                if not (digits.isascii() and digits.isdigit()) or close + 3 != len(buf):
+                    raise _ShellGone  # not the shape the shell writes: do not trust its stream any more
+                return int(digits), buf[:at], ""
+        else:
+            searched = max(0, len(buf) - len(end))
+        chunk = await proc.stdout.read(65536)
+        if not chunk:
+            raise _ShellGone  # the shell ended before answering
+        buf += chunk
 
 
 async def _read_watched(proc: asyncssh.SSHClientProcess[Any], watch: Callable[[str], None]) -> tuple[str, str]:

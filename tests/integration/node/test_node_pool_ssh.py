@@ -11,6 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -689,3 +690,122 @@ async def test_a_server_without_gcm_still_gets_chacha20(
     finally:
         await pool.close()
         server.cleanup()
+
+
+# --------------------------------------------------------------------------- the resident shell (issue 15)
+
+
+def _resident(argv: tuple[str, ...]) -> bool:
+    return argv[0] in ("printf", "sh", "sleep", "pwd")
+
+
+def _shell_pid(pid: int) -> int | None:
+    """The resident shell (``sh -s``) among ``pid`` and its ancestors."""
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read() == b"sh\x00-s\x00":
+                    return pid
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return None
+    return None
+
+
+async def test_resident_commands_answer_as_exec_requests_do_in_one_shell(
+    node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    seen: list[tuple[str, tuple[str, ...]]] = []
+    pool, plain = NodePool(observer=lambda n, a: seen.append((n, a)), resident=_resident), NodePool()
+    try:
+        commands = [["printf", "%s\\0", *HOSTILE], ["sh", "-c", "printf 'no newline'; exit 7"],
+                    ["sh", "-c", 'printf "%s\\0" "$0" "$@"', *HOSTILE], ["sh", "-c", 'printf "%s\\0" "$0" "$@"', "x"],
+                    ["sh", "-c", "cat; read x; echo \"[$x]\"; cd /; exit 0"], ["pwd"], ["sh", "-c", "echo err >&2"]]
+        for argv in commands:
+            got = await pool.run(node, creds, timeouts, argv, check=False)
+            want = await plain.run(node, creds, timeouts, argv, check=False)
+            assert (got.stdout, got.exit_status) == (want.stdout, want.exit_status), argv
+        assert got.stderr == "", "a resident command's stderr is not kept"
+        shells = {_shell_pid(int((await pool.run(node, creds, timeouts, ["sh", "-c", "echo $PPID"])).stdout))
+                  for _ in range(3)}
+        assert len(shells) == 1 and None not in shells, "one shell answered them all"
+        assert [a for _, a in seen][: len(commands)] == [tuple(c) for c in commands], "each told as sent"
+        assert pool.stats()["commands_total"] == len(commands) + 3
+        assert pool.stats()["connects_total"] == 1
+        with pytest.raises(CommandFailed) as info:
+            await pool.run(node, creds, timeouts, ["sh", "-c", "exit 5"])
+        assert info.value.exit_status == 5
+    finally:
+        await pool.close()
+        await plain.close()
+
+
+async def test_a_resident_command_that_times_out_ends_its_shell_and_the_next_one_gets_a_new_one(
+    node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    pool = NodePool(resident=_resident)
+    try:
+        first = _shell_pid(int((await pool.run(node, creds, timeouts, ["sh", "-c", "echo $PPID"])).stdout))
+        with pytest.raises(Timeout, match="did not finish within 1s"):
+            await pool.run(node, creds, timeouts, ["sleep", SLEEP_TIMEOUT], timeout=1.0)
+        after = await pool.run(node, creds, timeouts, ["sh", "-c", "echo $PPID"])
+        second = _shell_pid(int(after.stdout))
+        assert first is not None and second is not None and second != first
+        assert pool.stats()["connects_total"] == 1
+    finally:
+        kill_by_cmdline(b"sleep\x00" + SLEEP_TIMEOUT.encode() + b"\x00")
+        await pool.close()
+
+
+async def test_a_resident_shell_that_died_is_replaced_and_the_command_still_answers(
+    node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    pool = NodePool(resident=_resident)
+    try:
+        shell = _shell_pid(int((await pool.run(node, creds, timeouts, ["sh", "-c", "echo $PPID"])).stdout))
+        assert shell is not None
+        os.kill(shell, signal.SIGKILL)
+        result = await pool.run(node, creds, timeouts, ["printf", "%s", "still"])
+        assert result.stdout == "still" and result.exit_status == 0
+        again = _shell_pid(int((await pool.run(node, creds, timeouts, ["sh", "-c", "echo $PPID"])).stdout))
+        assert again is not None and again != shell
+        assert pool.stats()["connects_total"] == 1
+    finally:
+        await pool.close()
+
+
+async def test_resident_commands_at_once_do_not_wait_for_each_other(
+    node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    pool = NodePool(resident=_resident)
+    try:
+        results = await asyncio.gather(
+            *(pool.run(node, creds, timeouts, ["sh", "-c", 'echo "$1"', "sh", str(i)]) for i in range(12)))
+        assert [r.stdout for r in results] == [f"{i}\n" for i in range(12)]
+        assert pool.stats()["commands_in_flight"] == 0 and pool.stats()["connects_total"] == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_whose_shell_never_answers_sends_its_resident_commands_as_exec_requests(
+    monkeypatch: pytest.MonkeyPatch, node: NodeAddress, creds: SSHCredentials, timeouts: Timeouts
+) -> None:
+    from jobcenter_operator.node import pool as pool_module
+
+    tried: list[int] = []
+
+    async def refused(conn: Any, creds: Any) -> Any:  # as when sudo refuses the shell
+        tried.append(1)
+        raise pool_module._ShellGone
+
+    monkeypatch.setattr(pool_module.NodePool, "_open_shell", staticmethod(refused))
+    pool = NodePool(resident=_resident)
+    try:
+        for word in ("one", "two", "three"):
+            result = await pool.run(node, creds, timeouts, ["printf", "%s", word])
+            assert result.stdout == word
+        assert tried == [1], "tried once on this connection"
+        assert pool.stats()["commands_total"] == 3 and pool.stats()["connects_total"] == 1
+    finally:
+        await pool.close()

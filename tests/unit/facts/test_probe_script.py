@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from jobcenter_operator.facts import ProbeOutputError, ProbeTarget, parse_probe, probe_argv
+from jobcenter_operator.facts import ProbeOutputError, ProbeTarget, is_probe_argv, parse_probe, probe_argv
 from jobcenter_operator.facts.gather import SCRIPT
 from jobcenter_operator.facts.sections import Section, build_script, split_output
 
@@ -146,3 +146,9 @@ def test_script_hashes_and_markers_read_by_a_real_shell(tmp_path) -> None:  # ty
         "failover-jc/exec-jc/start.sh", "failover-jc/exec-jc/stop.sh"}
     assert clusterpro.parse_managed_scripts(out["script_hashes"]) == frozenset()
     assert clusterpro.parse_stop_marker(out["stop_marker"]) == "clu1"
+def test_only_the_facts_probe_is_declared_for_the_resident_shell() -> None:
+    assert is_probe_argv(tuple(probe_argv(ProbeTarget(database_path="/mnt/sdb2"), "ab12")))
+    argv = tuple(probe_argv(ProbeTarget(), "ab12"))
+    assert not is_probe_argv(("sh", "-c", argv[2] + "\nrm -rf /tmp/x", *argv[3:])), "another script"
+    assert not is_probe_argv(argv[:-1]) and not is_probe_argv(("sudo", *argv[1:]))
+    assert not is_probe_argv(("sh", "-c", "true", "jcop-facts", *argv[4:]))

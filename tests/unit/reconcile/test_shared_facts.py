@@ -3,10 +3,16 @@ reconcile's use of it), against the fake nodes."""
 
 from __future__ import annotations
 
-from fake_nodes import access, fake_runner
+import asyncio
+from typing import Any
+
+import pytest
+from fake_nodes import access, fake_runner, probe_stdout
 from plan_factory import CLASSIC, NODES, apply, cluster, node
 
-from jobcenter_operator.facts import ProbeTarget
+import jobcenter_operator.shared_facts as sf
+from jobcenter_operator.api.site import JobCenterSiteSpec
+from jobcenter_operator.facts import NodeFacts, ProbeTarget
 from jobcenter_operator.facts.clusterpro import clp_conf
 from jobcenter_operator.facts.gather import PARAMETERS
 from jobcenter_operator.facts.jobcenter import DaemonConf
@@ -169,3 +175,124 @@ async def test_clp_conf_travels_once_then_only_its_digest_until_it_changes() -> 
     third = await reconcile_site(runner, ACCESS, CLASSIC, enforce=False, shared=shared, drift_check=True)
     assert third.gathered.facts["clu1"].clp_conf.text == changed, "a changed file comes whole"
     assert shared.clp_conf(node_key(ACCESS, ACCESS.node("clu1"))) == third.gathered.facts["clu1"].clp_conf
+
+
+# ----------------------------------------------------------------------------- memos (issue 15)
+
+
+def test_a_node_answering_the_same_bytes_is_not_parsed_again_and_a_changed_byte_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+    real = sf.parse_probe
+
+    def counting(node: str, stdout: str, nonce: str, known: Any = None) -> NodeFacts:
+        parsed.append(nonce)
+        return real(node, stdout, nonce, known)
+
+    monkeypatch.setattr(sf, "parse_probe", counting)
+    shared, facts = SharedFacts(max_age=10), converged()["clu1"]
+    first = shared.parse("k", "clu1", probe_stdout(facts, "aaaa1111"), "aaaa1111", None)
+    again = shared.parse("k", "clu1", probe_stdout(facts, "bbbb2222"), "bbbb2222", None)
+    assert again is first and parsed == ["aaaa1111"], "same answer, another nonce: the same facts"
+    assert shared.parse("k2", "clu1", probe_stdout(facts, "cccc3333"), "cccc3333", None) is not first, \
+        "another node's key parses for itself"
+    edited = facts.model_copy(update={"daemon_conf": DaemonConf(present=True, text="", local_daemon=None)})
+    third = shared.parse("k", "clu1", probe_stdout(edited, "dddd4444"), "dddd4444", None)
+    assert third is not first and third.daemon_conf.local_daemon is None and parsed[-1] == "dddd4444"
+    known = third.clp_conf  # as read from the node's bytes: it has their digest
+    assert known.file_sha256
+    fourth = shared.parse("k", "clu1", probe_stdout(edited, "eeee5555", known_clp_conf=known.file_sha256 or ""),
+                          "eeee5555", known)
+    assert fourth.clp_conf is known and parsed[-1] == "eeee5555", "another known clp.conf: parsed afresh"
+
+
+async def test_a_converged_sites_drift_check_plans_once_until_facts_or_spec_change(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    planned: list[str] = []
+    real = sf.plan_site
+
+    def counting(spec: JobCenterSiteSpec, nodes: Any, facts: Any) -> Any:
+        planned.append(spec.failover_group)
+        return real(spec, nodes, facts)
+
+    monkeypatch.setattr(sf, "plan_site", counting)
+    runner, fake = fake_runner(CLASSIC, converged())
+    shared = SharedFacts(max_age=LONG)
+
+    async def check(spec: JobCenterSiteSpec = CLASSIC, enforce: bool = True) -> Any:
+        for n in ACCESS.nodes:
+            shared.forget(node_key(ACCESS, n))  # each check reads the nodes (a new interval)
+        return await reconcile_site(runner, ACCESS, spec, enforce=enforce, shared=shared, drift_check=True)
+
+    await check()  # the first read brings clp.conf whole; from the next on, only its digest
+    planned.clear()
+    first = await check()
+    assert first.plan is not None and first.plan.converged and len(planned) == 1
+    second = await check()
+    assert len(planned) == 1 and second.plan is first.plan and second.health is first.health
+    assert sum(s.is_probe for s in runner.sent) == 3 * len(NODES), "each check still read every node"
+
+    renamed = CLASSIC.model_copy(update={"monitor_resource": CLASSIC.monitor_resource + "x"})
+    await check(renamed, enforce=False)
+    assert len(planned) == 2, "another spec: planned afresh"
+    fake.facts["clu2"] = fake.facts["clu2"].model_copy(
+        update={"daemon_conf": DaemonConf(present=True, text="", local_daemon=None)})
+    drifted = await check(enforce=False)
+    assert len(planned) == 3 and drifted.plan is not None and not drifted.plan.converged, "a node changed: drift seen"
+
+
+def test_memos_of_nodes_nobody_reads_any_more_are_let_go() -> None:
+    shared, facts = SharedFacts(max_age=1), converged()
+    for name in NODES:
+        parsed = shared.parse(name, name, probe_stdout(facts[name], "aaaa1111"), "aaaa1111", None)
+        shared.record(name, TARGET, parsed, now=0.0, site=True)
+    kept = {name: shared.parse(name, name, probe_stdout(facts[name], "bbbb2222"), "bbbb2222", None) for name in NODES}
+    assert shared.plan(CLASSIC, NODES, kept).converged
+    shared.record("other", TARGET, facts["clu1"], now=100.0, site=True)  # sweeps the nodes read at 0
+    assert shared._answers == {} and shared._verdicts == {}
+
+
+class _Held:
+    """The fake nodes, each probe held until ``go`` (probes under way at the same moment)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.go, self.waiting, self.arrived = inner, asyncio.Event(), 0, asyncio.Condition()
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.arrived:
+            self.waiting += 1
+            self.arrived.notify_all()
+        await self.go.wait()
+        return await self.inner.run(*args, **kwargs)
+
+    async def until_waiting(self, n: int) -> None:
+        async with self.arrived:
+            await self.arrived.wait_for(lambda: self.waiting >= n)
+
+
+async def test_the_clusters_observation_takes_the_probe_its_new_sites_first_read_has_under_way() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    held, shared = _Held(runner), SharedFacts(max_age=LONG)
+    site = asyncio.create_task(reconcile_site(held, ACCESS, CLASSIC, enforce=False, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(len(NODES))
+    observed = asyncio.create_task(observe_cluster(held, ACCESS, shared=shared))  # type: ignore[arg-type]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert held.waiting == len(NODES), "the cluster probes nothing of its own"
+    held.go.set()
+    result, cluster_result = await site, await observed
+    assert sum(s.is_probe for s in runner.sent) == len(NODES)
+    assert set(cluster_result.gathered.facts) == set(NODES)
+    assert all(cluster_result.gathered.facts[n] is result.gathered.facts[n] for n in NODES)
+
+
+async def test_a_sites_create_reads_for_itself_while_the_clusters_probe_is_under_way() -> None:
+    runner, _ = fake_runner(CLASSIC, converged())
+    held, shared = _Held(runner), SharedFacts(max_age=LONG)
+    observed = asyncio.create_task(observe_cluster(held, ACCESS, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(len(NODES))
+    site = asyncio.create_task(reconcile_site(held, ACCESS, CLASSIC, enforce=False, shared=shared))  # type: ignore[arg-type]
+    await held.until_waiting(2 * len(NODES))
+    held.go.set()
+    await observed, await site
+    assert sum(s.is_probe for s in runner.sent) == 2 * len(NODES)
