@@ -23,7 +23,6 @@ sections)::
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -116,38 +115,54 @@ def items_of(argv: Sequence[str]) -> tuple[tuple[str, ...], ...] | None:
 
 
 class StartWatcher:
-    """Fed the batch's stdout as it arrives; calls ``on_start(i)`` once as each command starts."""
+    """Fed the batch's stdout as it arrives; calls ``on_start(i)`` once as each command starts.
+    Markers are found by plain string search (each batch has its own nonce: a regex would be
+    compiled per batch)."""
 
     def __init__(self, nonce: str, on_start: Callable[[int], None]) -> None:
-        self._marker = re.compile(rf"@@JCOP {nonce} START (\d+)@@\n")
+        self._nonce = nonce
         self._on_start = on_start
         self._text = ""
         self._told = 0
 
     def __call__(self, chunk: str) -> None:
         self._text += chunk
-        last = 0
-        for match in self._marker.finditer(self._text):
-            last = match.end()
-            if int(match.group(1)) == self._told:
-                self._told += 1
-                self._on_start(self._told - 1)
+        while True:
+            marker = f"@@JCOP {self._nonce} START {self._told}@@\n"
+            at = self._text.find(marker)
+            if at < 0:
+                break
+            self._text = self._text[at + len(marker):]
+            self._told += 1
+            self._on_start(self._told - 1)
         # keep only what may still hold the start of a marker cut by the chunk's end
-        self._text = self._text[max(last, len(self._text) - 64):]
+        self._text = self._text[-64:]
 
 
 def parse_batch(stdout: str, nonce: str, count: int) -> list[ItemResult]:
     """The results of the commands that ran, in order: all ``count``, or up to the first that
-    failed (the batch stops there)."""
-    pattern = re.compile(
-        rf"@@JCOP {nonce} OUT (\d+)@@\n(.*?)\n@@JCOP {nonce} ERR \1@@\n(.*?)\n@@JCOP {nonce} END \1 (\d+)@@\n",
-        re.DOTALL,
-    )
+    failed (the batch stops there). Command i's output is what lies between its OUT, ERR and END
+    markers (the first of each after the one before: plain string search, no regex per nonce)."""
     results: list[ItemResult] = []
-    for match in pattern.finditer(stdout):
-        if int(match.group(1)) != len(results):
-            raise BatchOutputError(f"batch output: command {match.group(1)} where {len(results)} was expected")
-        results.append(ItemResult(exit_status=int(match.group(4)), stdout=match.group(2), stderr=match.group(3)))
+    pos = 0
+    while True:
+        i = len(results)
+        out, err, end = (f"@@JCOP {nonce} OUT {i}@@\n", f"\n@@JCOP {nonce} ERR {i}@@\n",
+                         f"\n@@JCOP {nonce} END {i} ")
+        at = stdout.find(out, pos)
+        if at < 0:
+            break
+        at_err = stdout.find(err, at + len(out))
+        at_end = stdout.find(end, at_err + len(err)) if at_err >= 0 else -1
+        close = stdout.find("@@\n", at_end + len(end)) if at_end >= 0 else -1
+        status = stdout[at_end + len(end):close] if close >= 0 else ""
+        if not (status.isascii() and status.isdigit()):
+            raise BatchOutputError(f"batch output: command {i} has no complete result")
+        results.append(ItemResult(exit_status=int(status), stdout=stdout[at + len(out):at_err],
+                                  stderr=stdout[at_err + len(err):at_end]))
+        pos = close + 3
+    if stdout.find(f"@@JCOP {nonce} OUT ", pos) >= 0:
+        raise BatchOutputError(f"batch output: a command after {len(results)} out of order")
     if len(results) > count or (len(results) < count and (not results or results[-1].exit_status == 0)):
         raise BatchOutputError(f"batch output: {len(results)} results for {count} commands")
     return results

@@ -79,3 +79,12 @@ def test_each_command_is_told_as_it_starts_whatever_the_chunks() -> None:
         for at in range(0, len(done.stdout), size):
             watch(done.stdout[at:at + size])
         assert told == [0, 1], (size, told)  # never the third, which did not start
+
+
+def test_output_that_looks_like_markers_of_another_batch_stays_output() -> None:
+    fake = "@@JCOP other OUT 0@@\n@@JCOP other ERR 0@@\n@@JCOP other END 0 9@@"
+    items = [BatchItem(("printf", "%s", fake)), BatchItem(("sh", "-c", f"printf '%s' '{fake}' >&2; exit 3"))]
+    _, results = run_here(items)
+    assert [(r.exit_status, r.stdout, r.stderr) for r in results] == [(0, fake, ""), (3, "", fake)]
+    with pytest.raises(BatchOutputError):  # a second result 0 where result 1 was due
+        parse_batch("@@JCOP n1 OUT 1@@\n\n@@JCOP n1 ERR 1@@\n\n@@JCOP n1 END 1 0@@\n", "n1", 2)
