@@ -242,6 +242,8 @@ class NotConverged(TransientError):
 
 # Execute/verify rounds in one reconcile before giving up (and retrying with backoff).
 MAX_ROUNDS = 3
+# The first wait for the processes after a round; each next one twice as long, up to settle_interval.
+SETTLE_FIRST = 0.1
 
 
 class Stopping(Protocol):
@@ -796,6 +798,9 @@ async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec
     over: converged, what is left waits for a window or an approval, a check failed, a node stopped
     answering or the processes did not come up in time.
     """
+    # The daemons often come up within a moment of their start (the verification's first read is
+    # folded into the start's round trip): look again soon, then less often, up to ``interval``.
+    wait = min(interval, SETTLE_FIRST)
     while True:
         again, _ = await _gather(runner, access, target, shared=shared, reuse=False, read=read)
         read = None
@@ -815,7 +820,8 @@ async def _verify(runner: Runner, access: ClusterAccess, spec: JobCenterSiteSpec
         if time.monotonic() >= deadline:
             result.error = NotConverged(f"processes not healthy after applying the plan: {health.message}")
             return ()
-        await asyncio.sleep(interval)  # the site's daemons start asynchronously
+        await asyncio.sleep(wait)  # the site's daemons start asynchronously
+        wait = min(interval, wait * 2)
 
 
 async def observe_cluster(runner: Runner, access: ClusterAccess, *, shared: SharedFacts | None = None,

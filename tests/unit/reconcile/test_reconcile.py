@@ -3,9 +3,13 @@ reachability and the bounded wait for the processes. No root, no network."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from fake_nodes import FakeCluster, FakeRunner, Sent, access, fake_runner, result, step_is
 from plan_factory import CLASSIC, NODES, apply, cluster
 
+from jobcenter_operator import reconcile
 from jobcenter_operator.errors import ApplyRefused, CommandFailed, Unreachable
 from jobcenter_operator.facts.processes import Process, ProcessTable
 from jobcenter_operator.plan import plan_site
@@ -185,6 +189,25 @@ async def test_the_processes_are_awaited_with_a_bounded_poll() -> None:
     result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_timeout=60, settle_interval=0)
     assert result_.error is None and result_.health is not None and result_.health.healthy
     assert len([s for s in runner.sent if s.is_probe and s.node == "clu1"]) == 1 + 3
+
+
+async def test_the_processes_are_looked_for_again_soon_then_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemons often come up within a moment of their start: the first wait is short, each next
+    one twice as long, up to the settle interval (a poll, not a fixed sleep)."""
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(reconcile.asyncio, "sleep", sleep)
+    runner, nodes = fake_runner(CLASSIC, cluster())
+    runner.on(lambda s: s.step == "startgroup" or s.is_probe, _site_starts_without(nodes, "jcdbs", 5))  # type: ignore[arg-type]
+    result_ = await reconcile_site(runner, ACCESS, CLASSIC, enforce=True, settle_timeout=60, settle_interval=1.0)
+    assert result_.error is None and result_.health is not None and result_.health.healthy
+    assert slept == [reconcile.SETTLE_FIRST, 2 * reconcile.SETTLE_FIRST, 4 * reconcile.SETTLE_FIRST,
+                     8 * reconcile.SETTLE_FIRST, 1.0][:len(slept)] and len(slept) >= 4, slept
 
 
 async def test_processes_still_missing_at_the_settle_timeout_are_not_converged() -> None:
